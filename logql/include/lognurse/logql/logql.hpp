@@ -1,0 +1,89 @@
+#pragma once
+
+// The public face of the LogQL library, used three ways: the embedded store
+// executes queries (execute), the Loki plugin validates them before sending
+// (validate), and the Nurse tools build them from filters (compile_search).
+// The lexer, parser, AST, printer and evaluator live behind this header.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lognurse/host_api/result.hpp"
+#include "lognurse/host_api/types.hpp"
+
+namespace lognurse::logql {
+
+enum class MatchType { equal, not_equal, regex, not_regex };
+
+/// One stream-selector matcher, e.g. app=~"api|web".
+struct Matcher {
+  std::string name;
+  MatchType type = MatchType::equal;
+  std::string value;
+};
+
+/// Parses and checks a query, log or metric. Errors carry the code
+/// "logql.parse_error" and a message naming line, column and what was expected.
+Status validate(std::string_view query);
+
+/// Renders `value` as a LogQL double-quoted string literal whose content is
+/// exactly `value`, whatever characters it holds.
+std::string quote(std::string_view value);
+
+/// Compiles search filters to canonical LogQL through the AST printer.
+/// service → service_name="…", level → detected_level="…", labels → further
+/// equality matchers, text → |= "…", regex → |~ "…" (checked with RE2). With no
+/// label filter at all the selector is {service_name=~".+"}.
+Result<std::string> compile_search(const SearchFilters& filters);
+
+/// What the evaluator asks a store for: entries of the streams matching
+/// `matchers` with timestamps in [range.start_ns, range.end_ns).
+struct ScanRequest {
+  std::vector<Matcher> matchers;
+  TimeRange range;
+  Direction direction = Direction::backward;
+  /// Literals every returned line must contain (from |= filters). A store may
+  /// use them to skip data; it may also ignore them: the evaluator re-checks.
+  std::vector<std::string> required_literals;
+};
+
+/// Called per entry in time order (per `direction`, across all streams);
+/// return false to stop the scan early.
+using ScanVisitor = std::function<bool(const Labels& stream_labels, const LogEntry& entry)>;
+
+/// A store's side of query execution.
+class EntrySource {
+public:
+  virtual ~EntrySource() = default;
+  virtual Status scan(const ScanRequest& request, const ScanVisitor& visit) = 0;
+};
+
+/// Runtime limits of one query; exceeding one fails with a message that names
+/// the limit and how to narrow the query.
+struct Limits {
+  std::size_t max_entries = 5000;    ///< Loki's max_entries_limit_per_query
+  std::size_t max_series = 500;      ///< Loki's max_query_series
+  double timeout_seconds = 60;       ///< wall-clock budget of one query
+};
+
+/// Executes a LogQL query over `params.range` against `source`. Log queries
+/// return "streams" with at most params.limit entries in params.direction
+/// order across all streams; metric queries return "matrix" (step from
+/// params.step_ns, or Loki's default when 0).
+Result<QueryResult> execute(std::string_view query, const LogQuery& params, EntrySource& source,
+                            const Limits& limits = {});
+
+/// Instant query at `time_ns` ("vector" or "scalar" for metric queries,
+/// "streams" for log queries over [time_ns - 1h... as Loki), see docs.
+Result<QueryResult> execute_instant(std::string_view query, std::int64_t time_ns,
+                                    const std::string& tenant, std::size_t limit,
+                                    Direction direction, EntrySource& source,
+                                    const Limits& limits = {});
+
+/// Whether a stream's labels satisfy all matchers.
+bool matches(const std::vector<Matcher>& matchers, const Labels& labels);
+
+}  // namespace lognurse::logql
