@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 namespace lognurse {
 
@@ -188,6 +189,27 @@ std::string format_time(std::int64_t unix_ns) {
                   static_cast<long long>(nanos));
   }
   return buffer;
+}
+
+std::string format_duration(std::int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string out = ns < 0 ? "-" : "";
+  std::uint64_t rest = ns < 0 ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
+  if (rest < static_cast<std::uint64_t>(kNanosPerSecond)) {
+    if (rest % 1'000'000 == 0) return out + std::to_string(rest / 1'000'000) + "ms";
+    return out + std::to_string(rest) + "ns";
+  }
+  constexpr std::pair<const char*, std::uint64_t> units[] = {
+      {"d", 86400ULL * kNanosPerSecond}, {"h", 3600ULL * kNanosPerSecond},
+      {"m", 60ULL * kNanosPerSecond},    {"s", static_cast<std::uint64_t>(kNanosPerSecond)},
+      {"ms", 1'000'000ULL}};
+  for (const auto& [unit, size] : units) {
+    if (rest >= size) {
+      out += std::to_string(rest / size) + unit;
+      rest %= size;
+    }
+  }
+  return out;
 }
 
 }  // namespace lognurse

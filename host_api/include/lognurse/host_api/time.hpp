@@ -24,6 +24,9 @@ Result<std::int64_t> parse_duration(std::string_view text);
 /// RFC 3339 in UTC with nanoseconds: "2026-12-04T14:33:11.000000001Z".
 std::string format_time(std::int64_t unix_ns);
 
+/// Compact duration in Loki's style: "1h30m", "5m", "250ms", "0s".
+std::string format_duration(std::int64_t ns);
+
 inline constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 
 }  // namespace lognurse

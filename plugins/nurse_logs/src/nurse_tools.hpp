@@ -1,0 +1,64 @@
+#pragma once
+
+// The Nurse log tools: the service "nurse" offering monitor_log_aggregation,
+// query_logs, search_logs and get_log_metrics over the active log-aggregation
+// backend. Answers are bounded for agents: a default and maximum line limit,
+// long lines cut with a visible marker, and a metadata block saying what was
+// returned, whether more exists, and what range was used.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lognurse/host_api/log_aggregation.hpp"
+#include "lognurse/host_api/tool_provider.hpp"
+#include "monitor.hpp"
+
+namespace lognurse::nurse {
+
+struct NurseOptions {
+  std::string tenant = kDefaultTenant;
+  std::int64_t default_limit = 100;
+  std::int64_t max_limit = 1000;
+  std::size_t max_line_length = 2000;
+  std::int64_t default_range_ns = 3600LL * 1'000'000'000;  ///< the last hour
+};
+
+/// Reads the plugin's config section; unknown keys and wrong types are errors.
+Result<NurseOptions> parse_nurse_options(const nlohmann::json& config,
+                                         MonitorOptions& monitor_options);
+
+class NurseTools final : public ToolProvider {
+public:
+  using Lookup = std::function<std::shared_ptr<LogAggregationProtocol>()>;
+
+  NurseTools(Lookup lookup, NurseOptions options, std::shared_ptr<Monitor> monitor);
+
+  std::string service_name() const override { return "nurse"; }
+  std::vector<ToolSpec> tools() const override;
+  Result<nlohmann::json> call(const std::string& name, const nlohmann::json& arguments) override;
+
+private:
+  Result<std::shared_ptr<LogAggregationProtocol>> backend() const;
+
+  Result<nlohmann::json> monitor_log_aggregation(const nlohmann::json& arguments);
+  Result<nlohmann::json> query_logs(const nlohmann::json& arguments);
+  Result<nlohmann::json> search_logs(const nlohmann::json& arguments);
+  Result<nlohmann::json> get_log_metrics(const nlohmann::json& arguments);
+
+  Lookup lookup_;
+  NurseOptions options_;
+  std::shared_ptr<Monitor> monitor_;
+};
+
+/// Bounds a log result to `limit` entries (the backend was asked for one
+/// more, to learn whether the answer is truncated) and cuts lines longer than
+/// `max_line_length`. Returns whether entries were dropped.
+bool bound_result(QueryResult& result, std::size_t limit, Direction direction,
+                  std::size_t max_line_length, std::size_t& lines_cut);
+
+}  // namespace lognurse::nurse

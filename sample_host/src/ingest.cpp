@@ -1,0 +1,133 @@
+#include "ingest.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "lognurse/host_api/time.hpp"
+#include "timestamps.hpp"
+
+namespace lognurse::host {
+
+namespace {
+
+bool valid_label_name(const std::string& name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!(letter || (i > 0 && c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Labels> parse_label_list(const std::string& text) {
+  Labels labels;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto eq = text.find('=', pos);
+    if (eq == std::string::npos) {
+      return invalid_argument("ingest.bad_labels", "--labels: \"" + text.substr(pos) +
+                                                       "\" is not name=value; write e.g. "
+                                                       "--labels service_name=nginx,env=dev");
+    }
+    std::string name = text.substr(pos, eq - pos);
+    if (!valid_label_name(name)) {
+      return invalid_argument("ingest.bad_labels",
+                              "--labels: \"" + name +
+                                  "\" is not a valid label name (letters, digits, _; not "
+                                  "starting with a digit)");
+    }
+    std::string value;
+    pos = eq + 1;
+    if (pos < text.size() && text[pos] == '"') {
+      const auto close = text.find('"', pos + 1);
+      if (close == std::string::npos) {
+        return invalid_argument("ingest.bad_labels", "--labels: unterminated quote in value of " + name);
+      }
+      value = text.substr(pos + 1, close - pos - 1);
+      pos = close + 1;
+      if (pos < text.size() && text[pos] != ',') {
+        return invalid_argument("ingest.bad_labels", "--labels: expected , after the quoted value of " + name);
+      }
+    } else {
+      const auto comma = text.find(',', pos);
+      value = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? text.size() : comma;
+    }
+    if (pos < text.size()) ++pos;  // the comma
+    labels.emplace_back(std::move(name), std::move(value));
+  }
+  if (labels.empty()) {
+    return invalid_argument("ingest.bad_labels", "--labels needs at least one name=value");
+  }
+  normalize_labels(labels);
+  return labels;
+}
+
+Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backend,
+                                                   const std::vector<std::string>& files,
+                                                   const IngestOptions& options) {
+  std::vector<IngestFileReport> reports;
+  const std::int64_t started = now_ns();
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      return invalid_argument("ingest.unreadable", "cannot open " + file + " for reading");
+    }
+    IngestFileReport report;
+    report.file = file;
+
+    LogStream stream;
+    stream.labels = options.labels;
+    if (options.add_filename && !find_label(stream.labels, "filename")) {
+      stream.labels.emplace_back("filename", std::filesystem::absolute(file).string());
+      normalize_labels(stream.labels);
+    }
+
+    // Lines before the first timestamp start at the ingest time; later lines
+    // without one follow their predecessor by a nanosecond each.
+    std::int64_t previous = started;
+    std::string line;
+    auto flush = [&]() -> Status {
+      if (stream.entries.empty()) return success();
+      PushRequest request;
+      request.tenant = options.tenant;
+      request.streams.push_back(stream);
+      auto pushed = backend.push(request);
+      stream.entries.clear();
+      if (!pushed) {
+        return Error{pushed.error().kind, pushed.error().code,
+                     file + " line " + std::to_string(report.lines) + ": " + pushed.error().message};
+      }
+      return success();
+    };
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      ++report.lines;
+      if (line.empty()) continue;
+      auto ts = parse_line_timestamp(line, started);
+      std::int64_t timestamp;
+      if (ts) {
+        timestamp = *ts;
+        ++report.with_timestamp;
+      } else {
+        timestamp = previous + 1;
+      }
+      previous = timestamp;
+      stream.entries.push_back(LogEntry{timestamp, std::move(line), {}});
+      line.clear();
+      if (stream.entries.size() >= options.batch_lines) {
+        auto status = flush();
+        if (!status) return status.error();
+      }
+    }
+    auto status = flush();
+    if (!status) return status.error();
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+}  // namespace lognurse::host
