@@ -113,7 +113,9 @@ bool bound_result(QueryResult& result, std::size_t limit, Direction direction,
       auto& entries = result.streams[s].entries;
       std::size_t out = 0;
       for (std::size_t e = 0; e < entries.size(); ++e) {
-        if (keep[s][e]) entries[out++] = std::move(entries[e]);
+        if (!keep[s][e]) continue;
+        if (out != e) entries[out] = std::move(entries[e]);
+        ++out;
       }
       entries.resize(out);
     }

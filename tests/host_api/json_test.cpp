@@ -1,0 +1,79 @@
+#include <catch2/catch.hpp>
+
+#include "lognurse/host_api/json.hpp"
+
+using namespace lognurse;
+
+TEST_CASE("push decoder reads streams, values and structured metadata") {
+  const auto body = R"({"streams":[{"stream":{"b":"2","a":"1"},
+    "values":[["1733322791000000001","first"],["1733322791000000002","second",{"trace_id":"abc"}]]}]})";
+  auto request = push_request_from_json(body, "tenant-a");
+  REQUIRE(request.ok());
+  const auto& push = request.value();
+  CHECK(push.tenant == "tenant-a");
+  REQUIRE(push.streams.size() == 1);
+  CHECK(push.streams[0].labels == Labels{{"a", "1"}, {"b", "2"}});
+  REQUIRE(push.streams[0].entries.size() == 2);
+  CHECK(push.streams[0].entries[0].timestamp_ns == 1733322791000000001);
+  CHECK(push.streams[0].entries[0].line == "first");
+  CHECK(push.streams[0].entries[1].metadata == Labels{{"trace_id", "abc"}});
+}
+
+TEST_CASE("push decoder names the value at fault") {
+  SECTION("a numeric timestamp") {
+    auto request = push_request_from_json(
+        R"({"streams":[{"stream":{"a":"1"},"values":[["1","ok"],[2,"bad"]]}]})", "fake");
+    REQUIRE_FALSE(request.ok());
+    CHECK(request.error().code == "push.bad_timestamp");
+    CHECK_THAT(request.error().message, Catch::StartsWith("streams[0].values[1][0]: timestamp must be a string"));
+  }
+  SECTION("a timestamp that is not digits") {
+    auto request = push_request_from_json(
+        R"({"streams":[{"stream":{"a":"1"},"values":[["12x","bad"]]}]})", "fake");
+    REQUIRE_FALSE(request.ok());
+    CHECK(request.error().message ==
+          "streams[0].values[0][0]: timestamp \"12x\" is not a non-negative integer of Unix "
+          "nanoseconds");
+  }
+  SECTION("a label value that is not a string") {
+    auto request = push_request_from_json(R"({"streams":[{"stream":{"a":1},"values":[]}]})", "fake");
+    REQUIRE_FALSE(request.ok());
+    CHECK(request.error().message == "streams[0].stream.a: label value must be a string, got number");
+  }
+  SECTION("malformed JSON") {
+    auto request = push_request_from_json(R"({"streams":[)", "fake");
+    REQUIRE_FALSE(request.ok());
+    CHECK(request.error().code == "push.malformed_json");
+    CHECK(request.error().http_status() == 400);
+  }
+  SECTION("no streams array") {
+    auto request = push_request_from_json(R"({"stream":[]})", "fake");
+    REQUIRE_FALSE(request.ok());
+    CHECK(request.error().code == "push.malformed_body");
+  }
+}
+
+TEST_CASE("query results round-trip through Loki's JSON shape") {
+  QueryResult result;
+  result.result_type = "streams";
+  result.streams.push_back({{{"app", "api"}}, {{5, "hello", {}}, {3, "world", {{"trace_id", "t1"}}}}});
+  const auto json = query_result_to_json(result);
+  CHECK(json["resultType"] == "streams");
+  CHECK(json["result"][0]["stream"] == nlohmann::json{{"app", "api"}});
+  CHECK(json["result"][0]["values"][0] == nlohmann::json::array({"5", "hello"}));
+  CHECK(json["result"][0]["values"][1] ==
+        nlohmann::json::array({"3", "world", {{"trace_id", "t1"}}}));
+  auto back = query_result_from_json(json);
+  REQUIRE(back.ok());
+  CHECK(back.value().streams[0].entries[1].metadata == Labels{{"trace_id", "t1"}});
+}
+
+TEST_CASE("matrix samples carry seconds as numbers and values as strings") {
+  QueryResult result;
+  result.result_type = "matrix";
+  result.series.push_back({{{"level", "error"}}, {{1733322791000000000, 3}, {1733322791500000000, 0.5}}});
+  const auto json = query_result_to_json(result);
+  CHECK(json["result"][0]["values"][0] == nlohmann::json::array({1733322791, "3"}));
+  CHECK(json["result"][0]["values"][1][0].get<double>() == Approx(1733322791.5));
+  CHECK(json["result"][0]["values"][1][1] == "0.5");
+}

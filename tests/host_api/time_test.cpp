@@ -1,0 +1,43 @@
+#include <catch2/catch.hpp>
+
+#include "lognurse/host_api/time.hpp"
+
+using namespace lognurse;
+
+TEST_CASE("parse_time reads RFC 3339, Unix seconds and nanoseconds") {
+  CHECK(parse_time("2026-12-04T14:33:11Z").value() == 1796394791LL * kNanosPerSecond);
+  CHECK(parse_time("2026-12-04T15:33:11+01:00").value() == 1796394791LL * kNanosPerSecond);
+  CHECK(parse_time("2026-12-04T14:33:11.25Z").value() == 1796394791250000000LL);
+  CHECK(parse_time("1796394791").value() == 1796394791000000000LL);
+  CHECK(parse_time("1796394791.5").value() == 1796394791500000000LL);
+  CHECK(parse_time("1796394791000000007").value() == 1796394791000000007LL);
+}
+
+TEST_CASE("parse_time rejects malformed times with a message that shows the forms") {
+  for (const char* bad : {"", "yesterday", "2026-13-04T00:00:00Z", "2026-12-04T14:33:11",
+                          "12.3.4", "-5"}) {
+    auto parsed = parse_time(bad);
+    INFO(bad);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().code == "time.invalid");
+    CHECK_THAT(parsed.error().message, Catch::Contains("RFC 3339"));
+  }
+}
+
+TEST_CASE("parse_duration reads Loki durations") {
+  CHECK(parse_duration("5m").value() == 300 * kNanosPerSecond);
+  CHECK(parse_duration("1h30m").value() == 5400 * kNanosPerSecond);
+  CHECK(parse_duration("250ms").value() == 250'000'000);
+  CHECK(parse_duration("30").value() == 30 * kNanosPerSecond);
+  CHECK(parse_duration("1.5").value() == 1'500'000'000);
+  CHECK_FALSE(parse_duration("5 minutes").ok());
+  CHECK_FALSE(parse_duration("h").ok());
+}
+
+TEST_CASE("format_time and format_duration print compact UTC forms") {
+  CHECK(format_time(1796394791LL * kNanosPerSecond) == "2026-12-04T14:33:11Z");
+  CHECK(format_time(1796394791000000007LL) == "2026-12-04T14:33:11.000000007Z");
+  CHECK(format_duration(5400 * kNanosPerSecond) == "1h30m");
+  CHECK(format_duration(250'000'000) == "250ms");
+  CHECK(format_duration(0) == "0s");
+}

@@ -1,0 +1,152 @@
+// The sample_host command line, driven through the real binary.
+
+#include <fstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "process.hpp"
+
+using lognurse::test::host_binary;
+using lognurse::test::run_command;
+using lognurse::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> host(const TempDir& data, std::vector<std::string> args) {
+  std::vector<std::string> out = {host_binary()};
+  out.insert(out.end(), args.begin(), args.end());
+  out.push_back("--data-dir");
+  out.push_back(data.path());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sample_host prints help and exits 0, and exits 2 on bad usage") {
+  auto help = run_command({host_binary(), "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, Catch::Contains("usage: sample_host"));
+
+  auto ingest_help = run_command({host_binary(), "ingest", "--help"});
+  CHECK(ingest_help.exit_code == 0);
+  CHECK_THAT(ingest_help.out, Catch::Contains("--labels"));
+
+  auto unknown = run_command({host_binary(), "frobnicate"});
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown command \"frobnicate\""));
+
+  TempDir data;
+  auto no_labels = run_command(host(data, {"ingest", "/etc/hostname"}));
+  CHECK(no_labels.exit_code == 2);
+  CHECK_THAT(no_labels.err, Catch::Contains("--labels is required"));
+
+  auto bad_option = run_command(host(data, {"query", "{a=\"b\"}", "--limmit", "5"}));
+  CHECK(bad_option.exit_code == 2);
+  CHECK_THAT(bad_option.err, Catch::Contains("unknown option --limmit"));
+}
+
+TEST_CASE("sample_host plugins lists every plugin with its status and tools") {
+  TempDir data;
+  auto result = run_command(host(data, {"plugins"}));
+  REQUIRE(result.exit_code == 0);
+  CHECK_THAT(result.out, Catch::Contains("liblocal_store.so\n  status: loaded"));
+  CHECK_THAT(result.out, Catch::Contains("libnurse_logs.so\n  status: loaded"));
+  CHECK_THAT(result.out, Catch::Contains("libloki.so\n  status: loaded"));
+  CHECK_THAT(result.out, Catch::Contains("backend: log_aggregation/local_store"));
+  for (const char* tool : {"nurse_monitor_log_aggregation", "nurse_query_logs",
+                           "nurse_search_logs", "nurse_get_log_metrics"}) {
+    CHECK_THAT(result.out, Catch::Contains(std::string("tool: ") + tool));
+  }
+  CHECK_THAT(result.out, Catch::Contains("log_aggregation: local_store (active)"));
+}
+
+TEST_CASE("ingest stores a file and query and call read it back") {
+  TempDir data;
+  const auto file = data.file("app.log");
+  {
+    std::ofstream out(file);
+    out << "2026-12-01T10:00:00Z level=info msg=\"started\"\n"
+        << "2026-12-01T10:00:01Z level=error msg=\"disk full\"\n"
+        << "continuation without a timestamp\n"
+        << "2026-12-01T10:00:03Z level=info msg=\"recovered\"\n";
+  }
+  auto ingest = run_command(host(data, {"ingest", "--labels", "service_name=app,env=test", file}));
+  REQUIRE(ingest.exit_code == 0);
+  CHECK_THAT(ingest.out, Catch::Contains("4 lines (3 with their own timestamp)"));
+
+  auto query = run_command(host(data, {"query", "{service_name=\"app\"}", "--start",
+                                       "2026-12-01T00:00:00Z", "--end", "2026-12-02T00:00:00Z",
+                                       "--direction", "forward"}));
+  REQUIRE(query.exit_code == 0);
+  CHECK(query.out ==
+        "2026-12-01T10:00:00Z {env=\"test\", filename=\"" + file +
+            "\", service_name=\"app\"} level=info msg=\"started\"\n"
+            "2026-12-01T10:00:01Z {env=\"test\", filename=\"" + file +
+            "\", service_name=\"app\"} level=error msg=\"disk full\"\n"
+            "2026-12-01T10:00:01.000000001Z {env=\"test\", filename=\"" + file +
+            "\", service_name=\"app\"} continuation without a timestamp\n"
+            "2026-12-01T10:00:03Z {env=\"test\", filename=\"" + file +
+            "\", service_name=\"app\"} level=info msg=\"recovered\"\n");
+
+  auto call = run_command(host(data, {"call", "nurse_query_logs",
+                                      R"({"query":"{env=\"test\"} |= \"disk\"","start":"2026-12-01T00:00:00Z","end":"2026-12-02T00:00:00Z"})"}));
+  REQUIRE(call.exit_code == 0);
+  const auto answer = json::parse(call.out);
+  CHECK(answer["status"] == "success");
+  CHECK(answer["data"]["resultType"] == "streams");
+  REQUIRE(answer["data"]["result"].size() == 1);
+  CHECK(answer["data"]["result"][0]["values"] ==
+        json::array({json::array({"1796119201000000000", "2026-12-01T10:00:01Z level=error msg=\"disk full\""})}));
+  CHECK(answer["metadata"]["lines_returned"] == 1);
+  CHECK(answer["metadata"]["truncated"] == false);
+}
+
+TEST_CASE("call reports a tool error with its code and exit 1") {
+  TempDir data;
+  auto unknown = run_command(host(data, {"call", "nurse_nonexistent"}));
+  CHECK(unknown.exit_code == 1);
+  CHECK(json::parse(unknown.out)["error"]["code"] == "tool.unknown");
+
+  auto missing = run_command(host(data, {"call", "nurse_query_logs", "{}"}));
+  CHECK(missing.exit_code == 1);
+  CHECK(json::parse(missing.out)["error"]["code"] == "tool.invalid_arguments");
+  CHECK_THAT(missing.err, Catch::Contains("arguments.query is required"));
+
+  auto bad_selector = run_command(host(data, {"call", "nurse_query_logs", R"({"query":"{app=}"})"}));
+  CHECK(bad_selector.exit_code == 1);
+  CHECK(json::parse(bad_selector.out)["error"]["code"] == "logql.parse_error");
+
+  auto bad_json = run_command(host(data, {"call", "nurse_query_logs", "{not json"}));
+  CHECK(bad_json.exit_code == 2);
+  CHECK_THAT(bad_json.err, Catch::Contains("not valid JSON"));
+}
+
+TEST_CASE("ingest of a real nginx access log counts a term as grep -c does") {
+  TempDir work;
+  auto traffic = run_command({"/bin/bash", std::string(LOGNURSE_SOURCE_DIR) + "/scripts/nginx-traffic.sh",
+                              work.file("nginx"), "240"},
+                             "", std::chrono::seconds(120));
+  REQUIRE(traffic.exit_code == 0);
+  const auto access_log = work.file("nginx") + "/access.log";
+
+  auto ingest = run_command(host(work, {"ingest", "--labels", "service_name=nginx", access_log}));
+  REQUIRE(ingest.exit_code == 0);
+  CHECK_THAT(ingest.out, Catch::Contains("240 lines (240 with their own timestamp)"));
+
+  for (const char* term : {"\" 404 ", "Googlebot", "POST /teapot", "wp-login"}) {
+    INFO(term);
+    auto grep = run_command({"/bin/grep", "-c", "-F", term, access_log});
+    const int expected = std::stoi(grep.out);
+    REQUIRE(expected > 0);
+    const json arguments = {{"filters", {{"service", "nginx"}, {"contains", term}}},
+                            {"time_range", {{"since", "1h"}}},
+                            {"limit", 1000}};
+    auto call = run_command(host(work, {"call", "nurse_search_logs", arguments.dump()}));
+    REQUIRE(call.exit_code == 0);
+    const auto answer = json::parse(call.out);
+    CHECK(answer["metadata"]["lines_returned"] == expected);
+    CHECK(answer["metadata"]["truncated"] == false);
+  }
+}
