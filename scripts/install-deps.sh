@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcurl4-openssl-dev
   libspdlog-dev catch2 libcpp-httplib-dev libsqlite3-dev libre2-dev libzstd-dev
-  sqlite3 curl ripgrep nginx
+  sqlite3 curl jq ripgrep nginx
 )
 
 # Node.js runs the third-party clients of the integration tests. A machine that

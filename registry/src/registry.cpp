@@ -252,6 +252,7 @@ bool Registry::load_file(const std::string& path) {
                record.version, path, record.tools.size(), record.backends.size());
   records_.push_back(std::move(record));
   loaded_.push_back(std::make_shared<LoadedPlugin>(LoadedPlugin{library, plugin, path}));
+  ++generation_;
   return true;
 }
 

@@ -157,7 +157,7 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& list
 
 HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
     : registry_(registry), options_(std::move(options)), mcp_(registry),
-      server_(std::make_unique<httplib::Server>()) {
+      mcp_http_(mcp_, registry, McpHttpOptions{}), server_(std::make_unique<httplib::Server>()) {
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);
@@ -266,14 +266,7 @@ void HttpServer::install_routes() {
     }
   }
 
-  server.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
-    auto response = mcp_.handle_text(req.body);
-    if (!response) {
-      res.status = 202;
-      return;
-    }
-    res.set_content(*response, kJson);
-  });
+  mcp_http_.install(server);
 
   server.Post("/loki/api/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
     const auto content_type = req.get_header_value("Content-Type");

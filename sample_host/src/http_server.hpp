@@ -10,6 +10,7 @@
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/registry/registry.hpp"
 #include "mcp.hpp"
+#include "mcp_http.hpp"
 
 namespace httplib {
 class Server;
@@ -43,6 +44,7 @@ private:
   registry::Registry& registry_;
   HttpOptions options_;
   McpServer mcp_;
+  McpHttpTransport mcp_http_;
   std::unique_ptr<httplib::Server> server_;
 };
 

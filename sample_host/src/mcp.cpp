@@ -1,6 +1,7 @@
 #include "mcp.hpp"
 
 #include <istream>
+#include <map>
 #include <ostream>
 
 #include <spdlog/spdlog.h>
@@ -101,6 +102,7 @@ std::optional<json> McpServer::handle(const json& message) {
     if (method == "ping") return rpc_result(id, json::object());
     if (method == "tools/list") return rpc_result(id, list_tools());
     if (method == "tools/call") return call_tool(params, id);
+    if (method == "logging/setLevel") return rpc_result(id, set_level(params));
   } catch (const RpcFault& fault) {
     return rpc_error(id, fault.code, fault.message);
   }
@@ -119,12 +121,31 @@ json McpServer::initialize(const json& params) {
     throw RpcFault{kInvalidParams, "initialize needs params.protocolVersion (a string)"};
   }
   return {{"protocolVersion", version},
-          {"capabilities", {{"tools", {{"listChanged", true}}}}},
+          {"capabilities", {{"tools", {{"listChanged", true}}}, {"logging", json::object()}}},
           {"serverInfo", {{"name", "lognurse"}, {"title", "lognurse log tools"},
                           {"version", "0.1.0"}}},
           {"instructions",
            "Log tools over the active log-aggregation backend. Start with "
            "nurse_monitor_log_aggregation, then nurse_search_logs or nurse_query_logs (LogQL)."}};
+}
+
+json McpServer::set_level(const json& params) {
+  // MCP uses syslog severities; spdlog has fewer, so map each to the nearest.
+  static const std::map<std::string, spdlog::level::level_enum> levels = {
+      {"debug", spdlog::level::debug},    {"info", spdlog::level::info},
+      {"notice", spdlog::level::info},    {"warning", spdlog::level::warn},
+      {"error", spdlog::level::err},      {"critical", spdlog::level::critical},
+      {"alert", spdlog::level::critical}, {"emergency", spdlog::level::critical}};
+  const auto level = params.value("level", json()).is_string() ? params["level"].get<std::string>()
+                                                               : std::string();
+  const auto it = levels.find(level);
+  if (it == levels.end()) {
+    throw RpcFault{kInvalidParams, "logging/setLevel needs params.level, one of debug, info, "
+                                   "notice, warning, error, critical, alert, emergency"};
+  }
+  spdlog::set_level(it->second);
+  spdlog::apply_all([&](std::shared_ptr<spdlog::logger> logger) { logger->set_level(it->second); });
+  return json::object();
 }
 
 json McpServer::list_tools() const {

@@ -44,6 +44,7 @@ public:
 private:
   nlohmann::json initialize(const nlohmann::json& params);
   nlohmann::json list_tools() const;
+  nlohmann::json set_level(const nlohmann::json& params);
   nlohmann::json call_tool(const nlohmann::json& params, const nlohmann::json& id);
 
   registry::Registry& registry_;

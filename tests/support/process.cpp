@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -197,10 +199,39 @@ namespace {
 
 HttpResponse convert(const httplib::Result& result) {
   if (!result) throw std::runtime_error("HTTP request failed: " + httplib::to_string(result.error()));
-  return {result->status, result->body, result->get_header_value("Content-Type")};
+  HttpResponse response{result->status, result->body, result->get_header_value("Content-Type"), {}};
+  for (const auto& [name, value] : result->headers) response.headers.emplace_back(name, value);
+  return response;
 }
 
 }  // namespace
+
+std::string HttpResponse::header(const std::string& name) const {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(),
+                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      return value;
+    }
+  }
+  return "";
+}
+
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::string& body,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  httplib::Request request;
+  request.method = method;
+  request.path = path;
+  for (const auto& [name, value] : headers) request.headers.emplace(name, value);
+  if (!body.empty()) {
+    request.body = body;
+    if (!request.has_header("Content-Type")) request.set_header("Content-Type", "application/json");
+  }
+  return convert(client.send(request));
+}
 
 HttpResponse http_get(int port, const std::string& path) {
   httplib::Client client("127.0.0.1", port);

@@ -73,7 +73,16 @@ struct HttpResponse {
   int status = 0;
   std::string body;
   std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  /// The first header of that name (case-insensitive), or "".
+  std::string header(const std::string& name) const;
 };
+
+/// Sends any method with headers; the body is sent when non-empty.
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::string& body = "",
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 HttpResponse http_get(int port, const std::string& path);
 HttpResponse http_post(int port, const std::string& path, const std::string& body,

@@ -6,6 +6,8 @@
 // catalog ("<service>_<tool>"). A plugin that cannot be used is refused with
 // one log line and a status; the host runs on with the rest.
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -86,6 +88,10 @@ public:
   /// thrown by the plugin becomes an internal error result.
   Result<nlohmann::json> call_tool(const std::string& full_name, const nlohmann::json& arguments);
 
+  /// Grows by one each time a plugin loads; a changed value means the tool
+  /// catalog may have changed (MCP's tools/list_changed).
+  std::uint64_t generation() const { return generation_.load(); }
+
   /// Stops every plugin (joins their threads). Idempotent.
   void shutdown();
 
@@ -101,6 +107,7 @@ private:
   std::vector<std::pair<std::string, std::shared_ptr<LogAggregationProtocol>>> backends_;
   std::vector<CatalogTool> tools_;
   bool shut_down_ = false;
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 }  // namespace lognurse::registry
