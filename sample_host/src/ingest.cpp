@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "lognurse/host_api/time.hpp"
 #include "timestamps.hpp"
@@ -87,8 +88,13 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
     }
 
     // Lines before the first timestamp start at the ingest time; later lines
-    // without one follow their predecessor by a nanosecond each.
+    // without one follow their predecessor by a nanosecond each. A line whose
+    // timestamp equals the previous line's (logs with second resolution) also
+    // follows it by a nanosecond, so that equal lines written in the same
+    // second stay distinct entries in file order instead of being taken for a
+    // repeated push of one entry.
     std::int64_t previous = started;
+    std::optional<std::int64_t> previous_parsed;
     std::string line;
     auto flush = [&]() -> Status {
       if (stream.entries.empty()) return success();
@@ -110,7 +116,8 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
       auto ts = parse_line_timestamp(line, started);
       std::int64_t timestamp;
       if (ts) {
-        timestamp = *ts;
+        timestamp = previous_parsed == *ts ? previous + 1 : *ts;
+        previous_parsed = *ts;
         ++report.with_timestamp;
       } else {
         timestamp = previous + 1;

@@ -23,14 +23,28 @@ std::string ts(int offset_ms) {
   return std::to_string(kBase + static_cast<std::int64_t>(offset_ms) * 1'000'000);
 }
 
+/// One Loki push value: ["<ns>", "line"] or ["<ns>", "line", {metadata}]. Built as an
+/// explicit array because a braced pair of strings would become a JSON object.
+json value(const std::string& stamp, const std::string& line, const json& metadata = nullptr) {
+  json v = json::array({stamp, line});
+  if (!metadata.is_null()) v.push_back(metadata);
+  return v;
+}
+
+json stream(const json& labels, const json& values) {
+  return json{{"stream", labels}, {"values", values}};
+}
+
 json push_body() {
   return {{"streams",
-           {{{"stream", {{"service_name", "api"}, {"detected_level", "info"}}},
-             {"values", {{ts(0), "GET /users 200 12ms"}, {ts(10), "GET /orders 200 8ms"}}}},
-            {{"stream", {{"service_name", "api"}, {"detected_level", "error"}}},
-             {"values", {{ts(5), "GET /orders 500 timeout talking to db", {{"trace_id", "abc123"}}}}}},
-            {{"stream", {{"service_name", "worker"}, {"detected_level", "info"}}},
-             {"values", {{ts(7), "job 17 done"}}}}}}};
+           json::array({stream({{"service_name", "api"}, {"detected_level", "info"}},
+                               json::array({value(ts(0), "GET /users 200 12ms"),
+                                            value(ts(10), "GET /orders 200 8ms")})),
+                        stream({{"service_name", "api"}, {"detected_level", "error"}},
+                               json::array({value(ts(5), "GET /orders 500 timeout talking to db",
+                                                  {{"trace_id", "abc123"}})})),
+                        stream({{"service_name", "worker"}, {"detected_level", "info"}},
+                               json::array({value(ts(7), "job 17 done")}))})}};
 }
 
 json post_json(int port, const std::string& path, const json& body, int expected_status = 200) {
@@ -52,6 +66,7 @@ TEST_CASE("REST routes answer over HTTP on the embedded store") {
   CHECK(ready.body == "ready\n");
 
   auto pushed = http_post(port, "/loki/api/v1/push", push_body().dump());
+  INFO(pushed.body);
   REQUIRE(pushed.status == 204);
 
   SECTION("query returns Loki's query_range data, newest first, with metadata") {
@@ -177,15 +192,16 @@ TEST_CASE("search quoting: hostile filter values never change the query's meanin
   json values = json::array();
   int i = 0;
   for (const auto& value : hostile) {
-    values.push_back({ts(100 + i), "line " + std::to_string(i) + " <" + value + ">"});
+    values.push_back(::value(ts(100 + i), "line " + std::to_string(i) + " <" + value + ">"));
     // A stream whose service name is the hostile value itself.
-    streams.push_back({{"stream", {{"service_name", value}}},
-                       {"values", {{ts(200 + i), "service line " + std::to_string(i)}}}});
+    streams.push_back(stream({{"service_name", value}},
+                             json::array({::value(ts(200 + i), "service line " + std::to_string(i))})));
     ++i;
   }
-  values.push_back({ts(500), "plain line without specials"});
-  streams.push_back({{"stream", {{"service_name", "hostile"}}}, {"values", values}});
+  values.push_back(::value(ts(500), "plain line without specials"));
+  streams.push_back(stream({{"service_name", "hostile"}}, values));
   auto pushed = http_post(port, "/loki/api/v1/push", json{{"streams", streams}}.dump());
+  INFO(pushed.body);
   REQUIRE(pushed.status == 204);
 
   i = 0;

@@ -48,7 +48,7 @@ TEST_CASE("lines without a recognisable timestamp give none") {
   CHECK_FALSE(parse_line_timestamp("2026-13-40 25:61:61 bad", kReference));
 }
 
-TEST_CASE("--labels parses name=value lists with quoted values") {
+TEST_CASE("the ingest label list parses name=value pairs with quoted values") {
   auto labels = lognurse::host::parse_label_list("service_name=nginx,env=\"a,b\",team=web");
   REQUIRE(labels.ok());
   CHECK(labels.value() == lognurse::Labels{{"env", "a,b"}, {"service_name", "nginx"}, {"team", "web"}});

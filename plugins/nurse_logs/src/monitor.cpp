@@ -74,7 +74,8 @@ void Monitor::run(std::chrono::milliseconds first_delay) {
 MonitorCheck Monitor::check_now() {
   MonitorCheck check;
   check.checked_at_ns = now_ns();
-  check.window_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.interval).count();
+  check.window_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.volume_window).count();
 
   auto backend = lookup_();
   if (!backend) {

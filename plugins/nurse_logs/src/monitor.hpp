@@ -40,6 +40,8 @@ nlohmann::json to_json(const MonitorCheck& check);
 
 struct MonitorOptions {
   std::chrono::seconds interval{300};
+  /// How far back each check counts the volume ("recent" volume).
+  std::chrono::seconds volume_window{3600};
   /// A ready backend answering slower than this is degraded.
   double degraded_latency_ms = 2000;
   std::size_t history_size = 48;

@@ -58,7 +58,8 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   NurseOptions options;
   const std::string where = "plugins.nurse_logs";
   auto status = check_object(config, {"tenant", "default_limit", "max_limit", "max_line_length",
-                                      "monitor_interval_seconds", "degraded_latency_ms"},
+                                      "monitor_interval_seconds", "volume_window_seconds",
+                                      "degraded_latency_ms"},
                              where);
   if (!status) return status.error();
   auto tenant = optional_string(config, "tenant", where);
@@ -78,6 +79,9 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   auto interval = integer_in_range(config, "monitor_interval_seconds", 300, 0, 86400, where);
   if (!interval) return interval.error();
   monitor_options.interval = std::chrono::seconds(interval.value());
+  auto window = integer_in_range(config, "volume_window_seconds", 3600, 1, 30 * 86400, where);
+  if (!window) return window.error();
+  monitor_options.volume_window = std::chrono::seconds(window.value());
   auto latency = integer_in_range(config, "degraded_latency_ms", 2000, 1, 600000, where);
   if (!latency) return latency.error();
   monitor_options.degraded_latency_ms = static_cast<double>(latency.value());

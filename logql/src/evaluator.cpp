@@ -1,0 +1,859 @@
+#include "lognurse/logql/evaluator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lognurse/host_api/time.hpp"
+#include "lognurse/logql/lexer.hpp"
+#include "lognurse/logql/parser.hpp"
+#include "lognurse/logql/pipeline.hpp"
+#include "lognurse/logql/printer.hpp"
+
+namespace lognurse::logql {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Error timeout_error(double seconds) {
+  Error error;
+  error.kind = ErrorKind::timeout;
+  error.code = "logql.timeout";
+  error.message = "the query ran longer than the timeout of " + format_number(seconds) +
+                  "s (limit timeout_seconds); narrow the time range or make the selector more "
+                  "specific";
+  return error;
+}
+
+Error max_series_error(std::size_t limit) {
+  return limit_exceeded("logql.max_series",
+                        "the query produces more than " + std::to_string(limit) +
+                            " series (limit max_series); aggregate with sum by (...) or make the "
+                            "selector more specific");
+}
+
+/// State shared by every scan of one query: limits, the clock, statistics.
+class Execution {
+public:
+  explicit Execution(const Limits& limits) : limits_(limits), started_(Clock::now()) {}
+
+  /// Whether the time budget is spent; checked every few thousand entries.
+  bool timed_out() {
+    if (++ticks_ % 1024 != 0) return expired_;
+    expired_ = elapsed() > limits_.timeout_seconds;
+    return expired_;
+  }
+  bool expired() const { return expired_; }
+  double elapsed() const {
+    return std::chrono::duration<double>(Clock::now() - started_).count();
+  }
+
+  void count_entry(const Labels& stream, const LogEntry& entry) {
+    stats_.lines_scanned++;
+    stats_.bytes_scanned += entry.line.size();
+    if (last_stream_ == nullptr || *last_stream_ != stream) {
+      std::string key = labels_to_string(stream);
+      if (streams_.insert(std::move(key)).second) stats_.streams_matched++;
+      last_stream_copy_ = stream;
+      last_stream_ = &last_stream_copy_;
+    }
+  }
+
+  QueryStats finish_stats() {
+    stats_.exec_seconds = elapsed();
+    return stats_;
+  }
+
+  const Limits& limits() const { return limits_; }
+
+private:
+  const Limits& limits_;
+  Clock::time_point started_;
+  std::uint64_t ticks_ = 0;
+  bool expired_ = false;
+  QueryStats stats_;
+  std::unordered_set<std::string> streams_;
+  const Labels* last_stream_ = nullptr;
+  Labels last_stream_copy_;
+};
+
+/// Finds or adds a label set in a hash index; used to group entries into
+/// streams and samples into series without allocating per entry.
+template <typename Item>
+class LabelIndex {
+public:
+  /// The item for the builder's current (finished) labels, created on first sight.
+  Item& find_or_add(const LabelsBuilder& labels, bool& added) {
+    std::size_t hash = labels.hash();
+    auto& bucket = index_[hash];
+    for (std::size_t i : bucket) {
+      if (labels.equals(items_[i].labels)) {
+        added = false;
+        return items_[i];
+      }
+    }
+    added = true;
+    bucket.push_back(items_.size());
+    items_.emplace_back();
+    labels.copy_to(items_.back().labels);
+    return items_.back();
+  }
+
+  std::vector<Item>& items() { return items_; }
+
+private:
+  std::unordered_map<std::size_t, std::vector<std::size_t>> index_;
+  std::vector<Item> items_;
+};
+
+// ---------------------------------------------------------------------------
+// Step matrices
+
+/// A metric expression's value at every step: a scalar per step, or series
+/// with a value where `present` is set.
+struct StepSeries {
+  Labels labels;
+  std::vector<double> values;
+  std::vector<char> present;
+};
+
+struct StepMatrix {
+  bool is_scalar = false;
+  std::vector<double> scalar;
+  std::vector<StepSeries> series;
+};
+
+struct StepGrid {
+  std::int64_t start_ns = 0;
+  std::int64_t step_ns = 1;
+  std::size_t count = 0;
+  std::int64_t at(std::size_t i) const { return start_ns + static_cast<std::int64_t>(i) * step_ns; }
+};
+
+struct Point {
+  std::int64_t ts;
+  double value;
+};
+
+struct RawSeries {
+  Labels labels;
+  std::vector<Point> points;
+};
+
+double quantile(double phi, std::vector<double>& values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  if (phi < 0) return -std::numeric_limits<double>::infinity();
+  if (phi > 1) return std::numeric_limits<double>::infinity();
+  std::sort(values.begin(), values.end());
+  double rank = phi * static_cast<double>(values.size() - 1);
+  auto lower = static_cast<std::size_t>(std::floor(rank));
+  std::size_t upper = std::min(lower + 1, values.size() - 1);
+  double weight = rank - static_cast<double>(lower);
+  return values[lower] * (1 - weight) + values[upper] * weight;
+}
+
+double variance(const Point* begin, const Point* end) {
+  double n = static_cast<double>(end - begin);
+  double mean = 0;
+  for (const Point* p = begin; p != end; ++p) mean += p->value;
+  mean /= n;
+  double sum = 0;
+  for (const Point* p = begin; p != end; ++p) sum += (p->value - mean) * (p->value - mean);
+  return sum / n;
+}
+
+/// Prometheus' extrapolated counter rate, which Loki's rate_counter uses.
+bool counter_rate(const Point* begin, const Point* end, std::int64_t window_start,
+                  std::int64_t window_end, double& out) {
+  std::size_t n = static_cast<std::size_t>(end - begin);
+  if (n < 2) return false;
+  double result = (end - 1)->value - begin->value;
+  for (const Point* p = begin + 1; p != end; ++p) {
+    if (p->value < (p - 1)->value) result += (p - 1)->value;
+  }
+  double to_start = static_cast<double>(begin->ts - window_start) / 1e9;
+  double to_end = static_cast<double>(window_end - (end - 1)->ts) / 1e9;
+  double sampled = static_cast<double>((end - 1)->ts - begin->ts) / 1e9;
+  if (sampled <= 0) return false;
+  double average_gap = sampled / static_cast<double>(n - 1);
+  if (result > 0 && begin->value >= 0) {
+    double to_zero = sampled * (begin->value / result);
+    if (to_zero < to_start) to_start = to_zero;
+  }
+  double threshold = average_gap * 1.1;
+  double interval = sampled;
+  interval += to_start < threshold ? to_start : average_gap / 2;
+  interval += to_end < threshold ? to_end : average_gap / 2;
+  result *= interval / sampled;
+  out = result / (static_cast<double>(window_end - window_start) / 1e9);
+  return true;
+}
+
+/// The value of a range aggregation over the points of one window.
+bool aggregate_window(const RangeAggregation& r, const Point* begin, const Point* end,
+                      std::int64_t window_start, std::int64_t window_end, double& out) {
+  if (begin == end) return false;
+  double n = static_cast<double>(end - begin);
+  double range_seconds = static_cast<double>(r.range_ns) / 1e9;
+  auto sum = [&]() {
+    double s = 0;
+    for (const Point* p = begin; p != end; ++p) s += p->value;
+    return s;
+  };
+  switch (r.op) {
+    case RangeOp::count_over_time: out = n; return true;
+    case RangeOp::rate: out = (r.unwrap ? sum() : n) / range_seconds; return true;
+    case RangeOp::bytes_over_time:
+    case RangeOp::sum_over_time: out = sum(); return true;
+    case RangeOp::bytes_rate: out = sum() / range_seconds; return true;
+    case RangeOp::avg_over_time: out = sum() / n; return true;
+    case RangeOp::min_over_time:
+      out = std::min_element(begin, end, [](auto& a, auto& b) { return a.value < b.value; })->value;
+      return true;
+    case RangeOp::max_over_time:
+      out = std::max_element(begin, end, [](auto& a, auto& b) { return a.value < b.value; })->value;
+      return true;
+    case RangeOp::stdvar_over_time: out = variance(begin, end); return true;
+    case RangeOp::stddev_over_time: out = std::sqrt(variance(begin, end)); return true;
+    case RangeOp::quantile_over_time: {
+      std::vector<double> values;
+      values.reserve(static_cast<std::size_t>(n));
+      for (const Point* p = begin; p != end; ++p) values.push_back(p->value);
+      out = quantile(r.parameter.value_or(0), values);
+      return true;
+    }
+    case RangeOp::first_over_time: out = begin->value; return true;
+    case RangeOp::last_over_time: out = (end - 1)->value; return true;
+    case RangeOp::rate_counter: return counter_rate(begin, end, window_start, window_end, out);
+    case RangeOp::absent_over_time: return false;
+  }
+  return false;
+}
+
+void apply_grouping(const Grouping& grouping, LabelsBuilder& labels) {
+  labels.retain([&grouping](const std::string& name, const std::string&) {
+    bool listed = std::find(grouping.labels.begin(), grouping.labels.end(), name) !=
+                  grouping.labels.end();
+    return grouping.without ? !listed : listed;
+  });
+}
+
+Labels group_labels(const Labels& labels, const std::optional<Grouping>& grouping) {
+  Labels out;
+  if (!grouping) return out;
+  for (const auto& label : labels) {
+    bool listed = std::find(grouping->labels.begin(), grouping->labels.end(), label.first) !=
+                  grouping->labels.end();
+    if (grouping->without ? !listed : listed) out.push_back(label);
+  }
+  return out;
+}
+
+Labels matching_labels(const Labels& labels, const std::optional<VectorMatching>& matching) {
+  if (!matching) return labels;
+  Labels out;
+  for (const auto& label : labels) {
+    bool listed = std::find(matching->labels.begin(), matching->labels.end(), label.first) !=
+                  matching->labels.end();
+    if (matching->on ? listed : !listed) out.push_back(label);
+  }
+  return out;
+}
+
+std::string labels_key(const Labels& labels) {
+  std::string key;
+  for (const auto& [name, value] : labels) {
+    key += name;
+    key += '\x01';
+    key += value;
+    key += '\x02';
+  }
+  return key;
+}
+
+double apply_arithmetic(BinaryOp op, double a, double b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+    case BinaryOp::mod: return std::fmod(a, b);
+    case BinaryOp::pow: return std::pow(a, b);
+    case BinaryOp::eq: return a == b;
+    case BinaryOp::ne: return a != b;
+    case BinaryOp::gt: return a > b;
+    case BinaryOp::ge: return a >= b;
+    case BinaryOp::lt: return a < b;
+    case BinaryOp::le: return a <= b;
+    default: return 0;
+  }
+}
+
+class MetricEvaluator {
+public:
+  MetricEvaluator(const StepGrid& grid, EntrySource& source, Execution& execution)
+      : grid_(grid), source_(source), execution_(execution) {}
+
+  Result<StepMatrix> eval(const MetricNode& node) {
+    auto result = std::visit([this](const auto& n) { return eval_node(n); }, node.node);
+    if (result.ok() && result.value().series.size() > execution_.limits().max_series) {
+      return max_series_error(execution_.limits().max_series);
+    }
+    if (result.ok() && execution_.elapsed() > execution_.limits().timeout_seconds) {
+      return timeout_error(execution_.limits().timeout_seconds);
+    }
+    return result;
+  }
+
+private:
+  Result<StepMatrix> eval_node(const NumberLiteral& literal) {
+    StepMatrix m;
+    m.is_scalar = true;
+    m.scalar.assign(grid_.count, literal.value);
+    return m;
+  }
+
+  Result<StepMatrix> eval_node(const VectorLiteral& literal) {
+    StepMatrix m;
+    m.series.push_back({{}, std::vector<double>(grid_.count, literal.value),
+                        std::vector<char>(grid_.count, 1)});
+    return m;
+  }
+
+  Result<StepMatrix> eval_node(const RangeAggregation& r) {
+    std::vector<RawSeries> raw;
+    bool any_entry = false;
+    std::vector<std::int64_t> entry_times;
+    if (auto status = scan_range(r, raw, entry_times); !status.ok()) return status.error();
+    any_entry = !entry_times.empty();
+
+    StepMatrix m;
+    if (r.op == RangeOp::absent_over_time) {
+      return absent(r, entry_times);
+    }
+    (void)any_entry;
+    for (auto& series : raw) {
+      if (!std::is_sorted(series.points.begin(), series.points.end(),
+                          [](const Point& a, const Point& b) { return a.ts < b.ts; })) {
+        std::stable_sort(series.points.begin(), series.points.end(),
+                         [](const Point& a, const Point& b) { return a.ts < b.ts; });
+      }
+      StepSeries out{std::move(series.labels), std::vector<double>(grid_.count, 0),
+                     std::vector<char>(grid_.count, 0)};
+      const Point* data = series.points.data();
+      std::size_t lo = 0;
+      std::size_t hi = 0;
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        std::int64_t window_end = grid_.at(i) - r.offset_ns;
+        std::int64_t window_start = window_end - r.range_ns;
+        while (hi < series.points.size() && data[hi].ts <= window_end) ++hi;
+        while (lo < hi && data[lo].ts <= window_start) ++lo;
+        double value = 0;
+        if (aggregate_window(r, data + lo, data + hi, window_start, window_end, value)) {
+          out.values[i] = value;
+          out.present[i] = 1;
+          any = true;
+        }
+      }
+      if (any) m.series.push_back(std::move(out));
+    }
+    return m;
+  }
+
+  Result<StepMatrix> absent(const RangeAggregation& r, std::vector<std::int64_t>& times) {
+    std::sort(times.begin(), times.end());
+    StepSeries out{{}, std::vector<double>(grid_.count, 0), std::vector<char>(grid_.count, 0)};
+    for (const auto& matcher : r.log.selector) {
+      if (matcher.type == MatchType::equal) out.labels.emplace_back(matcher.name, matcher.value);
+    }
+    normalize_labels(out.labels);
+    bool any = false;
+    for (std::size_t i = 0; i < grid_.count; ++i) {
+      std::int64_t window_end = grid_.at(i) - r.offset_ns;
+      std::int64_t window_start = window_end - r.range_ns;
+      auto first = std::upper_bound(times.begin(), times.end(), window_start);
+      bool empty = first == times.end() || *first > window_end;
+      if (empty) {
+        out.values[i] = 1;
+        out.present[i] = 1;
+        any = true;
+      }
+    }
+    StepMatrix m;
+    if (any) m.series.push_back(std::move(out));
+    return m;
+  }
+
+  Status scan_range(const RangeAggregation& r, std::vector<RawSeries>& raw,
+                    std::vector<std::int64_t>& entry_times) {
+    LogPipeline pipeline(r.log);
+    std::vector<CompiledLabelFilter> post_filters;
+    if (r.unwrap) {
+      for (const auto& filter : r.unwrap->post_filters) post_filters.emplace_back(filter);
+    }
+    ScanRequest request;
+    request.matchers = r.log.selector;
+    request.direction = Direction::forward;
+    request.range.start_ns = grid_.at(0) - r.offset_ns - r.range_ns + 1;
+    request.range.end_ns = grid_.at(grid_.count - 1) - r.offset_ns + 1;
+    request.required_literals = pipeline.required_literals();
+
+    LabelIndex<RawSeries> index;
+    std::optional<Error> failure;
+    std::string conversion_error;
+    bool absent_only = r.op == RangeOp::absent_over_time;
+    auto visit = [&](const Labels& stream, const LogEntry& entry) {
+      if (execution_.timed_out()) return false;
+      execution_.count_entry(stream, entry);
+      if (!pipeline.process(stream, entry)) return true;
+      LabelsBuilder& labels = pipeline.labels();
+      double value = 1;
+      if (r.op == RangeOp::bytes_over_time || r.op == RangeOp::bytes_rate) {
+        value = static_cast<double>(pipeline.line().size());
+      }
+      if (r.unwrap) {
+        const std::string* text = labels.get(r.unwrap->label);
+        std::string_view view = text != nullptr ? std::string_view(*text) : std::string_view();
+        if (!convert_unwrap_value(view, r.unwrap->conversion, value, conversion_error)) {
+          labels.set_error("SampleExtractionErr", conversion_error);
+        }
+        labels.remove(r.unwrap->label);
+        for (const auto& filter : post_filters) {
+          if (!filter.keep(labels)) return true;
+        }
+      }
+      if (absent_only) {
+        entry_times.push_back(entry.timestamp_ns);
+        return true;
+      }
+      if (r.grouping) apply_grouping(*r.grouping, labels);
+      labels.finish();
+      if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
+        Labels series;
+        labels.copy_to(series);
+        failure = invalid_argument(
+            "logql.pipeline_error",
+            "pipeline error " + quote(*error) + " for series " + labels_to_string(series) +
+                ". Skip failing entries on purpose with a label filter such as | __error__=\"\" "
+                "(after unwrap when the error comes from unwrap)");
+        return false;
+      }
+      bool added = false;
+      RawSeries& series = index.find_or_add(labels, added);
+      if (added && index.items().size() > execution_.limits().max_series * 4 + 1000) {
+        failure = max_series_error(execution_.limits().max_series);
+        return false;
+      }
+      entry_times.push_back(entry.timestamp_ns);
+      series.points.push_back({entry.timestamp_ns, value});
+      return true;
+    };
+    Status status = source_.scan(request, visit);
+    if (failure) return *failure;
+    if (execution_.expired()) return timeout_error(execution_.limits().timeout_seconds);
+    if (!status.ok()) return status.error();
+    raw = std::move(index.items());
+    return success();
+  }
+
+  Result<StepMatrix> eval_node(const VectorAggregation& v) {
+    auto inner_result = eval(*v.inner);
+    if (!inner_result.ok()) return inner_result.error();
+    StepMatrix inner = std::move(inner_result).value();
+    switch (v.op) {
+      case VectorOp::sort:
+      case VectorOp::sort_desc: return inner;
+      case VectorOp::topk:
+      case VectorOp::bottomk: return top_k(v, std::move(inner));
+      default: break;
+    }
+    std::unordered_map<std::string, std::size_t> groups;
+    std::vector<std::vector<const StepSeries*>> members;
+    StepMatrix out;
+    for (const auto& series : inner.series) {
+      Labels key = group_labels(series.labels, v.grouping);
+      auto [it, added] = groups.emplace(labels_key(key), out.series.size());
+      if (added) {
+        out.series.push_back({std::move(key), std::vector<double>(grid_.count, 0),
+                              std::vector<char>(grid_.count, 0)});
+        members.emplace_back();
+      }
+      members[it->second].push_back(&series);
+    }
+    std::vector<double> values;
+    for (std::size_t g = 0; g < out.series.size(); ++g) {
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        values.clear();
+        for (const StepSeries* s : members[g]) {
+          if (s->present[i]) values.push_back(s->values[i]);
+        }
+        if (values.empty()) continue;
+        out.series[g].present[i] = 1;
+        out.series[g].values[i] = reduce(v.op, values);
+      }
+    }
+    return out;
+  }
+
+  static double reduce(VectorOp op, const std::vector<double>& values) {
+    double n = static_cast<double>(values.size());
+    double sum = 0;
+    for (double x : values) sum += x;
+    switch (op) {
+      case VectorOp::sum: return sum;
+      case VectorOp::avg: return sum / n;
+      case VectorOp::min: return *std::min_element(values.begin(), values.end());
+      case VectorOp::max: return *std::max_element(values.begin(), values.end());
+      case VectorOp::count: return n;
+      case VectorOp::stdvar:
+      case VectorOp::stddev: {
+        double mean = sum / n;
+        double squares = 0;
+        for (double x : values) squares += (x - mean) * (x - mean);
+        return op == VectorOp::stdvar ? squares / n : std::sqrt(squares / n);
+      }
+      default: return 0;
+    }
+  }
+
+  Result<StepMatrix> top_k(const VectorAggregation& v, StepMatrix inner) {
+    auto k = static_cast<std::size_t>(v.parameter.value_or(1));
+    bool top = v.op == VectorOp::topk;
+    std::unordered_map<std::string, std::vector<std::size_t>> groups;
+    for (std::size_t s = 0; s < inner.series.size(); ++s) {
+      groups[labels_key(group_labels(inner.series[s].labels, v.grouping))].push_back(s);
+    }
+    std::vector<std::vector<char>> keep(inner.series.size(), std::vector<char>(grid_.count, 0));
+    std::vector<std::size_t> candidates;
+    for (const auto& [key, members] : groups) {
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        candidates.clear();
+        for (std::size_t s : members) {
+          if (inner.series[s].present[i]) candidates.push_back(s);
+        }
+        std::stable_sort(candidates.begin(), candidates.end(), [&](std::size_t a, std::size_t b) {
+          double x = inner.series[a].values[i];
+          double y = inner.series[b].values[i];
+          return top ? x > y : x < y;
+        });
+        for (std::size_t c = 0; c < candidates.size() && c < k; ++c) keep[candidates[c]][i] = 1;
+      }
+    }
+    StepMatrix out;
+    for (std::size_t s = 0; s < inner.series.size(); ++s) {
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        inner.series[s].present[i] = inner.series[s].present[i] && keep[s][i];
+        any = any || inner.series[s].present[i];
+      }
+      if (any) out.series.push_back(std::move(inner.series[s]));
+    }
+    return out;
+  }
+
+  Result<StepMatrix> eval_node(const BinaryExpr& b) {
+    auto lhs_result = eval(*b.lhs);
+    if (!lhs_result.ok()) return lhs_result.error();
+    auto rhs_result = eval(*b.rhs);
+    if (!rhs_result.ok()) return rhs_result.error();
+    StepMatrix lhs = std::move(lhs_result).value();
+    StepMatrix rhs = std::move(rhs_result).value();
+    if (lhs.is_scalar && rhs.is_scalar) {
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        lhs.scalar[i] = apply_arithmetic(b.op, lhs.scalar[i], rhs.scalar[i]);
+      }
+      return lhs;
+    }
+    if (lhs.is_scalar || rhs.is_scalar) return vector_scalar(b, std::move(lhs), std::move(rhs));
+    if (is_set_operator(b.op)) return set_operation(b, std::move(lhs), std::move(rhs));
+    return vector_vector(b, std::move(lhs), std::move(rhs));
+  }
+
+  Result<StepMatrix> vector_scalar(const BinaryExpr& b, StepMatrix lhs, StepMatrix rhs) {
+    bool scalar_left = lhs.is_scalar;
+    StepMatrix out = scalar_left ? std::move(rhs) : std::move(lhs);
+    const std::vector<double>& scalar = scalar_left ? lhs.scalar : rhs.scalar;
+    bool filter = is_comparison(b.op) && !b.return_bool;
+    std::vector<StepSeries> kept;
+    for (auto& series : out.series) {
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        if (!series.present[i]) continue;
+        double x = scalar_left ? scalar[i] : series.values[i];
+        double y = scalar_left ? series.values[i] : scalar[i];
+        double result = apply_arithmetic(b.op, x, y);
+        if (filter) {
+          if (result == 0) series.present[i] = 0;
+        } else {
+          series.values[i] = result;
+        }
+        any = any || series.present[i];
+      }
+      if (any) kept.push_back(std::move(series));
+    }
+    out.series = std::move(kept);
+    return out;
+  }
+
+  Result<StepMatrix> vector_vector(const BinaryExpr& b, StepMatrix lhs, StepMatrix rhs) {
+    std::unordered_map<std::string, std::size_t> right_index;
+    for (std::size_t s = 0; s < rhs.series.size(); ++s) {
+      auto [it, added] = right_index.emplace(
+          labels_key(matching_labels(rhs.series[s].labels, b.matching)), s);
+      if (!added) {
+        return invalid_argument("logql.many_to_many",
+                                "the right side of " + print(MetricNode{b}) +
+                                    " has several series with the same labels; aggregate it "
+                                    "first or match on fewer labels with on (...)");
+      }
+    }
+    bool filter = is_comparison(b.op) && !b.return_bool;
+    StepMatrix out;
+    std::unordered_set<std::string> seen;
+    for (auto& series : lhs.series) {
+      Labels key = matching_labels(series.labels, b.matching);
+      auto it = right_index.find(labels_key(key));
+      if (it == right_index.end()) continue;
+      if (!seen.insert(labels_key(key)).second) {
+        return invalid_argument("logql.many_to_many",
+                                "the left side of " + print(MetricNode{b}) +
+                                    " has several series with the same labels; aggregate it "
+                                    "first or match on fewer labels with on (...)");
+      }
+      const StepSeries& other = rhs.series[it->second];
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        if (!series.present[i] || !other.present[i]) {
+          series.present[i] = 0;
+          continue;
+        }
+        double result = apply_arithmetic(b.op, series.values[i], other.values[i]);
+        if (filter) {
+          if (result == 0) series.present[i] = 0;
+        } else {
+          series.values[i] = result;
+        }
+        any = any || series.present[i];
+      }
+      if (!any) continue;
+      if (!filter) series.labels = std::move(key);
+      out.series.push_back(std::move(series));
+    }
+    return out;
+  }
+
+  Result<StepMatrix> set_operation(const BinaryExpr& b, StepMatrix lhs, StepMatrix rhs) {
+    // Per step, which matching keys the right side has.
+    std::unordered_map<std::string, std::vector<char>> right_present;
+    for (const auto& series : rhs.series) {
+      auto& present = right_present[labels_key(matching_labels(series.labels, b.matching))];
+      present.resize(grid_.count, 0);
+      for (std::size_t i = 0; i < grid_.count; ++i) present[i] |= series.present[i];
+    }
+    StepMatrix out;
+    std::unordered_map<std::string, std::vector<char>> left_present;
+    for (auto& series : lhs.series) {
+      std::string key = labels_key(matching_labels(series.labels, b.matching));
+      auto it = right_present.find(key);
+      auto& mine = left_present[key];
+      mine.resize(grid_.count, 0);
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        bool on_right = it != right_present.end() && it->second[i];
+        if (b.op == BinaryOp::land && !on_right) series.present[i] = 0;
+        if (b.op == BinaryOp::lunless && on_right) series.present[i] = 0;
+        mine[i] |= series.present[i];
+        any = any || series.present[i];
+      }
+      if (any) out.series.push_back(std::move(series));
+    }
+    if (b.op != BinaryOp::lor) return out;
+    for (auto& series : rhs.series) {
+      auto it = left_present.find(labels_key(matching_labels(series.labels, b.matching)));
+      bool any = false;
+      for (std::size_t i = 0; i < grid_.count; ++i) {
+        if (it != left_present.end() && it->second[i]) series.present[i] = 0;
+        any = any || series.present[i];
+      }
+      if (any) out.series.push_back(std::move(series));
+    }
+    return out;
+  }
+
+  const StepGrid& grid_;
+  EntrySource& source_;
+  Execution& execution_;
+};
+
+bool has_sort(const MetricNode& node, bool& descending) {
+  if (const auto* v = std::get_if<VectorAggregation>(&node.node)) {
+    if (v->op == VectorOp::sort || v->op == VectorOp::sort_desc) {
+      descending = v->op == VectorOp::sort_desc;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::int64_t default_step_ns(const TimeRange& range) {
+  std::int64_t seconds = (range.end_ns - range.start_ns) / kNanosPerSecond / 250;
+  return (seconds < 1 ? 1 : seconds) * kNanosPerSecond;
+}
+
+Result<QueryResult> evaluate_log_query(const LogExpr& log, const EvalParams& params,
+                                       EntrySource& source, const Limits& limits) {
+  if (params.limit > limits.max_entries) {
+    return limit_exceeded("logql.max_entries",
+                          "the query asks for " + std::to_string(params.limit) +
+                              " entries, more than the limit of " +
+                              std::to_string(limits.max_entries) +
+                              " (max_entries); lower the limit");
+  }
+  Execution execution(limits);
+  LogPipeline pipeline(log);
+  ScanRequest request;
+  request.matchers = log.selector;
+  request.range = {params.start_ns, params.end_ns};
+  request.direction = params.direction;
+  request.required_literals = pipeline.required_literals();
+
+  LabelIndex<LogStream> streams;
+  std::size_t returned = 0;
+  Status status = success();
+  if (params.limit > 0) {
+    status = source.scan(request, [&](const Labels& stream, const LogEntry& entry) {
+      if (execution.timed_out()) return false;
+      execution.count_entry(stream, entry);
+      if (!pipeline.process(stream, entry)) return true;
+      LabelsBuilder& labels = pipeline.labels();
+      labels.finish();
+      bool added = false;
+      LogStream& out = streams.find_or_add(labels, added);
+      out.entries.push_back({entry.timestamp_ns, std::string(pipeline.line()), entry.metadata});
+      return ++returned < params.limit;
+    });
+  }
+  if (execution.expired()) return timeout_error(limits.timeout_seconds);
+  if (!status.ok()) return status.error();
+
+  QueryResult result;
+  result.result_type = "streams";
+  result.streams = std::move(streams.items());
+  bool forward = params.direction == Direction::forward;
+  for (auto& stream : result.streams) {
+    std::stable_sort(stream.entries.begin(), stream.entries.end(),
+                     [forward](const LogEntry& a, const LogEntry& b) {
+                       return forward ? a.timestamp_ns < b.timestamp_ns
+                                      : a.timestamp_ns > b.timestamp_ns;
+                     });
+  }
+  std::sort(result.streams.begin(), result.streams.end(),
+            [](const LogStream& a, const LogStream& b) { return a.labels < b.labels; });
+  result.stats = execution.finish_stats();
+  return result;
+}
+
+Result<QueryResult> evaluate_metric_query(const MetricNode& metric, const EvalParams& params,
+                                          EntrySource& source, const Limits& limits,
+                                          bool instant) {
+  StepGrid grid;
+  grid.start_ns = params.start_ns;
+  grid.step_ns = params.step_ns > 0 ? params.step_ns : 1;
+  if (params.end_ns < params.start_ns) {
+    return invalid_argument("logql.invalid_range", "the end of the range is before its start");
+  }
+  grid.count = static_cast<std::size_t>((params.end_ns - params.start_ns) / grid.step_ns) + 1;
+  if (grid.count > 11000) {
+    return invalid_argument("logql.too_many_steps",
+                            "the range and step give " + std::to_string(grid.count) +
+                                " points per series, more than 11000; use a larger step");
+  }
+
+  Execution execution(limits);
+  MetricEvaluator evaluator(grid, source, execution);
+  auto evaluated = evaluator.eval(metric);
+  if (!evaluated.ok()) return evaluated.error();
+  StepMatrix matrix = std::move(evaluated).value();
+
+  QueryResult result;
+  if (matrix.is_scalar) {
+    result.result_type = instant ? "scalar" : "matrix";
+    Series series;
+    for (std::size_t i = 0; i < grid.count; ++i) {
+      series.samples.push_back({grid.at(i), matrix.scalar[i]});
+    }
+    result.series.push_back(std::move(series));
+    result.stats = execution.finish_stats();
+    return result;
+  }
+  result.result_type = instant ? "vector" : "matrix";
+  for (auto& step_series : matrix.series) {
+    Series series;
+    series.metric = std::move(step_series.labels);
+    for (std::size_t i = 0; i < grid.count; ++i) {
+      if (step_series.present[i]) series.samples.push_back({grid.at(i), step_series.values[i]});
+    }
+    if (!series.samples.empty()) result.series.push_back(std::move(series));
+  }
+  bool descending = false;
+  if (instant && has_sort(metric, descending)) {
+    std::stable_sort(result.series.begin(), result.series.end(),
+                     [descending](const Series& a, const Series& b) {
+                       double x = a.samples[0].value;
+                       double y = b.samples[0].value;
+                       return descending ? x > y : x < y;
+                     });
+  } else {
+    std::sort(result.series.begin(), result.series.end(),
+              [](const Series& a, const Series& b) { return a.metric < b.metric; });
+  }
+  result.stats = execution.finish_stats();
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// The public entry points of logql.hpp
+
+Result<QueryResult> execute(std::string_view query, const LogQuery& params, EntrySource& source,
+                            const Limits& limits) {
+  auto parsed = parse(query);
+  if (!parsed.ok()) return parsed.error();
+  EvalParams eval;
+  eval.start_ns = params.range.start_ns;
+  eval.end_ns = params.range.end_ns;
+  eval.limit = params.limit;
+  eval.direction = params.direction;
+  if (const auto* log = std::get_if<LogExpr>(&parsed.value())) {
+    return evaluate_log_query(*log, eval, source, limits);
+  }
+  eval.step_ns = params.step_ns > 0 ? params.step_ns : default_step_ns(params.range);
+  return evaluate_metric_query(std::get<MetricNode>(parsed.value()), eval, source, limits, false);
+}
+
+Result<QueryResult> execute_instant(std::string_view query, std::int64_t time_ns,
+                                    const std::string& tenant, std::size_t limit,
+                                    Direction direction, EntrySource& source,
+                                    const Limits& limits) {
+  auto parsed = parse(query);
+  if (!parsed.ok()) return parsed.error();
+  EvalParams eval;
+  eval.limit = limit;
+  eval.direction = direction;
+  if (const auto* log = std::get_if<LogExpr>(&parsed.value())) {
+    eval.start_ns = time_ns - kInstantLogLookbackNs;
+    eval.end_ns = time_ns + 1;
+    return evaluate_log_query(*log, eval, source, limits);
+  }
+  eval.start_ns = time_ns;
+  eval.end_ns = time_ns;
+  eval.step_ns = 1;
+  return evaluate_metric_query(std::get<MetricNode>(parsed.value()), eval, source, limits, true);
+}
+
+}  // namespace lognurse::logql

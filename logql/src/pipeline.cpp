@@ -1,0 +1,922 @@
+#include "lognurse/logql/pipeline.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <functional>
+
+#include "lognurse/logql/json_scanner.hpp"
+#include "lognurse/logql/lexer.hpp"
+#include "lognurse/logql/pattern.hpp"
+#include "lognurse/logql/template.hpp"
+
+namespace lognurse::logql {
+
+// ---------------------------------------------------------------------------
+// Label names
+
+bool is_valid_label_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    if (!letter && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+void sanitize_label_name(std::string_view key, std::string& out) {
+  if (out.empty() && !key.empty() && key[0] >= '0' && key[0] <= '9') out += '_';
+  for (char c : key) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_';
+    out += ok ? c : '_';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Stream matcher
+
+namespace {
+
+std::unique_ptr<RE2> compile_anchored(const std::string& pattern) {
+  auto re = std::make_unique<RE2>("^(?:" + pattern + ")$", RE2::Quiet);
+  return re;
+}
+
+bool match_value(MatchType type, const std::string& expected, const RE2* re,
+                 std::string_view value) {
+  switch (type) {
+    case MatchType::equal: return value == expected;
+    case MatchType::not_equal: return value != expected;
+    case MatchType::regex:
+      return re->ok() && RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re);
+    case MatchType::not_regex:
+      return !re->ok() || !RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re);
+  }
+  return false;
+}
+
+}  // namespace
+
+struct StreamMatcher::Compiled {
+  std::string name;
+  MatchType type;
+  std::string value;
+  std::unique_ptr<RE2> re;
+};
+
+StreamMatcher::StreamMatcher(const std::vector<Matcher>& matchers) {
+  matchers_.reserve(matchers.size());
+  for (const auto& m : matchers) {
+    Compiled compiled{m.name, m.type, m.value, nullptr};
+    if (m.type == MatchType::regex || m.type == MatchType::not_regex) {
+      compiled.re = compile_anchored(m.value);
+    }
+    matchers_.push_back(std::move(compiled));
+  }
+}
+
+StreamMatcher::~StreamMatcher() = default;
+StreamMatcher::StreamMatcher(StreamMatcher&&) noexcept = default;
+StreamMatcher& StreamMatcher::operator=(StreamMatcher&&) noexcept = default;
+
+bool StreamMatcher::matches(const Labels& labels) const {
+  static const std::string kEmpty;
+  for (const auto& m : matchers_) {
+    const std::string* value = find_label(labels, m.name);
+    if (!match_value(m.type, m.value, m.re.get(), value != nullptr ? *value : kEmpty)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// LabelsBuilder
+
+void LabelsBuilder::reset(const Labels& stream, const Labels& metadata) {
+  stream_ = &stream;
+  count_ = 0;
+  changed_ = false;
+  for (const auto& label : stream) set(label.first, label.second);
+  for (const auto& label : metadata) {
+    if (!stream_has(label.first)) set(label.first, label.second);
+  }
+  changed_ = false;
+}
+
+const std::string* LabelsBuilder::get(std::string_view name) const {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (slots_[i].first == name) return &slots_[i].second;
+  }
+  return nullptr;
+}
+
+void LabelsBuilder::set(std::string_view name, std::string_view value) {
+  changed_ = true;
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (slots_[i].first == name) {
+      slots_[i].second.assign(value);
+      return;
+    }
+  }
+  if (count_ == slots_.size()) slots_.emplace_back();
+  slots_[count_].first.assign(name);
+  slots_[count_].second.assign(value);
+  ++count_;
+}
+
+void LabelsBuilder::set_extracted(std::string_view key, std::string_view value) {
+  scratch_.clear();
+  sanitize_label_name(key, scratch_);
+  if (scratch_.empty()) return;
+  if (stream_has(scratch_)) scratch_ += "_extracted";
+  set(scratch_, value);
+}
+
+void LabelsBuilder::remove(std::string_view name) {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (slots_[i].first == name) {
+      remove_at(i);
+      return;
+    }
+  }
+}
+
+void LabelsBuilder::remove_at(std::size_t i) {
+  changed_ = true;
+  --count_;
+  if (i != count_) std::swap(slots_[i], slots_[count_]);
+}
+
+bool LabelsBuilder::stream_has(std::string_view name) const {
+  for (const auto& label : *stream_) {
+    if (label.first == name) return true;
+  }
+  return false;
+}
+
+bool LabelsBuilder::has_error() const {
+  const std::string* error = get(kErrorLabel);
+  return error != nullptr && !error->empty();
+}
+
+void LabelsBuilder::set_error(std::string_view error, std::string_view details) {
+  set(kErrorLabel, error);
+  if (!details.empty()) set(kErrorDetailsLabel, details);
+}
+
+void LabelsBuilder::finish() {
+  std::sort(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_),
+            [](const Label& a, const Label& b) { return a.first < b.first; });
+}
+
+void LabelsBuilder::copy_to(Labels& out) const {
+  out.assign(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_));
+}
+
+std::size_t LabelsBuilder::hash() const {
+  std::size_t h = 0xcbf29ce484222325ULL;
+  std::hash<std::string_view> hasher;
+  for (std::size_t i = 0; i < count_; ++i) {
+    h = (h ^ hasher(slots_[i].first)) * 0x100000001b3ULL;
+    h = (h ^ hasher(slots_[i].second)) * 0x100000001b3ULL;
+  }
+  return h;
+}
+
+bool LabelsBuilder::equals(const Labels& labels) const {
+  if (labels.size() != count_) return false;
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (labels[i] != slots_[i]) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Label filters
+
+class LabelPredicate {
+public:
+  virtual ~LabelPredicate() = default;
+  virtual bool keep(LabelsBuilder& labels) const = 0;
+};
+
+namespace {
+
+template <typename T>
+bool compare(CompareOp op, T a, T b) {
+  switch (op) {
+    case CompareOp::equal: return a == b;
+    case CompareOp::not_equal: return a != b;
+    case CompareOp::greater: return a > b;
+    case CompareOp::greater_equal: return a >= b;
+    case CompareOp::less: return a < b;
+    case CompareOp::less_equal: return a <= b;
+  }
+  return false;
+}
+
+bool parse_float(std::string_view text, double& out) {
+  if (text.empty()) return false;
+  if (text[0] == '+') text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+bool parse_go_duration(std::string_view text, std::int64_t& out_ns) {
+  bool negative = false;
+  if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  if (text == "0") {
+    out_ns = 0;
+    return true;
+  }
+  if (!parse_duration_literal(text, out_ns)) return false;
+  if (negative) out_ns = -out_ns;
+  return true;
+}
+
+class StringPredicate : public LabelPredicate {
+public:
+  explicit StringPredicate(const Matcher& m) : matcher_(m) {
+    if (m.type == MatchType::regex || m.type == MatchType::not_regex) {
+      re_ = compile_anchored(m.value);
+    }
+  }
+  bool keep(LabelsBuilder& labels) const override {
+    const std::string* value = labels.get(matcher_.name);
+    return match_value(matcher_.type, matcher_.value, re_.get(),
+                       value != nullptr ? std::string_view(*value) : std::string_view());
+  }
+
+private:
+  Matcher matcher_;
+  std::unique_ptr<RE2> re_;
+};
+
+/// Shared shape of the number, duration and bytes filters.
+template <typename T, typename Parse>
+class ValuePredicate : public LabelPredicate {
+public:
+  ValuePredicate(std::string name, CompareOp op, T value, Parse parse, const char* what)
+      : name_(std::move(name)), op_(op), value_(value), parse_(parse), what_(what) {}
+
+  bool keep(LabelsBuilder& labels) const override {
+    if (labels.has_error()) return true;  // only string matchers filter errors out
+    const std::string* text = labels.get(name_);
+    if (text == nullptr) return false;
+    T value{};
+    if (!parse_(*text, value)) {
+      labels.set_error("LabelFilterErr",
+                       "cannot convert \"" + *text + "\" of label " + name_ + " to " + what_);
+      return true;
+    }
+    return compare(op_, value, value_);
+  }
+
+private:
+  std::string name_;
+  CompareOp op_;
+  T value_;
+  Parse parse_;
+  const char* what_;
+};
+
+template <typename T, typename Parse>
+std::unique_ptr<LabelPredicate> make_value_predicate(std::string name, CompareOp op, T value,
+                                                     Parse parse, const char* what) {
+  return std::make_unique<ValuePredicate<T, Parse>>(std::move(name), op, value, parse, what);
+}
+
+class BinaryPredicate : public LabelPredicate {
+public:
+  BinaryPredicate(bool is_and, std::unique_ptr<LabelPredicate> left,
+                  std::unique_ptr<LabelPredicate> right)
+      : is_and_(is_and), left_(std::move(left)), right_(std::move(right)) {}
+
+  bool keep(LabelsBuilder& labels) const override {
+    bool left = left_->keep(labels);
+    if (!is_and_ && left) return true;
+    bool right = right_->keep(labels);
+    return is_and_ ? left && right : right;
+  }
+
+private:
+  bool is_and_;
+  std::unique_ptr<LabelPredicate> left_;
+  std::unique_ptr<LabelPredicate> right_;
+};
+
+std::unique_ptr<LabelPredicate> compile_predicate(const LabelFilterExpr& expr) {
+  if (const auto* s = std::get_if<StringLabelFilter>(&expr)) {
+    return std::make_unique<StringPredicate>(s->matcher);
+  }
+  if (const auto* n = std::get_if<NumberLabelFilter>(&expr)) {
+    return make_value_predicate(n->name, n->op, n->value, &parse_float, "a number");
+  }
+  if (const auto* d = std::get_if<DurationLabelFilter>(&expr)) {
+    return make_value_predicate(d->name, d->op, d->value_ns, &parse_go_duration, "a duration");
+  }
+  if (const auto* b = std::get_if<BytesLabelFilter>(&expr)) {
+    auto parse = [](std::string_view text, std::uint64_t& out) {
+      return parse_bytes_literal(text, out);
+    };
+    return make_value_predicate(b->name, b->op, b->value, parse, "a byte size");
+  }
+  const auto& binary = *std::get<Box<LabelFilterBinary>>(expr);
+  return std::make_unique<BinaryPredicate>(binary.is_and, compile_predicate(binary.left),
+                                           compile_predicate(binary.right));
+}
+
+}  // namespace
+
+CompiledLabelFilter::CompiledLabelFilter(const LabelFilterExpr& expr)
+    : root_(compile_predicate(expr)) {}
+CompiledLabelFilter::~CompiledLabelFilter() = default;
+CompiledLabelFilter::CompiledLabelFilter(CompiledLabelFilter&&) noexcept = default;
+CompiledLabelFilter& CompiledLabelFilter::operator=(CompiledLabelFilter&&) noexcept = default;
+
+bool CompiledLabelFilter::keep(LabelsBuilder& labels) const { return root_->keep(labels); }
+
+bool convert_unwrap_value(std::string_view value, UnwrapConversion conversion, double& out,
+                          std::string& error) {
+  switch (conversion) {
+    case UnwrapConversion::none:
+      if (parse_float(value, out)) return true;
+      error = "cannot parse \"" + std::string(value) + "\" as a number";
+      return false;
+    case UnwrapConversion::bytes: {
+      std::uint64_t bytes = 0;
+      if (parse_bytes_literal(value, bytes)) {
+        out = static_cast<double>(bytes);
+        return true;
+      }
+      error = "cannot parse \"" + std::string(value) + "\" as a byte size";
+      return false;
+    }
+    case UnwrapConversion::duration:
+    case UnwrapConversion::duration_seconds: {
+      std::int64_t ns = 0;
+      if (parse_go_duration(value, ns)) {
+        out = static_cast<double>(ns) / 1e9;
+        return true;
+      }
+      error = "cannot parse \"" + std::string(value) + "\" as a duration";
+      return false;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Stages
+
+class StageRunner {
+public:
+  virtual ~StageRunner() = default;
+
+  /// Runs on the current entry of `p`; false drops the entry.
+  virtual bool process(LogPipeline& p) = 0;
+
+protected:
+  static std::string_view line(const LogPipeline& p) { return p.line_; }
+  static std::int64_t timestamp(const LogPipeline& p) { return p.timestamp_ns_; }
+  static LabelsBuilder& labels(LogPipeline& p) { return p.labels_; }
+
+  /// Replaces the line with `text`; `text` may alias nothing in the pipeline.
+  static void replace_line(LogPipeline& p, std::string& text) {
+    p.line_buffer_.swap(text);
+    p.line_ = p.line_buffer_;
+  }
+};
+
+namespace {
+
+class LineFilterStage : public StageRunner {
+public:
+  explicit LineFilterStage(const LineFilter& filter) : op_(filter.op), values_(filter.values) {
+    for (const auto& value : values_) {
+      if (op_ == LineFilterOp::regex || op_ == LineFilterOp::not_regex) {
+        regexes_.push_back(std::make_unique<RE2>(value, RE2::Quiet));
+      } else if (op_ == LineFilterOp::pattern || op_ == LineFilterOp::not_pattern) {
+        std::string error;
+        if (auto pattern = Pattern::compile(value, false, error)) patterns_.push_back(*pattern);
+      }
+    }
+  }
+
+  bool process(LogPipeline& p) override {
+    std::string_view text = line(p);
+    bool any = false;
+    switch (op_) {
+      case LineFilterOp::contains:
+      case LineFilterOp::not_contains:
+        for (const auto& value : values_) any = any || text.find(value) != std::string_view::npos;
+        return op_ == LineFilterOp::contains ? any : !any;
+      case LineFilterOp::regex:
+      case LineFilterOp::not_regex: {
+        re2::StringPiece piece(text.data(), text.size());
+        for (const auto& re : regexes_) any = any || RE2::PartialMatch(piece, *re);
+        return op_ == LineFilterOp::regex ? any : !any;
+      }
+      case LineFilterOp::pattern:
+      case LineFilterOp::not_pattern:
+        for (const auto& pattern : patterns_) any = any || pattern.matches(text);
+        return op_ == LineFilterOp::pattern ? any : !any;
+    }
+    return true;
+  }
+
+private:
+  LineFilterOp op_;
+  std::vector<std::string> values_;
+  std::vector<std::unique_ptr<RE2>> regexes_;
+  std::vector<Pattern> patterns_;
+};
+
+class JsonStage : public StageRunner {
+public:
+  explicit JsonStage(const JsonParser& parser) {
+    for (const auto& extraction : parser.extractions) {
+      Extraction compiled;
+      compiled.name = extraction.name;
+      parse_json_path(extraction.expression, compiled.path);
+      extractions_.push_back(std::move(compiled));
+    }
+    sink_ = [this](std::string_view key, std::string_view value) {
+      if (current_->stream_has(key)) {
+        key_ = key;
+        key_ += "_extracted";
+        current_->set(key_, value);
+      } else {
+        current_->set(key, value);
+      }
+    };
+  }
+
+  bool process(LogPipeline& p) override {
+    LabelsBuilder& lbs = labels(p);
+    if (extractions_.empty()) {
+      current_ = &lbs;
+      if (!json_flatten(line(p), sink_, error_)) lbs.set_error("JSONParserErr", error_);
+      return true;
+    }
+    if (!json_valid(line(p), error_)) {
+      lbs.set_error("JSONParserErr", error_);
+      return true;
+    }
+    for (const auto& extraction : extractions_) {
+      if (!extraction.path.empty() && json_extract(line(p), extraction.path, value_)) {
+        lbs.set_extracted(extraction.name, value_);
+      }
+    }
+    return true;
+  }
+
+private:
+  struct Extraction {
+    std::string name;
+    std::vector<JsonPathStep> path;
+  };
+  std::vector<Extraction> extractions_;
+  JsonFieldSink sink_;
+  LabelsBuilder* current_ = nullptr;
+  std::string key_;
+  std::string value_;
+  std::string error_;
+};
+
+class LogfmtStage : public StageRunner {
+public:
+  explicit LogfmtStage(const LogfmtParser& parser)
+      : strict_(parser.strict), keep_empty_(parser.keep_empty), extractions_(parser.extractions) {}
+
+  bool process(LogPipeline& p) override {
+    LabelsBuilder& lbs = labels(p);
+    std::string_view text = line(p);
+    std::size_t i = 0;
+    while (i < text.size()) {
+      while (i < text.size() && static_cast<unsigned char>(text[i]) <= ' ') ++i;
+      if (i >= text.size()) break;
+      std::size_t key_start = i;
+      while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ' && text[i] != '=' &&
+             text[i] != '"') {
+        ++i;
+      }
+      std::string_view key = text.substr(key_start, i - key_start);
+      if (key.empty()) {
+        if (!syntax_error(lbs, text, i)) return true;
+        continue;
+      }
+      value_.clear();
+      if (i < text.size() && text[i] == '=') {
+        ++i;
+        if (!read_value(text, i)) {
+          if (!syntax_error(lbs, text, i)) return true;
+          continue;
+        }
+      } else if (i < text.size() && text[i] == '"') {
+        if (!syntax_error(lbs, text, i)) return true;
+        continue;
+      }
+      emit(lbs, key);
+    }
+    return true;
+  }
+
+private:
+  // Reads a bare or quoted value at i into value_.
+  bool read_value(std::string_view text, std::size_t& i) {
+    if (i < text.size() && text[i] == '"') {
+      ++i;
+      while (i < text.size() && text[i] != '"') {
+        if (text[i] == '\\' && i + 1 < text.size()) {
+          char e = text[++i];
+          value_ += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+        } else {
+          value_ += text[i];
+        }
+        ++i;
+      }
+      if (i >= text.size()) return false;
+      ++i;
+      return true;
+    }
+    std::size_t start = i;
+    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') {
+      if (text[i] == '=' || text[i] == '"') return false;
+      ++i;
+    }
+    value_.assign(text.substr(start, i - start));
+    return true;
+  }
+
+  // Strict mode stops with an error; otherwise the bad token is skipped.
+  bool syntax_error(LabelsBuilder& lbs, std::string_view text, std::size_t& i) {
+    if (strict_) {
+      lbs.set_error("LogfmtParserErr", "logfmt syntax error at pos " + std::to_string(i + 1) +
+                                           ": unexpected '" +
+                                           std::string(1, i < text.size() ? text[i] : ' ') + "'");
+      return false;
+    }
+    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') ++i;
+    return true;
+  }
+
+  void emit(LabelsBuilder& lbs, std::string_view key) {
+    if (value_.empty() && !keep_empty_) return;
+    if (extractions_.empty()) {
+      lbs.set_extracted(key, value_);
+      return;
+    }
+    for (const auto& extraction : extractions_) {
+      if (extraction.expression == key) lbs.set_extracted(extraction.name, value_);
+    }
+  }
+
+  bool strict_;
+  bool keep_empty_;
+  std::vector<LabelExtraction> extractions_;
+  std::string value_;
+};
+
+class RegexpStage : public StageRunner {
+public:
+  explicit RegexpStage(const RegexpParser& parser) : re_(parser.pattern, RE2::Quiet) {
+    groups_.resize(static_cast<std::size_t>(re_.NumberOfCapturingGroups() + 1));
+    for (const auto& [name, index] : re_.NamedCapturingGroups()) names_.emplace_back(index, name);
+  }
+
+  bool process(LogPipeline& p) override {
+    std::string_view text = line(p);
+    re2::StringPiece piece(text.data(), text.size());
+    if (!re_.Match(piece, 0, text.size(), RE2::UNANCHORED, groups_.data(),
+                   static_cast<int>(groups_.size()))) {
+      return true;
+    }
+    for (const auto& [index, name] : names_) {
+      const auto& group = groups_[static_cast<std::size_t>(index)];
+      if (group.data() == nullptr) continue;
+      labels(p).set_extracted(name, std::string_view(group.data(), group.size()));
+    }
+    return true;
+  }
+
+private:
+  RE2 re_;
+  std::vector<re2::StringPiece> groups_;
+  std::vector<std::pair<int, std::string>> names_;
+};
+
+class PatternStage : public StageRunner {
+public:
+  explicit PatternStage(const PatternParser& parser) {
+    std::string error;
+    if (auto pattern = Pattern::compile(parser.pattern, true, error)) pattern_ = *pattern;
+  }
+
+  bool process(LogPipeline& p) override {
+    if (!pattern_) return true;
+    LabelsBuilder& lbs = labels(p);
+    pattern_->match(line(p), [&lbs](std::string_view name, std::string_view value) {
+      lbs.set_extracted(name, value);
+    });
+    return true;
+  }
+
+private:
+  std::optional<Pattern> pattern_;
+};
+
+class UnpackStage : public StageRunner {
+public:
+  UnpackStage() {
+    sink_ = [this](std::string_view key, std::string_view value) {
+      if (key == "_entry") {
+        entry_.assign(value);
+        has_entry_ = true;
+      } else {
+        current_->set_extracted(key, value);
+      }
+    };
+  }
+
+  bool process(LogPipeline& p) override {
+    current_ = &labels(p);
+    has_entry_ = false;
+    if (!json_string_members(line(p), sink_, error_)) {
+      current_->set_error("JSONParserErr", error_);
+      return true;
+    }
+    if (has_entry_) replace_line(p, entry_);
+    return true;
+  }
+
+private:
+  JsonFieldSink sink_;
+  LabelsBuilder* current_ = nullptr;
+  std::string entry_;
+  bool has_entry_ = false;
+  std::string error_;
+};
+
+class BuilderTemplateData : public TemplateData {
+public:
+  BuilderTemplateData(const LabelsBuilder& labels, std::string_view line, std::int64_t ts)
+      : labels_(labels), line_(line), ts_(ts) {}
+  const std::string* label(std::string_view name) const override { return labels_.get(name); }
+  std::string_view line() const override { return line_; }
+  std::int64_t timestamp_ns() const override { return ts_; }
+
+private:
+  const LabelsBuilder& labels_;
+  std::string_view line_;
+  std::int64_t ts_;
+};
+
+class LabelFilterStage : public StageRunner {
+public:
+  explicit LabelFilterStage(const LabelFilterExpr& expr) : filter_(expr) {}
+  bool process(LogPipeline& p) override { return filter_.keep(labels(p)); }
+
+private:
+  CompiledLabelFilter filter_;
+};
+
+class LineFormatStage : public StageRunner {
+public:
+  explicit LineFormatStage(const LineFormat& format) {
+    std::string error;
+    template_ = Template::compile(format.template_text, error);
+  }
+
+  bool process(LogPipeline& p) override {
+    if (!template_) return true;
+    BuilderTemplateData data(labels(p), line(p), timestamp(p));
+    if (!template_->render(data, output_, error_)) {
+      labels(p).set_error("TemplateFormatErr", error_);
+      return true;
+    }
+    replace_line(p, output_);
+    return true;
+  }
+
+private:
+  std::shared_ptr<const Template> template_;
+  std::string output_;
+  std::string error_;
+};
+
+class LabelFormatStage : public StageRunner {
+public:
+  explicit LabelFormatStage(const LabelFormat& format) {
+    for (const auto& item : format.items) {
+      Item compiled{item.name, item.value, nullptr};
+      if (item.is_template) {
+        std::string error;
+        compiled.template_ = Template::compile(item.value, error);
+      }
+      items_.push_back(std::move(compiled));
+    }
+  }
+
+  bool process(LogPipeline& p) override {
+    LabelsBuilder& lbs = labels(p);
+    for (const auto& item : items_) {
+      if (item.template_ == nullptr) {
+        const std::string* source = lbs.get(item.source);
+        if (source == nullptr) continue;
+        value_ = *source;
+        lbs.remove(item.source);
+        lbs.set(item.name, value_);
+        continue;
+      }
+      BuilderTemplateData data(lbs, line(p), timestamp(p));
+      if (!item.template_->render(data, value_, error_)) {
+        lbs.set_error("TemplateFormatErr", error_);
+        continue;
+      }
+      lbs.set(item.name, value_);
+    }
+    return true;
+  }
+
+private:
+  struct Item {
+    std::string name;
+    std::string source;
+    std::shared_ptr<const Template> template_;
+  };
+  std::vector<Item> items_;
+  std::string value_;
+  std::string error_;
+};
+
+struct SelectItem {
+  std::string name;
+  std::optional<MatchType> type;
+  std::string value;
+  std::unique_ptr<RE2> re;
+
+  bool selects(std::string_view label, std::string_view label_value) const {
+    if (label != name) return false;
+    return !type || match_value(*type, value, re.get(), label_value);
+  }
+};
+
+std::vector<SelectItem> compile_select(const std::vector<LabelSelectItem>& items) {
+  std::vector<SelectItem> out;
+  for (const auto& item : items) {
+    SelectItem compiled{item.name, item.type, item.value, nullptr};
+    if (item.type && (*item.type == MatchType::regex || *item.type == MatchType::not_regex)) {
+      compiled.re = compile_anchored(item.value);
+    }
+    out.push_back(std::move(compiled));
+  }
+  return out;
+}
+
+class DropStage : public StageRunner {
+public:
+  explicit DropStage(const Drop& drop) : items_(compile_select(drop.items)) {}
+  bool process(LogPipeline& p) override {
+    labels(p).retain([this](const std::string& name, const std::string& value) {
+      for (const auto& item : items_) {
+        if (item.selects(name, value)) return false;
+      }
+      return true;
+    });
+    return true;
+  }
+
+private:
+  std::vector<SelectItem> items_;
+};
+
+class KeepStage : public StageRunner {
+public:
+  explicit KeepStage(const Keep& keep) : items_(compile_select(keep.items)) {}
+  bool process(LogPipeline& p) override {
+    labels(p).retain([this](const std::string& name, const std::string& value) {
+      for (const auto& item : items_) {
+        if (item.selects(name, value)) return true;
+      }
+      return false;
+    });
+    return true;
+  }
+
+private:
+  std::vector<SelectItem> items_;
+};
+
+class DecolorizeStage : public StageRunner {
+public:
+  bool process(LogPipeline& p) override {
+    std::string_view text = line(p);
+    if (text.find('\x1b') == std::string_view::npos) return true;
+    output_.clear();
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '\x1b' || i + 1 >= text.size() || text[i + 1] != '[') {
+        output_ += text[i];
+        continue;
+      }
+      // CSI: ESC [ parameters (0x30-0x3F)* intermediates (0x20-0x2F)* final (0x40-0x7E)
+      std::size_t j = i + 2;
+      while (j < text.size() && text[j] >= 0x30 && text[j] <= 0x3F) ++j;
+      while (j < text.size() && text[j] >= 0x20 && text[j] <= 0x2F) ++j;
+      if (j < text.size() && text[j] >= 0x40 && text[j] <= 0x7E) {
+        i = j;
+      } else {
+        output_ += text[i];
+      }
+    }
+    replace_line(p, output_);
+    return true;
+  }
+
+private:
+  std::string output_;
+};
+
+struct StageFactory {
+  std::unique_ptr<StageRunner> operator()(const LineFilter& s) {
+    return std::make_unique<LineFilterStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const JsonParser& s) { return std::make_unique<JsonStage>(s); }
+  std::unique_ptr<StageRunner> operator()(const LogfmtParser& s) {
+    return std::make_unique<LogfmtStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const RegexpParser& s) {
+    return std::make_unique<RegexpStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const PatternParser& s) {
+    return std::make_unique<PatternStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const UnpackParser&) {
+    return std::make_unique<UnpackStage>();
+  }
+  std::unique_ptr<StageRunner> operator()(const LabelFilter& s) {
+    return std::make_unique<LabelFilterStage>(s.expr);
+  }
+  std::unique_ptr<StageRunner> operator()(const LineFormat& s) {
+    return std::make_unique<LineFormatStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const LabelFormat& s) {
+    return std::make_unique<LabelFormatStage>(s);
+  }
+  std::unique_ptr<StageRunner> operator()(const Drop& s) { return std::make_unique<DropStage>(s); }
+  std::unique_ptr<StageRunner> operator()(const Keep& s) { return std::make_unique<KeepStage>(s); }
+  std::unique_ptr<StageRunner> operator()(const Decolorize&) {
+    return std::make_unique<DecolorizeStage>();
+  }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// LogPipeline
+
+LogPipeline::LogPipeline(const LogExpr& log) {
+  bool line_rewritten = false;
+  for (const auto& stage : log.pipeline) {
+    stages_.push_back(std::visit(StageFactory{}, stage));
+    if (const auto* filter = std::get_if<LineFilter>(&stage)) {
+      if (!line_rewritten && filter->op == LineFilterOp::contains && filter->values.size() == 1 &&
+          !filter->values[0].empty()) {
+        required_literals_.push_back(filter->values[0]);
+      }
+      continue;
+    }
+    may_change_labels_ = true;
+    if (std::holds_alternative<LineFormat>(stage) || std::holds_alternative<UnpackParser>(stage) ||
+        std::holds_alternative<Decolorize>(stage)) {
+      line_rewritten = true;
+    }
+  }
+}
+
+LogPipeline::~LogPipeline() = default;
+LogPipeline::LogPipeline(LogPipeline&&) noexcept = default;
+LogPipeline& LogPipeline::operator=(LogPipeline&&) noexcept = default;
+
+bool LogPipeline::process(const Labels& stream_labels, const LogEntry& entry) {
+  labels_.reset(stream_labels, entry.metadata);
+  line_ = entry.line;
+  timestamp_ns_ = entry.timestamp_ns;
+  for (const auto& stage : stages_) {
+    if (!stage->process(*this)) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> LogPipeline::required_literals() const { return required_literals_; }
+
+}  // namespace lognurse::logql

@@ -1,0 +1,148 @@
+#pragma once
+
+// LocalStore: the embedded log-aggregation backend on SQLite.
+//
+// Durability: every push is one transaction, committed before push() returns,
+// in WAL mode. With synchronous "normal" (the default) an acknowledged push
+// survives a crash of the process; a power loss may undo the last commits.
+// "full" makes it survive that too, at the price of an fsync per push.
+//
+// Concurrency: safe to call from several threads. Pushes are serialized by a
+// mutex on the one write connection; reads use a pool of separate read
+// connections and run in parallel with each other and with a push. One
+// process per database file: the in-memory stream cache does not see streams
+// that another process adds.
+//
+// Memory: each tenant's streams (id, labels, time bounds) are cached in
+// memory once used; stream selection is linear in the tenant's stream count.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lognurse/host_api/log_aggregation.hpp"
+#include "lognurse/host_api/logger.hpp"
+#include "lognurse/logql/logql.hpp"
+#include "sqlite.hpp"
+#include "store_config.hpp"
+#include "validation.hpp"
+
+namespace lognurse::local_store {
+
+class LocalStore final : public LogAggregationProtocol {
+public:
+  /// Takes a parsed configuration; `logger` may be null. Opens nothing until connect() or the
+  /// first call that needs the database.
+  LocalStore(StoreConfig config, std::shared_ptr<Logger> logger);
+  ~LocalStore() override;
+
+  LocalStore(const LocalStore&) = delete;
+  LocalStore& operator=(const LocalStore&) = delete;
+
+  /// "local_store".
+  std::string backend_name() const override;
+
+  /// Creates the database file (and its directory) when missing, switches it to WAL and
+  /// migrates the schema. Idempotent; every other call connects on demand.
+  Status connect() override;
+
+  /// Ready when the database opens and answers a query; the detail counts streams and entries.
+  Health health() override;
+
+  /// Validates the whole request, then stores it in one transaction: all or nothing. Entries
+  /// may arrive out of order; an entry equal to a stored one (same stream, timestamp and line)
+  /// is stored once. entries_accepted counts the entries newly stored, so duplicates are not
+  /// counted; streams counts the streams that had entries.
+  Result<PushResult> push(const PushRequest& request) override;
+
+  /// Runs query.logql over query.range for query.tenant through the LogQL evaluator. A limit
+  /// above limits.max_entries_limit_per_query fails with "store.max_entries_limit".
+  Result<QueryResult> query(const LogQuery& query) override;
+
+  /// Sorted label names of the tenant's streams with at least one entry in the range.
+  Result<std::vector<std::string>> labels(const std::string& tenant,
+                                          const TimeRange& range) override;
+
+  /// Sorted values of label `name` in the tenant's streams with entries in the range.
+  Result<std::vector<std::string>> label_values(const std::string& tenant, const std::string& name,
+                                                const TimeRange& range) override;
+
+  /// Compiles the filters with logql::compile_search, then runs query().
+  Result<SearchResult> search(const SearchRequest& request) override;
+
+  /// Lines, bytes, counts by level and service, error lines and rate, from SQL aggregates
+  /// over the classifications stored at push time (see classify.hpp).
+  Result<LogMetrics> metrics(const std::string& tenant, const TimeRange& range) override;
+
+  /// The store's side of query execution for one tenant: entries of the streams matching
+  /// request.matchers in [start, end), in global time order (ties by stream, then arrival),
+  /// ascending for forward and exactly reversed for backward. Stops when `visit` returns
+  /// false. required_literals are checked in SQL with instr().
+  Status scan(const std::string& tenant, const logql::ScanRequest& request,
+              const logql::ScanVisitor& visit);
+
+  /// The configuration in use.
+  const StoreConfig& config() const { return config_; }
+
+private:
+  struct StreamInfo {
+    std::int64_t id = 0;
+    std::shared_ptr<const Labels> labels;
+    std::int64_t min_ns = 0;
+    std::int64_t max_ns = 0;
+  };
+
+  struct TenantStreams {
+    std::shared_mutex mutex;
+    std::vector<StreamInfo> streams;
+    std::unordered_map<std::string, std::size_t> by_key;
+  };
+
+  struct WriteStatements;
+  class ReaderLease;
+
+  struct MatchedStream {
+    std::int64_t id = 0;
+    std::shared_ptr<const Labels> labels;
+  };
+
+  Result<std::unique_ptr<Connection>> open_reader();
+  Result<ReaderLease> acquire_reader();
+  void release_reader(std::unique_ptr<Connection> connection);
+
+  Result<std::shared_ptr<TenantStreams>> tenant_streams(const std::string& tenant, bool create);
+  Result<std::vector<MatchedStream>> select_streams(const std::string& tenant,
+                                                    const std::vector<logql::Matcher>& matchers,
+                                                    const TimeRange& range);
+  Result<std::vector<MatchedStream>> streams_with_entries(const std::string& tenant,
+                                                          const TimeRange& range);
+
+  Result<PushResult> write(const std::string& tenant, const std::vector<ValidatedStream>& streams);
+  Status merge_scan(Connection& reader, const std::vector<MatchedStream>& streams,
+                    const logql::ScanRequest& request, const logql::ScanVisitor& visit);
+  Status time_index_scan(Connection& reader, const std::vector<MatchedStream>& streams,
+                         const logql::ScanRequest& request, const logql::ScanVisitor& visit);
+
+  void log(LogLevel level, const std::string& message) const;
+
+  StoreConfig config_;
+  std::shared_ptr<Logger> logger_;
+
+  std::mutex write_mutex_;
+  std::atomic<bool> connected_{false};
+  std::unique_ptr<Connection> writer_;
+  std::unique_ptr<WriteStatements> statements_;
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+
+  std::mutex tenants_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<TenantStreams>> tenants_;
+};
+
+}  // namespace lognurse::local_store

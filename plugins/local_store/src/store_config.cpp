@@ -1,0 +1,219 @@
+#include "store_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "lognurse/host_api/time.hpp"
+
+namespace lognurse::local_store {
+namespace {
+
+Error config_error(const std::string& key, const std::string& what) {
+  return invalid_argument("store.config", "local_store config key '" + key + "': " + what);
+}
+
+Result<std::int64_t> read_integer(const nlohmann::json& value, const std::string& key,
+                                  std::int64_t min) {
+  if (!value.is_number_integer()) return config_error(key, "must be an integer");
+  auto number = value.get<std::int64_t>();
+  if (number < min) return config_error(key, "must be at least " + std::to_string(min));
+  return number;
+}
+
+Result<std::size_t> read_count(const nlohmann::json& value, const std::string& key) {
+  auto number = read_integer(value, key, 1);
+  if (!number) return number.error();
+  return static_cast<std::size_t>(number.value());
+}
+
+Result<bool> read_boolean(const nlohmann::json& value, const std::string& key) {
+  if (!value.is_boolean()) return config_error(key, "must be true or false");
+  return value.get<bool>();
+}
+
+/// "256KB", "1MB", "1048576", 1048576: the units are powers of 1024.
+Result<std::size_t> read_bytes(const nlohmann::json& value, const std::string& key) {
+  if (value.is_number_integer()) return read_count(value, key);
+  if (!value.is_string()) return config_error(key, "must be a size such as 262144 or \"256KB\"");
+  std::string text = value.get<std::string>();
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+    ++digits;
+  }
+  std::string unit = text.substr(digits);
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  if (unit == "KB" || unit == "KIB" || unit == "K") scale = 1024;
+  if (unit == "MB" || unit == "MIB" || unit == "M") scale = 1024 * 1024;
+  if (unit == "GB" || unit == "GIB" || unit == "G") scale = 1024 * 1024 * 1024;
+  if (digits == 0 || digits > 12 || scale == 0) {
+    return config_error(key, "'" + text + "' is not a size; write e.g. \"256KB\" or \"1MB\"");
+  }
+  std::uint64_t bytes = std::stoull(text.substr(0, digits)) * scale;
+  if (bytes == 0) return config_error(key, "must be greater than zero");
+  return static_cast<std::size_t>(bytes);
+}
+
+/// "7d", "10m", "0s" or integer seconds.
+Result<std::int64_t> read_duration(const nlohmann::json& value, const std::string& key) {
+  if (value.is_number_integer()) {
+    auto seconds = read_integer(value, key, 0);
+    if (!seconds) return seconds.error();
+    if (seconds.value() > std::numeric_limits<std::int64_t>::max() / kNanosPerSecond) {
+      return config_error(key, "is too large");
+    }
+    return seconds.value() * kNanosPerSecond;
+  }
+  if (!value.is_string()) return config_error(key, "must be a duration such as \"10m\"");
+  auto parsed = parse_duration(value.get<std::string>());
+  if (!parsed) return config_error(key, parsed.error().message);
+  if (parsed.value() < 0) return config_error(key, "must not be negative");
+  return parsed.value();
+}
+
+Status parse_limits(const nlohmann::json& object, StoreLimits& limits) {
+  if (!object.is_object()) return config_error("limits", "must be a mapping");
+  for (const auto& [name, value] : object.items()) {
+    std::string key = "limits." + name;
+    auto assign_count = [&](std::size_t& target) -> Status {
+      auto parsed = read_count(value, key);
+      if (!parsed) return parsed.error();
+      target = parsed.value();
+      return success();
+    };
+    auto assign_bytes = [&](std::size_t& target) -> Status {
+      auto parsed = read_bytes(value, key);
+      if (!parsed) return parsed.error();
+      target = parsed.value();
+      return success();
+    };
+    auto assign_duration = [&](std::int64_t& target) -> Status {
+      auto parsed = read_duration(value, key);
+      if (!parsed) return parsed.error();
+      target = parsed.value();
+      return success();
+    };
+    Status status = success();
+    if (name == "max_line_size") {
+      status = assign_bytes(limits.max_line_size);
+    } else if (name == "max_label_names_per_series") {
+      status = assign_count(limits.max_label_names_per_series);
+    } else if (name == "max_label_name_length") {
+      status = assign_count(limits.max_label_name_length);
+    } else if (name == "max_label_value_length") {
+      status = assign_count(limits.max_label_value_length);
+    } else if (name == "max_structured_metadata_size") {
+      status = assign_bytes(limits.max_structured_metadata_size);
+    } else if (name == "max_structured_metadata_entries_count") {
+      status = assign_count(limits.max_structured_metadata_entries_count);
+    } else if (name == "reject_old_samples") {
+      auto parsed = read_boolean(value, key);
+      if (!parsed) return parsed.error();
+      limits.reject_old_samples = parsed.value();
+    } else if (name == "reject_old_samples_max_age") {
+      status = assign_duration(limits.reject_old_samples_max_age_ns);
+    } else if (name == "creation_grace_period") {
+      status = assign_duration(limits.creation_grace_period_ns);
+    } else if (name == "max_entries_limit_per_query") {
+      status = assign_count(limits.max_entries_limit_per_query);
+    } else if (name == "max_query_series") {
+      status = assign_count(limits.max_query_series);
+    } else if (name == "query_timeout") {
+      status = assign_duration(limits.query_timeout_ns);
+      if (status && limits.query_timeout_ns == 0) {
+        return config_error(key, "must be greater than zero");
+      }
+    } else {
+      return config_error(key, "unknown key; see the local_store configuration table");
+    }
+    if (!status) return status;
+  }
+  return success();
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"path", "string", "<data_dir>/lognurse.db", "SQLite database file"},
+      {"busy_timeout", "duration", "5s", "how long to wait for a database locked elsewhere"},
+      {"synchronous", "string", "normal",
+       "\"normal\": a commit survives a process crash; \"full\": also a power loss"},
+      {"scan_merge_max_streams", "integer", "256",
+       "scans over more matching streams read the global time index instead of merging "
+       "per-stream cursors"},
+      {"read_connections", "integer", "4", "idle read connections kept open"},
+      {"limits.max_line_size", "bytes", "256KB", "longest accepted line"},
+      {"limits.max_label_names_per_series", "integer", "15", "labels per stream"},
+      {"limits.max_label_name_length", "integer", "1024", "bytes per label name"},
+      {"limits.max_label_value_length", "integer", "2048", "bytes per label value"},
+      {"limits.max_structured_metadata_size", "bytes", "64KB",
+       "structured metadata bytes per entry"},
+      {"limits.max_structured_metadata_entries_count", "integer", "128",
+       "structured metadata pairs per entry"},
+      {"limits.reject_old_samples", "boolean", "false",
+       "refuse entries older than reject_old_samples_max_age (Loki's default is true; off "
+       "here so that old files can be ingested)"},
+      {"limits.reject_old_samples_max_age", "duration", "7d", "age limit when enabled"},
+      {"limits.creation_grace_period", "duration", "10m",
+       "how far in the future a timestamp may be; 0 turns the check off"},
+      {"limits.max_entries_limit_per_query", "integer", "5000", "largest query limit"},
+      {"limits.max_query_series", "integer", "500", "series a metric query may return"},
+      {"limits.query_timeout", "duration", "1m", "wall-clock budget of one query"},
+  };
+  return keys;
+}
+
+Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::string& data_dir) {
+  StoreConfig result;
+  if (!config.is_null() && !config.is_object()) {
+    return invalid_argument("store.config", "local_store config must be a mapping");
+  }
+  if (config.is_object()) {
+    for (const auto& [name, value] : config.items()) {
+      if (name == "path") {
+        if (!value.is_string() || value.get<std::string>().empty()) {
+          return config_error(name, "must be a non-empty string");
+        }
+        result.path = value.get<std::string>();
+      } else if (name == "busy_timeout") {
+        auto parsed = read_duration(value, name);
+        if (!parsed) return parsed.error();
+        result.busy_timeout_ns = parsed.value();
+      } else if (name == "synchronous") {
+        std::string mode = value.is_string() ? value.get<std::string>() : "";
+        if (mode != "normal" && mode != "full") {
+          return config_error(name, "must be \"normal\" or \"full\"");
+        }
+        result.synchronous_full = mode == "full";
+      } else if (name == "scan_merge_max_streams") {
+        auto parsed = read_count(value, name);
+        if (!parsed) return parsed.error();
+        result.scan_merge_max_streams = parsed.value();
+      } else if (name == "read_connections") {
+        auto parsed = read_count(value, name);
+        if (!parsed) return parsed.error();
+        result.read_connections = parsed.value();
+      } else if (name == "limits") {
+        auto status = parse_limits(value, result.limits);
+        if (!status) return status.error();
+      } else {
+        return config_error(name, "unknown key; see the local_store configuration table");
+      }
+    }
+  }
+  if (result.path.empty()) {
+    if (data_dir.empty()) {
+      return invalid_argument("store.config",
+                              "local_store has no database path: set 'path' in its config or "
+                              "give the host a data directory");
+    }
+    result.path = data_dir + (data_dir.back() == '/' ? "" : "/") + "lognurse.db";
+  }
+  return result;
+}
+
+}  // namespace lognurse::local_store

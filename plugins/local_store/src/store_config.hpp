@@ -1,0 +1,64 @@
+#pragma once
+
+// Configuration of the embedded store: the plugin's YAML section, received as
+// JSON. Every key, its type, default and meaning is listed once in
+// config_keys(), which drives parsing and the documentation.
+//
+// Ingestion and query limits follow Loki's limits_config defaults, with one
+// deliberate difference: old samples are accepted unless reject_old_samples is
+// set, because the host's `ingest` command loads files of any age.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lognurse/host_api/result.hpp"
+
+namespace lognurse::local_store {
+
+/// Limits applied to every push and query, named after Loki's limits_config.
+struct StoreLimits {
+  std::size_t max_line_size = 256 * 1024;                   ///< bytes per line
+  std::size_t max_label_names_per_series = 15;              ///< labels per stream
+  std::size_t max_label_name_length = 1024;                 ///< bytes
+  std::size_t max_label_value_length = 2048;                ///< bytes
+  std::size_t max_structured_metadata_size = 64 * 1024;     ///< bytes of names and values per entry
+  std::size_t max_structured_metadata_entries_count = 128;  ///< pairs per entry
+  bool reject_old_samples = false;                          ///< refuse entries older than max age
+  std::int64_t reject_old_samples_max_age_ns = 7LL * 24 * 3600 * 1'000'000'000;
+  std::int64_t creation_grace_period_ns = 10LL * 60 * 1'000'000'000;  ///< 0: no future check
+  std::size_t max_entries_limit_per_query = 5000;        ///< largest accepted query limit
+  std::size_t max_query_series = 500;                    ///< series a metric query may return
+  std::int64_t query_timeout_ns = 60LL * 1'000'000'000;  ///< wall-clock budget of a query
+};
+
+/// Everything the store reads from its configuration.
+struct StoreConfig {
+  std::string path;                                    ///< SQLite database file
+  std::int64_t busy_timeout_ns = 5LL * 1'000'000'000;  ///< wait for a locked database
+  bool synchronous_full = false;             ///< "full": fsync each commit; "normal": WAL default
+  std::size_t scan_merge_max_streams = 256;  ///< above this, scans use the global time index
+  std::size_t read_connections = 4;          ///< idle read connections kept open
+  StoreLimits limits;
+};
+
+/// One documented configuration key.
+struct ConfigKey {
+  std::string name;  ///< "path" or "limits.max_line_size"
+  std::string type;  ///< "string", "integer", "bytes", "duration", "boolean"
+  std::string default_value;
+  std::string description;
+};
+
+/// The table of accepted keys, in the order they are documented.
+const std::vector<ConfigKey>& config_keys();
+
+/// Parses the plugin's section. `data_dir` supplies the default path
+/// (<data_dir>/lognurse.db). Unknown keys and wrong types fail with code
+/// "store.config" naming the key. Sizes accept integers or strings like
+/// "256KB" (KB, MB, GB are powers of 1024, as in Loki); durations accept
+/// strings like "7d" or "10m", or integer seconds.
+Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::string& data_dir);
+
+}  // namespace lognurse::local_store

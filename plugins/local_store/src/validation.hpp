@@ -1,0 +1,46 @@
+#pragma once
+
+// Validation of pushes, after Loki's distributor: the same limits, error
+// wording close to Loki's, and a location ("streams[2].values[7]") so that the
+// sender can find the entry at fault. A push is all or nothing: the first
+// failure refuses the whole request and nothing is stored.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lognurse/host_api/result.hpp"
+#include "lognurse/host_api/types.hpp"
+#include "store_config.hpp"
+
+namespace lognurse::local_store {
+
+/// A stream of a push that passed validation.
+struct ValidatedStream {
+  Labels labels;                      ///< sorted, unique names
+  std::string key;                    ///< canonical rendering, {a="x", b="y"}
+  std::uint64_t fingerprint = 0;      ///< 64-bit FNV-1a of `key`
+  const LogStream* source = nullptr;  ///< the request's stream, for its entries
+};
+
+/// Checks a tenant ID like Loki: 1 to 150 bytes of letters, digits and !-_.*'(),
+/// and neither "." nor "..". Fails with "store.invalid_tenant".
+Status validate_tenant(const std::string& tenant);
+
+/// Checks every stream and entry of `request` against `limits` at wall-clock time `now_ns`.
+/// Streams without entries are checked but left out of the result. Error codes:
+/// store.invalid_tenant, store.missing_labels, store.invalid_label_name,
+/// store.duplicate_label_name, store.empty_label_value, store.too_many_labels,
+/// store.label_name_too_long, store.label_value_too_long, store.line_too_long,
+/// store.too_old, store.too_far_in_future, store.structured_metadata_too_large,
+/// store.structured_metadata_too_many.
+Result<std::vector<ValidatedStream>> validate_push(const PushRequest& request,
+                                                   const StoreLimits& limits, std::int64_t now_ns);
+
+/// 64-bit FNV-1a of `text`: the stream fingerprint.
+std::uint64_t fingerprint(std::string_view text);
+
+/// Whether `name` matches [a-zA-Z_][a-zA-Z0-9_]*.
+bool is_valid_label_name(std::string_view name);
+
+}  // namespace lognurse::local_store

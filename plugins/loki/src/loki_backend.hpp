@@ -1,0 +1,118 @@
+#pragma once
+
+// LokiBackend: the log-aggregation protocol on top of LokiAdapter. It adds the
+// policy the adapter leaves out: tenant defaults, local LogQL validation (a
+// clear logql.parse_error beats a remote 400), retries with backoff, health
+// tracking and the metric queries behind metrics().
+//
+// Tenants: a request that carries the default tenant ("fake") is sent with the
+// configured tenant_id (LOKI_TENANT_ID wins over the section); a request that
+// names another tenant is sent with that tenant unchanged.
+//
+// Retries: pushes retry on 429, 5xx, transport errors and timeouts; reads
+// retry on the same except timeouts, since repeating a query that ran out of
+// time rarely helps. Other 4xx answers are returned at once.
+//
+// Thread safety: all methods may be called concurrently.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lognurse/host_api/log_aggregation.hpp"
+#include "lognurse/host_api/logger.hpp"
+#include "loki_adapter.hpp"
+#include "loki_config.hpp"
+#include "retry_policy.hpp"
+
+namespace lognurse::loki {
+
+/// Name the backend registers under in the abstraction map.
+inline constexpr const char* kBackendName = "loki";
+
+/// The metric queries metrics() sends, for a range written as a LogQL
+/// duration such as "3600s". Exposed so that tests can check them.
+struct MetricQueries {
+  std::string by_level;    ///< lines per detected_level
+  std::string by_service;  ///< lines per service_name
+  std::string bytes;       ///< total bytes
+};
+
+/// Builds the metric queries for a range of `range_ns` nanoseconds.
+MetricQueries metric_queries(std::int64_t range_ns);
+
+/// The Loki backend. See the file comment for tenants, retries and threads.
+class LokiBackend final : public LogAggregationProtocol {
+public:
+  /// Creates the backend; nothing is sent until the first call. `logger` may
+  /// be null, in which case nothing is logged.
+  LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger);
+  ~LokiBackend() override;
+
+  /// "loki".
+  std::string backend_name() const override;
+
+  /// Checks GET /ready once; fails with loki.not_ready or a transport error.
+  Status connect() override;
+
+  /// Checks GET /ready and reports its latency; the detail names the endpoint
+  /// and the last error any call met, with its age.
+  Health health() override;
+
+  /// Sends the streams with retries; an empty request succeeds without a call.
+  Result<PushResult> push(const PushRequest& request) override;
+
+  /// Validates the LogQL locally, then runs a range query.
+  Result<QueryResult> query(const LogQuery& query) override;
+
+  /// Label names over the range.
+  Result<std::vector<std::string>> labels(const std::string& tenant,
+                                          const TimeRange& range) override;
+
+  /// Values of one label over the range.
+  Result<std::vector<std::string>> label_values(const std::string& tenant, const std::string& name,
+                                                const TimeRange& range) override;
+
+  /// Compiles the filters with logql::compile_search and runs the query.
+  Result<SearchResult> search(const SearchRequest& request) override;
+
+  /// Three instant queries at the end of the range (see metric_queries):
+  /// lines by level and by service, and bytes. Lines and the error rate are
+  /// derived from the per-level counts; a series without a level counts as
+  /// "unknown". Linear in the number of levels and services.
+  Result<LogMetrics> metrics(const std::string& tenant, const TimeRange& range) override;
+
+  /// The tenant a request naming `requested` is sent with.
+  std::string effective_tenant(const std::string& requested) const;
+
+  /// Ends retry waits in progress and makes later retries give up; calls
+  /// already on the wire finish within timeout_ms.
+  void shutdown();
+
+  /// The underlying client, for calls the protocol does not cover (series).
+  LokiAdapter& adapter() { return adapter_; }
+
+private:
+  template <typename T, typename Call>
+  Result<T> with_retries(const std::string& operation, const std::string& tenant,
+                         bool retry_timeouts, const Call& call);
+  Error remember(const LokiError& error);
+  void log(LogLevel level, const std::string& message) const;
+
+  LokiConfig config_;
+  LokiAdapter adapter_;
+  std::shared_ptr<Logger> logger_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::optional<Error> last_error_;
+  std::chrono::steady_clock::time_point last_error_at_;
+};
+
+}  // namespace lognurse::loki
