@@ -60,8 +60,14 @@ curl -s -X POST "$base/api/nurse/logs/search" -H 'Content-Type: application/json
 step "GET /api/nurse/logs/metrics (last hour)"
 curl -s "$base/api/nurse/logs/metrics?since=1h" | jq .data
 
-step "MCP over HTTP: tools/call nurse_search_logs for nginx errors"
-curl -s -X POST "$base/mcp" -H 'Content-Type: application/json' \
+step "MCP over HTTP: initialize a session, then tools/call nurse_search_logs for nginx errors"
+mcp=(-s -X POST "$base/mcp" -H 'Content-Type: application/json'
+     -H 'Accept: application/json, text/event-stream')
+session=$(curl "${mcp[@]}" -D - -o /dev/null \
+  -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"demo","version":"1"}}}' \
+  | tr -d '\r' | sed -n 's/^[Mm]cp-[Ss]ession-[Ii]d: //p')
+echo "Mcp-Session-Id: $session"
+curl "${mcp[@]}" -H "Mcp-Session-Id: $session" -H 'MCP-Protocol-Version: 2025-06-18' \
   -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nurse_search_logs","arguments":{"filters":{"service":"nginx","regex":"\\[(error|warn)\\]"},"limit":3}}}' \
   | jq '{isError: .result.isError, query: .result.structuredContent.query, lines: [.result.structuredContent.data.result[].values[][1]]}'
 
