@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
+"$root/scripts/install-test-clients.sh"
 export LOGNURSE_BUILD_DIR=${LOGNURSE_BUILD_DIR:-$root/build}
 "$root/scripts/build.sh" -DLOGNURSE_WERROR=${LOGNURSE_WERROR:-OFF}
 cd "$LOGNURSE_BUILD_DIR"
