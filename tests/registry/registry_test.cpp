@@ -69,8 +69,9 @@ TEST_CASE("registry refuses a plugin of another ABI version before calling its f
   const auto& record = record_named(records, "/libfixture_wrong_abi.so");
   CHECK_FALSE(record.loaded);
   CHECK(record.reason ==
-        "plugin ABI version 99 does not match the host's 1; rebuild the plugin against this "
-        "host_api");
+        "plugin ABI version 99 does not match the host's " +
+            std::to_string(lognurse::kPluginAbiVersion) +
+            "; rebuild the plugin against this host_api");
 }
 
 TEST_CASE("registry refuses a plugin whose factory throws and keeps the others") {

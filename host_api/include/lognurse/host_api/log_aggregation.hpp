@@ -47,6 +47,33 @@ public:
 
   /// Volume, levels, services and error rate over the range.
   virtual Result<LogMetrics> metrics(const std::string& tenant, const TimeRange& range) = 0;
+
+  // Index and discovery operations. A backend that cannot answer one keeps the
+  // default, which fails with the code "backend.unsupported" and names the
+  // backend and the operation, so callers can tell a gap from a fault.
+
+  /// Label sets of the streams that match any of the selectors over the range.
+  virtual Result<std::vector<Labels>> series(const std::string& tenant,
+                                             const std::vector<std::string>& selectors,
+                                             const TimeRange& range);
+
+  /// Streams, chunks, entries and bytes matched by a selector over the range.
+  virtual Result<IndexStats> stats(const std::string& tenant, const std::string& selector,
+                                   const TimeRange& range);
+
+  /// Bytes by series or by target labels: "vector" without a step, "matrix" with one.
+  virtual Result<QueryResult> volume(const VolumeRequest& request);
+
+  /// Patterns of the lines a selector matches, with counts per step.
+  virtual Result<std::vector<LogPattern>> patterns(const std::string& tenant,
+                                                   const std::string& selector,
+                                                   const TimeRange& range, std::int64_t step_ns);
+
+  /// Fields that parsers and structured metadata find in the lines a query returns.
+  virtual Result<std::vector<DetectedField>> detected_fields(const std::string& tenant,
+                                                             const std::string& query,
+                                                             const TimeRange& range,
+                                                             std::size_t line_limit);
 };
 
 }  // namespace lognurse

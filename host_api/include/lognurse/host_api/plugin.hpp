@@ -35,7 +35,7 @@ struct lognurse_plugin_descriptor {
 namespace lognurse {
 
 /// Bumped whenever a type or virtual function in host_api changes layout.
-inline constexpr int kPluginAbiVersion = 1;
+inline constexpr int kPluginAbiVersion = 2;
 
 inline constexpr const char* kDescriptorSymbol = "lognurse_plugin_descriptor_v1";
 inline constexpr const char* kCreateSymbol = "lognurse_plugin_create_v1";

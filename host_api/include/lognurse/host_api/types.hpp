@@ -132,6 +132,44 @@ struct LogMetrics {
   double error_rate = 0;          ///< error_lines / lines, 0 when empty
 };
 
+/// Index statistics of the streams a selector matches over a range, as in
+/// Loki's /loki/api/v1/index/stats.
+struct IndexStats {
+  std::uint64_t streams = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+
+/// A request for Loki's index/volume and index/volume_range: bytes per
+/// series, or per the values of `target_labels` when given.
+struct VolumeRequest {
+  std::string tenant = kDefaultTenant;
+  std::string selector;  ///< a LogQL stream selector, e.g. {service_name="api"}
+  TimeRange range;
+  std::vector<std::string> target_labels;  ///< aggregate by these labels; empty: by series
+  std::size_t limit = 100;                 ///< at most this many series, largest first
+  std::int64_t step_ns = 0;                ///< 0: one vector over the range; else a matrix
+};
+
+/// One log pattern (Loki's pattern ingester format: `<_>` marks a variable
+/// part) with its counts per step.
+struct LogPattern {
+  std::string pattern;
+  std::vector<Sample> samples;
+};
+
+/// A field found in log lines by Loki's detected_fields: its name, inferred
+/// type (string, int, float, boolean, duration, bytes), the number of
+/// distinct values, and the parsers that produced it (json, logfmt) — empty
+/// for structured metadata.
+struct DetectedField {
+  std::string label;
+  std::string type;
+  std::uint64_t cardinality = 0;
+  std::vector<std::string> parsers;
+};
+
 struct Health {
   bool ready = false;
   std::string backend;  ///< "local_store", "loki", ...
