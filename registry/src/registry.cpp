@@ -1,6 +1,12 @@
 #include "lognurse/registry/registry.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -54,6 +60,34 @@ std::vector<std::string> split_kinds(const char* provides) {
   return kinds;
 }
 
+std::string octal_mode(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%03o", static_cast<unsigned>(mode & 0777));
+  return text;
+}
+
+/// Why code at `path` must not be trusted, or "" when it may be loaded: only
+/// its owner (the host's user or root) may change it. Symbolic links are
+/// judged by what they point to.
+std::string untrusted_reason(const fs::path& path, const char* what) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return std::string("cannot inspect the ") + what + ": " + std::strerror(errno);
+  }
+  const uid_t host_user = ::geteuid();
+  if (info.st_uid != host_user && info.st_uid != 0) {
+    return std::string("the ") + what + " " + path.string() + " is owned by uid " +
+           std::to_string(info.st_uid) + ", neither the host's user (uid " +
+           std::to_string(host_user) + ") nor root; chown it or remove it";
+  }
+  if (info.st_mode & (S_IWGRP | S_IWOTH)) {
+    return std::string("the ") + what + " " + path.string() + " is writable by other users (mode " +
+           octal_mode(info.st_mode) + "), so anyone could replace the code the host runs; " +
+           "chmod go-w " + path.string();
+  }
+  return "";
+}
+
 }  // namespace
 
 Registry::Registry(RegistryOptions options) : options_(std::move(options)) {}
@@ -96,6 +130,14 @@ std::size_t Registry::load_all() {
 bool Registry::load_file(const std::string& path) {
   PluginRecord record;
   record.file = path;
+
+  std::string distrust = untrusted_reason(fs::absolute(path).parent_path(), "plugin directory");
+  if (distrust.empty()) distrust = untrusted_reason(path, "plugin file");
+  if (!distrust.empty()) {
+    std::lock_guard lock(mutex_);
+    refuse(std::move(record), distrust);
+    return false;
+  }
 
   auto library = std::make_shared<boost::dll::shared_library>();
   try {

@@ -1,4 +1,9 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 
 #include <catch2/catch.hpp>
 
@@ -144,4 +149,84 @@ TEST_CASE("registry skips a plugin directory that does not exist") {
   CHECK(registry.load_all() == 0);
   CHECK(registry.plugins().empty());
   CHECK(registry.log_aggregation() == nullptr);
+}
+
+namespace {
+
+/// A private copy of the echo fixture plugin in a directory of its own, so that
+/// a test can change owners and modes without touching the build tree.
+class PluginCopy {
+public:
+  PluginCopy() {
+    char pattern[] = "/tmp/lognurse-registry-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    file_ = dir_ / "libfixture_echo.so";
+    std::filesystem::copy_file(std::string(LOGNURSE_FIXTURE_PLUGIN_DIR) + "/libfixture_echo.so",
+                               file_);
+    ::chmod(dir_.c_str(), 0755);
+    ::chmod(file_.c_str(), 0755);
+  }
+  ~PluginCopy() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& file() const { return file_; }
+
+  PluginRecord load() const {
+    RegistryOptions options;
+    options.plugin_dirs = {dir_.string()};
+    Registry registry(options);
+    registry.load_all();
+    const auto records = registry.plugins();
+    REQUIRE(records.size() == 1);
+    return records.front();
+  }
+
+private:
+  std::filesystem::path dir_;
+  std::filesystem::path file_;
+};
+
+}  // namespace
+
+TEST_CASE("registry loads a plugin from a directory only its owner can write") {
+  PluginCopy copy;
+  const auto record = copy.load();
+  CHECK(record.loaded);
+  CHECK(record.reason.empty());
+}
+
+TEST_CASE("registry refuses plugins in a directory other users can write, and says how to fix it") {
+  PluginCopy copy;
+  ::chmod(copy.dir().c_str(), 0777);
+  const auto record = copy.load();
+  CHECK_FALSE(record.loaded);
+  CHECK(record.reason == "the plugin directory " + copy.dir().string() +
+                             " is writable by other users (mode 777), so anyone could replace the "
+                             "code the host runs; chmod go-w " + copy.dir().string());
+}
+
+TEST_CASE("registry refuses a plugin file other users can write") {
+  PluginCopy copy;
+  ::chmod(copy.file().c_str(), 0775);
+  const auto record = copy.load();
+  CHECK_FALSE(record.loaded);
+  CHECK(record.reason == "the plugin file " + copy.file().string() +
+                             " is writable by other users (mode 775), so anyone could replace the "
+                             "code the host runs; chmod go-w " + copy.file().string());
+}
+
+TEST_CASE("registry refuses a plugin file owned by another user") {
+  if (::geteuid() != 0) {
+    WARN("skipped: only root can give a file to another user");
+    return;
+  }
+  PluginCopy copy;
+  REQUIRE(::chown(copy.file().c_str(), 65534, 65534) == 0);
+  const auto record = copy.load();
+  CHECK_FALSE(record.loaded);
+  CHECK(record.reason == "the plugin file " + copy.file().string() +
+                             " is owned by uid 65534, neither the host's user (uid 0) nor root; "
+                             "chown it or remove it");
 }
