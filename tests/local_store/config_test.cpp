@@ -22,7 +22,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   const StoreConfig& config = parsed.value();
   CHECK(config.path == "/var/lib/lognurse/lognurse.db");
   CHECK(config.busy_timeout_ns == 5'000'000'000);
-  CHECK_FALSE(config.synchronous_full);
+  CHECK_FALSE(config.fsync_each_push);
   CHECK(config.limits.max_line_size == 262144);
   CHECK(config.limits.max_label_names_per_series == 15);
   CHECK(config.limits.max_label_name_length == 1024);
@@ -39,7 +39,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
 TEST_CASE("config reads every key in its documented forms") {
   auto parsed = parse_store_config({{"path", "/tmp/x.db"},
                                     {"busy_timeout", "250ms"},
-                                    {"synchronous", "full"},
+                                    {"durability", "fsync"},
                                     {"scan_merge_max_streams", 8},
                                     {"read_connections", 2},
                                     {"limits",
@@ -60,7 +60,7 @@ TEST_CASE("config reads every key in its documented forms") {
   const StoreConfig& config = parsed.value();
   CHECK(config.path == "/tmp/x.db");
   CHECK(config.busy_timeout_ns == 250'000'000);
-  CHECK(config.synchronous_full);
+  CHECK(config.fsync_each_push);
   CHECK(config.scan_merge_max_streams == 8);
   CHECK(config.read_connections == 2);
   CHECK(config.limits.max_line_size == 1048576);
@@ -88,8 +88,8 @@ TEST_CASE("config refuses unknown keys by name") {
 TEST_CASE("config refuses wrong types and values naming the key") {
   CHECK(config_error({{"path", 3}}).message ==
         "local_store config key 'path': must be a non-empty string");
-  CHECK(config_error({{"synchronous", "off"}}).message ==
-        "local_store config key 'synchronous': must be \"normal\" or \"full\"");
+  CHECK(config_error({{"durability", "off"}}).message ==
+        "local_store config key 'durability': must be \"process\" or \"fsync\"");
   CHECK(config_error({{"limits", {{"max_line_size", "12 parsecs"}}}}).message ==
         "local_store config key 'limits.max_line_size': '12 parsecs' is not a size; write e.g. "
         "\"256KB\" or \"1MB\"");

@@ -214,7 +214,7 @@ Status LocalStore::connect() {
     }
     mode.value().reset();
 
-    auto pragmas = connection->exec(config_.synchronous_full ? "PRAGMA synchronous = FULL"
+    auto pragmas = connection->exec(config_.fsync_each_push ? "PRAGMA synchronous = FULL"
                                                              : "PRAGMA synchronous = NORMAL");
     if (!pragmas) return pragmas.error();
 

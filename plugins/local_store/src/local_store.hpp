@@ -3,9 +3,10 @@
 // LocalStore: the embedded log-aggregation backend on SQLite.
 //
 // Durability: every push is one transaction, committed before push() returns,
-// in WAL mode. With synchronous "normal" (the default) an acknowledged push
-// survives a crash of the process; a power loss may undo the last commits.
-// "full" makes it survive that too, at the price of an fsync per push.
+// in WAL mode. With durability "process" (the default, SQLite synchronous
+// NORMAL) an acknowledged push survives a crash of the process; a power loss
+// may undo the last commits. "fsync" (synchronous FULL) makes it survive that
+// too, at the price of an fsync per push.
 //
 // Concurrency: safe to call from several threads. Pushes are serialized by a
 // mutex on the one write connection; reads use a pool of separate read

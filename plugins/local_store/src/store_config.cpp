@@ -140,8 +140,9 @@ const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = {
       {"path", "string", "<data_dir>/lognurse.db", "SQLite database file"},
       {"busy_timeout", "duration", "5s", "how long to wait for a database locked elsewhere"},
-      {"synchronous", "string", "normal",
-       "\"normal\": a commit survives a process crash; \"full\": also a power loss"},
+      {"durability", "string", "process",
+       "\"process\": an acknowledged push survives a crash of the process; \"fsync\": each "
+       "push is also flushed to the disk, so it survives a power loss"},
       {"scan_merge_max_streams", "integer", "256",
        "scans over more matching streams read the global time index instead of merging "
        "per-stream cursors"},
@@ -183,12 +184,12 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         auto parsed = read_duration(value, name);
         if (!parsed) return parsed.error();
         result.busy_timeout_ns = parsed.value();
-      } else if (name == "synchronous") {
+      } else if (name == "durability") {
         std::string mode = value.is_string() ? value.get<std::string>() : "";
-        if (mode != "normal" && mode != "full") {
-          return config_error(name, "must be \"normal\" or \"full\"");
+        if (mode != "process" && mode != "fsync") {
+          return config_error(name, "must be \"process\" or \"fsync\"");
         }
-        result.synchronous_full = mode == "full";
+        result.fsync_each_push = mode == "fsync";
       } else if (name == "scan_merge_max_streams") {
         auto parsed = read_count(value, name);
         if (!parsed) return parsed.error();

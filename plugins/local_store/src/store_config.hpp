@@ -37,7 +37,11 @@ struct StoreLimits {
 struct StoreConfig {
   std::string path;                                    ///< SQLite database file
   std::int64_t busy_timeout_ns = 5LL * 1'000'000'000;  ///< wait for a locked database
-  bool synchronous_full = false;             ///< "full": fsync each commit; "normal": WAL default
+  /// durability "fsync": SQLite synchronous=FULL, every commit reaches the disk
+  /// before the push is acknowledged; "process" (false): synchronous=NORMAL in
+  /// WAL mode, which survives a process crash but may lose the last commits
+  /// on a power loss.
+  bool fsync_each_push = false;
   std::size_t scan_merge_max_streams = 256;  ///< above this, scans use the global time index
   std::size_t read_connections = 4;          ///< idle read connections kept open
   StoreLimits limits;
