@@ -25,6 +25,34 @@ void send_error(httplib::Response& res, const Error& error) {
                   kJson);
 }
 
+/// The error for a status that httplib set before any handler ran.
+Error http_status_error(int status, const httplib::Request& req) {
+  switch (status) {
+    case 404:
+      return not_found("http.not_found", "no route for " + req.method + " " + req.path +
+                                             "; GET /api/plugins lists the tools' routes");
+    case 413:
+      return limit_exceeded("http.body_too_large",
+                            "the request body is over the server.max_body_bytes limit; send "
+                            "smaller batches");
+    case 414:
+      return limit_exceeded("http.uri_too_long",
+                            "the request URI is too long; send long queries with POST and "
+                            "form-encoded parameters");
+    case 415:
+      return invalid_argument("http.unsupported_media_type",
+                              "the Content-Encoding or Content-Type is not supported");
+    default:
+      if (status >= 400 && status < 500) {
+        return invalid_argument("http.bad_request",
+                                "the request is malformed (HTTP " + std::to_string(status) +
+                                    "): check its headers, its Content-Encoding and its body");
+      }
+      return internal_error("http.internal", "the server failed (HTTP " +
+                                                 std::to_string(status) + ")");
+  }
+}
+
 /// Loki's API answers errors as plain text with the status code.
 void send_loki_error(httplib::Response& res, const Error& error) {
   res.status = error.http_status();
@@ -205,6 +233,15 @@ void HttpServer::install_routes() {
     }
     spdlog::error("http {} {} failed: {}", req.method, req.path, what);
     send_error(res, internal_error("http.internal", what));
+  });
+
+  // Refusals that httplib makes itself (an unknown route, a URI or body over
+  // its limits, a body it cannot decompress) get a body that says why.
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const int status = res.status;
+    send_error(res, http_status_error(status, req));
+    res.status = status;
   });
 
   server.Get("/ready", [this](const httplib::Request&, httplib::Response& res) {

@@ -1,0 +1,213 @@
+// A catalogue of hostile requests against every HTTP surface of the real
+// binary: each gets a clear 4xx within a bounded time, the host stays ready,
+// and what was stored before is still there.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "lognurse/host_api/time.hpp"
+#include "process.hpp"
+
+using lognurse::test::HostServer;
+using lognurse::test::http_get;
+using lognurse::test::http_request;
+using lognurse::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+struct HostileRequest {
+  std::string name;
+  std::string method;
+  std::string path;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// A JSON-RPC request is refused with a JSON-RPC error, which Streamable HTTP
+  /// carries in a 200 response.
+  bool json_rpc_error = false;
+};
+
+std::string repeat(const std::string& text, std::size_t times) {
+  std::string out;
+  out.reserve(text.size() * times);
+  for (std::size_t i = 0; i < times; ++i) out += text;
+  return out;
+}
+
+std::string push_of(const json& labels, const json& value) {
+  return json{{"streams", json::array({json{{"stream", labels}, {"values", json::array({value})}}})}}
+      .dump();
+}
+
+std::string now_text() { return std::to_string(lognurse::now_ns()); }
+
+std::string url_encode(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::vector<HostileRequest> catalogue() {
+  const std::string json_type = "application/json";
+  std::vector<HostileRequest> requests;
+  auto push = [&](std::string name, std::string body) {
+    requests.push_back({std::move(name), "POST", "/loki/api/v1/push", std::move(body),
+                        {{"Content-Type", json_type}}});
+  };
+  push("empty push body", "");
+  push("truncated push JSON", R"({"streams":[{"stream":{"a":"b"},"values":[["1","x")");
+  push("push body that is a JSON array", "[]");
+  push("push body that is null", "null");
+  push("streams that is an object", R"({"streams":{}})");
+  push("deeply nested push JSON", repeat("[", 200000));
+  push("deeply nested stream labels", R"({"streams":[{"stream":)" + repeat("{\"a\":", 100000));
+  push("a value that is not an array", push_of({{"a", "b"}}, "x"));
+  push("a value with one element", push_of({{"a", "b"}}, json::array({now_text()})));
+  push("a timestamp that is not a number", push_of({{"a", "b"}}, json::array({"soon", "x"})));
+  push("a negative timestamp", push_of({{"a", "b"}}, json::array({"-5", "x"})));
+  push("a timestamp beyond int64",
+       push_of({{"a", "b"}}, json::array({"99999999999999999999999", "x"})));
+  push("a line that is a number", push_of({{"a", "b"}}, json::array({now_text(), 42})));
+  push("invalid UTF-8 in a line",
+       std::string(R"({"streams":[{"stream":{"a":"b"},"values":[[")") + now_text() +
+           "\",\"bad \xff\xfe bytes\"]]}]}");
+  push("a label name with a control character", push_of({{"a\x01", "b"}}, json::array({now_text(), "x"})));
+  push("a label name starting with a digit", push_of({{"1abc", "b"}}, json::array({now_text(), "x"})));
+  push("no labels at all", push_of(json::object(), json::array({now_text(), "x"})));
+  json many_labels = json::object();
+  for (int i = 0; i < 10000; ++i) many_labels["l" + std::to_string(i)] = "v";
+  push("ten thousand labels on one stream", push_of(many_labels, json::array({now_text(), "x"})));
+  push("a label value of 1 MB", push_of({{"a", std::string(1 << 20, 'v')}},
+                                        json::array({now_text(), "x"})));
+  push("a line of 1 MB", push_of({{"a", "b"}}, json::array({now_text(), std::string(1 << 20, 'x')})));
+  push("structured metadata that is an array",
+       push_of({{"a", "b"}}, json::array({now_text(), "x", json::array({1, 2})})));
+  requests.push_back({"a push with an unsupported content type", "POST", "/loki/api/v1/push",
+                      "<xml/>", {{"Content-Type", "application/xml"}}});
+  requests.push_back({"a gzip push that is not gzip", "POST", "/loki/api/v1/push", "not gzip",
+                      {{"Content-Type", json_type}, {"Content-Encoding", "gzip"}}});
+
+  auto query = [&](std::string name, std::string params) {
+    requests.push_back({std::move(name), "GET", "/loki/api/v1/query_range?" + params, "", {}});
+  };
+  query("a query_range without a query", "limit=10");
+  query("an empty selector", "query=" + url_encode("{}"));
+  query("a selector of only empty matchers", "query=" + url_encode("{a=\"\"}"));
+  query("an unclosed selector", "query=" + url_encode("{a=\"b\""));
+  query("an invalid regular expression", "query=" + url_encode("{a=\"b\"} |~ \"(unclosed\""));
+  query("a regular expression over RE2's size limit",
+        "query=" + url_encode("{a=\"b\"} |~ \"" + repeat("(a{1000}){1000}", 4) + "\""));
+  query("selector nesting ten thousand parentheses deep",
+        "query=" + url_encode(repeat("sum(", 10000) + "count_over_time({a=\"b\"}[1m])" +
+                              repeat(")", 10000)));
+  query("a start that is not a time", "query=" + url_encode("{a=\"b\"}") + "&start=yesterday");
+  query("an end before the start",
+        "query=" + url_encode("{a=\"b\"}") + "&start=2000000000&end=1000000000");
+  query("a negative limit", "query=" + url_encode("{a=\"b\"}") + "&limit=-1");
+  query("a limit over the maximum", "query=" + url_encode("{a=\"b\"}") + "&limit=100000000");
+  query("an unknown direction", "query=" + url_encode("{a=\"b\"}") + "&direction=sideways");
+  query("a metric query with a one-nanosecond step over a century",
+        "query=" + url_encode("count_over_time({a=\"b\"}[1m])") +
+            "&start=0&end=3155760000000000000&step=1ns");
+  query("a metric query with a zero step",
+        "query=" + url_encode("count_over_time({a=\"b\"}[1m])") + "&step=0");
+  query("a metric query with a negative step",
+        "query=" + url_encode("count_over_time({a=\"b\"}[1m])") + "&step=-5s");
+  query("a range of a million years",
+        "query=" + url_encode("count_over_time({a=\"b\"}[1000000y])"));
+  query("a query of 1 MB", "query=" + url_encode("{a=\"" + std::string(1 << 20, 'x') + "\"}"));
+
+  auto tool = [&](std::string name, std::string path, std::string body) {
+    requests.push_back({std::move(name), "POST", std::move(path), std::move(body),
+                        {{"Content-Type", json_type}}});
+  };
+  tool("tool arguments that are not JSON", "/api/nurse/logs/query", "{\"query\":");
+  tool("tool arguments that are an array", "/api/nurse/logs/query", "[1,2]");
+  tool("tool arguments nested deeply", "/api/nurse/logs/query", repeat("{\"a\":", 100000));
+  tool("a query argument of the wrong type", "/api/nurse/logs/query", R"({"query":17})");
+  tool("a limit of the wrong type", "/api/nurse/logs/query", R"({"query":"{a=\"b\"}","limit":"x"})");
+  tool("a limit over the maximum", "/api/nurse/logs/query",
+       R"({"query":"{a=\"b\"}","limit":1000000})");
+  tool("a negative limit", "/api/nurse/logs/query", R"({"query":"{a=\"b\"}","limit":-3})");
+  tool("a start that is not a time", "/api/nurse/logs/query",
+       R"({"query":"{a=\"b\"}","start":"whenever"})");
+  tool("search without filters", "/api/nurse/logs/search", R"({})");
+  tool("search filters of the wrong type", "/api/nurse/logs/search", R"({"filters":"api"})");
+  tool("a search regex that does not compile", "/api/nurse/logs/search",
+       R"({"filters":{"service":"api","regex":"([a-"}})");
+  tool("an unknown tool route", "/api/nurse/logs/does_not_exist", "{}");
+
+  auto mcp = [&](std::string name, std::string body) {
+    requests.push_back({std::move(name), "POST", "/mcp", std::move(body),
+                        {{"Content-Type", json_type},
+                         {"Accept", "application/json, text/event-stream"}}});
+  };
+  mcp("an MCP message that is not JSON", "{\"jsonrpc\":");
+  mcp("an MCP message nested deeply", repeat("[", 200000));
+  mcp("an MCP message without a session", R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})");
+  requests.push_back({"an MCP initialize whose params are not an object", "POST", "/mcp",
+                      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":7})",
+                      {{"Content-Type", json_type},
+                       {"Accept", "application/json, text/event-stream"}},
+                      true});
+  requests.push_back({"an MCP request from a foreign origin", "POST", "/mcp",
+                      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}})",
+                      {{"Content-Type", json_type},
+                       {"Accept", "application/json, text/event-stream"},
+                       {"Origin", "http://evil.example"}}});
+  return requests;
+}
+
+}  // namespace
+
+TEST_CASE("every hostile request gets a 4xx in bounded time and the host keeps its data") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+
+  const std::string stamp = now_text();
+  auto pushed = http_request(port, "POST", "/loki/api/v1/push",
+                             push_of({{"service_name", "keep"}}, json::array({stamp, "kept line"})),
+                             {{"Content-Type", "application/json"}});
+  REQUIRE(pushed.status == 204);
+
+  for (const auto& request : catalogue()) {
+    INFO(request.name);
+    const auto started = std::chrono::steady_clock::now();
+    const auto response =
+        http_request(port, request.method, request.path, request.body, request.headers);
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    INFO("status " << response.status << ": " << response.body.substr(0, 300));
+    if (request.json_rpc_error) {
+      CHECK(response.status == 200);
+      CHECK(json::parse(response.body)["error"]["code"] == -32602);
+    } else {
+      CHECK(response.status >= 400);
+      CHECK(response.status < 500);
+    }
+    CHECK(elapsed < std::chrono::seconds(10));
+    // Every refusal says what was wrong.
+    CHECK(response.body.size() > 10);
+    REQUIRE(http_get(port, "/ready").status == 200);
+  }
+
+  const auto kept = http_get(port, "/loki/api/v1/query_range?query=" +
+                                       url_encode("{service_name=\"keep\"}") + "&since=1h");
+  REQUIRE(kept.status == 200);
+  const auto answer = json::parse(kept.body);
+  REQUIRE(answer["data"]["result"].size() == 1);
+  CHECK(answer["data"]["result"][0]["values"] == json::array({json::array({stamp, "kept line"})}));
+}
