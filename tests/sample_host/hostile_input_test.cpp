@@ -129,6 +129,19 @@ std::vector<HostileRequest> catalogue() {
   query("a range of a million years",
         "query=" + url_encode("count_over_time({a=\"b\"}[1000000y])"));
   query("a query of 1 MB", "query=" + url_encode("{a=\"" + std::string(1 << 20, 'x') + "\"}"));
+  auto form_query = [&](std::string name, std::string logql) {
+    requests.push_back({std::move(name), "POST", "/loki/api/v1/query_range",
+                        "query=" + url_encode(logql),
+                        {{"Content-Type", "application/x-www-form-urlencoded"}}});
+  };
+  form_query("a posted query nesting ten thousand parentheses",
+             repeat("sum(", 10000) + "count_over_time({a=\"b\"}[1m])" + repeat(")", 10000));
+  form_query("a posted query nesting ten thousand binary operations",
+             repeat("1 + (", 10000) + "1" + repeat(")", 10000));
+  form_query("a posted label filter nesting ten thousand parentheses",
+             "{a=\"b\"} | " + repeat("(", 10000) + "x=\"1\"" + repeat(")", 10000));
+  form_query("a posted selector with a label value of 1 MB",
+             "{a=\"" + std::string(1 << 20, 'x') + "\"} |= \"y\" | ");
 
   auto tool = [&](std::string name, std::string path, std::string body) {
     requests.push_back({std::move(name), "POST", std::move(path), std::move(body),
