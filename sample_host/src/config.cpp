@@ -160,7 +160,8 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
   if (!status) return status.error();
 
   if (const auto server = root["server"]) {
-    status = check_keys(server, "server", {"listen", "data_dir", "max_body_bytes"}, source);
+    status = check_keys(server, "server", {"listen", "data_dir", "max_body_bytes", "auth_token_file"},
+                        source);
     if (!status) return status.error();
     if (server["listen"]) {
       auto value = string_value(server["listen"], "server.listen", source);
@@ -171,6 +172,11 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
       auto value = string_value(server["data_dir"], "server.data_dir", source);
       if (!value) return value.error();
       config.data_dir = value.value();
+    }
+    if (server["auth_token_file"]) {
+      auto value = string_value(server["auth_token_file"], "server.auth_token_file", source);
+      if (!value) return value.error();
+      config.auth_token_file = value.value();
     }
     if (server["max_body_bytes"]) {
       auto value = to_json(server["max_body_bytes"], source);

@@ -24,6 +24,9 @@ struct HostConfig {
   std::string log_aggregation_backend = "local_store";
   std::string log_level = "info";
   std::size_t max_body_bytes = 64 * 1024 * 1024;
+  /// A file holding the bearer token every HTTP request must carry; empty:
+  /// LOGNURSE_AUTH_TOKEN, or no authentication when that is unset too.
+  std::string auth_token_file;
   nlohmann::json plugins = nlohmann::json::object();  ///< plugin name → section
   /// "file:line" of each plugin section, for error messages.
   nlohmann::json plugin_locations = nlohmann::json::object();

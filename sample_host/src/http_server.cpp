@@ -235,6 +235,20 @@ void HttpServer::install_routes() {
     send_error(res, internal_error("http.internal", what));
   });
 
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (BearerAuth::is_open_path(req.path) ||
+        options_.auth.allows(req.get_header_value("Authorization"))) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    spdlog::warn("http {} {} refused: missing or wrong bearer token", req.method, req.path);
+    res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, Error{ErrorKind::invalid_argument, "http.unauthorized",
+                          "this host requires \"Authorization: Bearer <token>\" (the token "
+                          "of server.auth_token_file or LOGNURSE_AUTH_TOKEN)"});
+    res.status = 401;
+    return httplib::Server::HandlerResponse::Handled;
+  });
+
   // Refusals that httplib makes itself (an unknown route, a URI or body over
   // its limits, a body it cannot decompress) get a body that says why.
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

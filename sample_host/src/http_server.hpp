@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "auth.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/registry/registry.hpp"
 #include "mcp.hpp"
@@ -22,6 +23,7 @@ struct HttpOptions {
   std::string listen = "127.0.0.1:8470";  ///< host:port; port 0 picks a free one
   std::size_t max_body_bytes = 64 * 1024 * 1024;
   std::size_t worker_threads = 8;
+  BearerAuth auth;  ///< off unless a token is configured
 };
 
 class HttpServer {

@@ -151,11 +151,15 @@ int run_serve(Application& app) {
   lognurse::host::HttpOptions options;
   options.listen = app.config().listen;
   options.max_body_bytes = app.config().max_body_bytes;
+  auto auth = lognurse::host::BearerAuth::from_settings(app.config().auth_token_file);
+  if (!auth) return fail(auth.error());
+  options.auth = auth.value();
   lognurse::host::HttpServer server(app.registry(), options);
   auto port = server.bind();
   if (!port) return fail(port.error());
-  spdlog::info("listening on {} (port {}), data in {}", app.config().listen, port.value(),
-               app.config().data_dir);
+  spdlog::info("listening on {} (port {}), data in {}, bearer token {}", app.config().listen,
+               port.value(), app.config().data_dir,
+               options.auth.enabled() ? "required" : "not required");
   // Machine-readable line for scripts that start the host on port 0.
   std::printf("listening on port %d\n", port.value());
   std::fflush(stdout);
