@@ -41,7 +41,7 @@ TEST_CASE("config names the file, line and key of an unknown key") {
   CHECK(config.error().code == "config.invalid");
   CHECK(config.error().message ==
         "host.yaml:3: unknown key \"server.lisen\"; known keys here: listen, data_dir, "
-        "max_body_bytes");
+        "max_body_bytes, auth_token_file");
 }
 
 TEST_CASE("config rejects wrong types and YAML syntax errors with a line") {
