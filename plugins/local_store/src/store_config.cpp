@@ -76,7 +76,12 @@ Result<std::int64_t> read_duration(const nlohmann::json& value, const std::strin
 
 Status parse_limits(const nlohmann::json& object, StoreLimits& limits) {
   if (!object.is_object()) return config_error("limits", "must be a mapping");
-  for (const auto& [name, value] : object.items()) {
+  for (const auto& item : object.items()) {
+    // Named references rather than a structured binding: the lambdas below
+    // capture them, which clang 14 (the fuzzing compiler) does not allow for
+    // bindings.
+    const std::string& name = item.key();
+    const nlohmann::json& value = item.value();
     std::string key = "limits." + name;
     auto assign_count = [&](std::size_t& target) -> Status {
       auto parsed = read_count(value, key);
