@@ -313,3 +313,25 @@ TEST_CASE("under faults no acknowledged entry is lost or acknowledged twice", "[
   }
   CHECK(stored.size() == acknowledged.size());
 }
+
+TEST_CASE("retry warnings and errors never show a credential", "[loki][faults]") {
+  FaultServer server;
+  ScriptedResponse failing;
+  failing.status = 500;
+  failing.body = "internal";
+  server.script("/loki/api/v1/push", {failing});
+  LokiConfig config = config_for(server.url());
+  config.retry.max_retries = 2;
+  config.adapter.bearer_token = "super-secret-token";
+  auto logger = std::make_shared<RecordingLogger>();
+  LokiBackend backend(config, logger);
+
+  const auto pushed = backend.push(entries("a", 0, 1));
+  REQUIRE_FALSE(pushed.ok());
+  CHECK(pushed.error().message.find("super-secret-token") == std::string::npos);
+  const auto warnings = logger->warnings();
+  CHECK(warnings.size() == 2);
+  for (const auto& line : warnings) CHECK(line.find("super-secret-token") == std::string::npos);
+  CHECK(server.requests("/loki/api/v1/push")[0].header("Authorization") ==
+        "Bearer super-secret-token");
+}

@@ -1,5 +1,7 @@
 #include "push_batcher.hpp"
 
+#include <exception>
+
 #include "loki_adapter.hpp"
 
 namespace lognurse::loki {
@@ -137,7 +139,14 @@ void PushBatcher::run() {
       entries += pending->entries;
       for (auto& stream : pending->request.streams) merged.streams.push_back(std::move(stream));
     }
-    const Status sent = sender_(merged.tenant, merged);
+    // The callers wait on their promises, so nothing may escape this thread.
+    Status sent = success();
+    try {
+      sent = sender_(merged.tenant, merged);
+    } catch (const std::exception& e) {
+      sent = internal_error("loki.internal", std::string("sending a push batch failed: ") +
+                                                 e.what());
+    }
 
     lock.lock();
     if (sent) {
