@@ -12,6 +12,7 @@
 #include "fault_server.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "loki_backend.hpp"
+#include "protobuf_reader.hpp"
 #include "raw_fault_server.hpp"
 
 using namespace lognurse;
@@ -334,4 +335,25 @@ TEST_CASE("retry warnings and errors never show a credential", "[loki][faults]")
   for (const auto& line : warnings) CHECK(line.find("super-secret-token") == std::string::npos);
   CHECK(server.requests("/loki/api/v1/push")[0].header("Authorization") ==
         "Bearer super-secret-token");
+}
+
+TEST_CASE("push_format protobuf sends merged batches as push.proto", "[loki][faults]") {
+  FaultServer server;
+  server.script("/loki/api/v1/push", {accepted()});
+  LokiConfig config = config_for(server.url());
+  config.push_format = PushFormat::protobuf;
+  LokiBackend backend(config, nullptr);
+
+  PushRequest request = entries("api", 0, 2);
+  request.streams[0].labels.push_back({"trace_id", "t-9"});
+  REQUIRE(backend.push(request).ok());
+  const auto sent = server.requests("/loki/api/v1/push");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].header("Content-Type") == "application/x-protobuf");
+  const auto streams = lognurse::loki::test::decode_push(sent[0].body);
+  REQUIRE(streams.size() == 1);
+  CHECK(streams[0].labels == R"({service_name="api"})");
+  REQUIRE(streams[0].entries.size() == 2);
+  CHECK(streams[0].entries[1].line == "line 1");
+  CHECK(streams[0].entries[1].metadata == Labels{{"trace_id", "t-9"}});
 }
