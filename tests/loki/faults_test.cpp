@@ -85,7 +85,7 @@ std::vector<std::string> lines_of(const std::string& body) {
 
 TEST_CASE("pushes that arrive while one is in flight share the next batch", "[loki][faults]") {
   FaultServer server;
-  server.script("/loki/api/v1/push", {accepted(milliseconds(300)), accepted()});
+  server.script("/loki/api/v1/push", {accepted(milliseconds(600)), accepted()});
   LokiBackend backend(config_for(server.url()), nullptr);
 
   auto first = std::async(std::launch::async, [&] { return backend.push(entries("a", 0, 1)); });
@@ -174,7 +174,7 @@ TEST_CASE("batches of different tenants are never merged", "[loki][faults]") {
 
 TEST_CASE("a full queue refuses a push, counts it and warns", "[loki][faults]") {
   FaultServer server;
-  server.script("/loki/api/v1/push", {accepted(milliseconds(400)), accepted()});
+  server.script("/loki/api/v1/push", {accepted(milliseconds(700)), accepted()});
   LokiConfig config = config_for(server.url());
   config.batch.max_batch_bytes = 1024;
   config.batch.max_queue_bytes = 1024;
@@ -188,7 +188,7 @@ TEST_CASE("a full queue refuses a push, counts it and warns", "[loki][faults]") 
     std::this_thread::sleep_for(milliseconds(5));
   }
   auto queued = std::async(std::launch::async, [&] { return backend.push(half); });
-  std::this_thread::sleep_for(milliseconds(50));
+  std::this_thread::sleep_for(milliseconds(150));
   const auto refused = backend.push(entries("a", 5, 3));
 
   REQUIRE_FALSE(refused.ok());

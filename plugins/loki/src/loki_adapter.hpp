@@ -128,10 +128,10 @@ struct LokiAdapterOptions {
 
 /// Loki's /loki/api/v1/status/buildinfo answer.
 struct BuildInfo {
-  std::string version;
-  std::string revision;
-  std::string branch;
-  std::string go_version;
+  std::string version;     ///< release, e.g. "3.1.0"
+  std::string revision;    ///< commit the server was built from
+  std::string branch;      ///< branch the server was built from
+  std::string go_version;  ///< Go toolchain of the build
 };
 
 /// The raw client. See the file comment for its scope and thread safety.
