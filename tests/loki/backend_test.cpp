@@ -350,23 +350,23 @@ TEST_CASE("metric queries are valid LogQL over the whole range", "[loki][backend
 TEST_CASE("metrics derives lines, bytes, levels, services and error rate", "[loki][backend]") {
   FaultServer server;
   const MetricQueries queries = metric_queries(kHour.end_ns - kHour.start_ns);
-  server.route("/loki/api/v1/query", [&](const RecordedRequest& request) {
+  server.route("/loki/api/v1/query_range", [&](const RecordedRequest& request) {
     const std::string query = request.param("query");
     if (query == queries.by_level) {
-      return success(R"({"resultType":"vector","result":[)"
-                     R"({"metric":{"detected_level":"info"},"value":[1700003600,"90"]},)"
-                     R"({"metric":{"detected_level":"error"},"value":[1700003600,"8"]},)"
-                     R"({"metric":{"detected_level":"FATAL"},"value":[1700003600,"2"]},)"
-                     R"({"metric":{},"value":[1700003600,"5"]}]})");
+      return success(R"({"resultType":"matrix","result":[)"
+                     R"({"metric":{"detected_level":"info"},"values":[[1700003600,"90"]]},)"
+                     R"({"metric":{"detected_level":"error"},"values":[[1700003600,"8"]]},)"
+                     R"({"metric":{"detected_level":"FATAL"},"values":[[1700003600,"2"]]},)"
+                     R"({"metric":{},"values":[[1700003600,"5"]]}]})");
     }
     if (query == queries.by_service) {
-      return success(R"({"resultType":"vector","result":[)"
-                     R"({"metric":{"service_name":"web"},"value":[1700003600,"40"]},)"
-                     R"({"metric":{"service_name":"api"},"value":[1700003600,"65"]}]})");
+      return success(R"({"resultType":"matrix","result":[)"
+                     R"({"metric":{"service_name":"web"},"values":[[1700003600,"40"]]},)"
+                     R"({"metric":{"service_name":"api"},"values":[[1700003600,"65"]]}]})");
     }
     if (query == queries.bytes) {
-      return success(R"({"resultType":"vector","result":[)"
-                     R"({"metric":{},"value":[1700003600,"12345"]}]})");
+      return success(R"({"resultType":"matrix","result":[)"
+                     R"({"metric":{},"values":[[1700003600,"12345"]]}]})");
     }
     return text(400, "unexpected query " + query);
   });
@@ -384,17 +384,20 @@ TEST_CASE("metrics derives lines, bytes, levels, services and error rate", "[lok
   CHECK(m.by_service == Counts{{"api", 65}, {"web", 40}});
   CHECK(m.range.start_ns == kHour.start_ns);
 
-  const auto sent = server.requests("/loki/api/v1/query");
+  const auto sent = server.requests("/loki/api/v1/query_range");
   REQUIRE(sent.size() == 3);
   for (const auto& request : sent) {
-    CHECK(request.param("time") == std::to_string(kHour.end_ns));
+    CHECK(request.param("start") == std::to_string(kHour.end_ns));
+    CHECK(request.param("end") == std::to_string(kHour.end_ns));
+    CHECK(request.param("step") == "3600");
     CHECK(request.header("X-Scope-OrgID") == "fake");
   }
 }
 
 TEST_CASE("metrics over an empty store are zero", "[loki][backend]") {
   FaultServer server;
-  server.script("/loki/api/v1/query", {success(R"({"resultType":"vector","result":[]})")});
+  server.script("/loki/api/v1/query_range",
+                {success(R"({"resultType":"matrix","result":[]})")});
   LokiBackend backend(config_for(server), nullptr);
 
   const auto metrics = backend.metrics("fake", kHour);

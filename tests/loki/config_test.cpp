@@ -2,6 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "loki_config.hpp"
@@ -44,6 +48,11 @@ TEST_CASE("an empty section gives Loki's local defaults", "[loki][config]") {
     CHECK(config.value().retry.max_backoff == std::chrono::milliseconds(5000));
     CHECK(config.value().adapter.username.empty());
     CHECK(config.value().adapter.bearer_token.empty());
+    CHECK(config.value().adapter.verify_tls);
+    CHECK(config.value().push_format == PushFormat::json);
+    CHECK(config.value().batch.max_batch_bytes == 1048576);
+    CHECK(config.value().batch.max_wait == std::chrono::milliseconds(0));
+    CHECK(config.value().batch.max_queue_bytes == 67108864);
   }
 }
 
@@ -58,6 +67,13 @@ TEST_CASE("every key of the table is read", "[loki][config]") {
                         {"username", "u"},
                         {"password", "p"},
                         {"ca_file", "/etc/ssl/loki.pem"},
+                        {"client_cert_file", "/etc/ssl/client.pem"},
+                        {"client_key_file", "/etc/ssl/client.key"},
+                        {"tls_verify", "false"},
+                        {"push_format", "protobuf"},
+                        {"batch_max_bytes", 2048},
+                        {"batch_max_wait_ms", 15},
+                        {"max_queue_bytes", 8192},
                         {"max_response_bytes", 4096},
                         {"max_idle_connections", 2}};
   const auto config = parse_config(section, kNoEnv);
@@ -75,7 +91,15 @@ TEST_CASE("every key of the table is read", "[loki][config]") {
   CHECK(c.adapter.ca_file == "/etc/ssl/loki.pem");
   CHECK(c.adapter.max_response_bytes == 4096);
   CHECK(c.adapter.max_idle_connections == 2);
-  CHECK(config_table().size() == section.size() + 1);
+  CHECK(c.adapter.client_cert_file == "/etc/ssl/client.pem");
+  CHECK(c.adapter.client_key_file == "/etc/ssl/client.key");
+  CHECK_FALSE(c.adapter.verify_tls);
+  CHECK(c.push_format == PushFormat::protobuf);
+  CHECK(c.batch.max_batch_bytes == 2048);
+  CHECK(c.batch.max_wait == std::chrono::milliseconds(15));
+  CHECK(c.batch.max_queue_bytes == 8192);
+  // bearer_token and the two secret files are exclusive with username/password.
+  CHECK(config_table().size() == section.size() + 3);
 }
 
 TEST_CASE("an unknown key is an error naming it", "[loki][config]") {
@@ -157,4 +181,70 @@ TEST_CASE("a null value keeps the default", "[loki][config]") {
   const auto config = parse_config({{"timeout_ms", nullptr}}, kNoEnv);
   REQUIRE(config.ok());
   CHECK(config.value().adapter.timeout == std::chrono::milliseconds(10000));
+}
+
+namespace {
+
+/// A file in the temp directory with `content`, removed at scope exit.
+class SecretFile {
+public:
+  explicit SecretFile(const std::string& content)
+      : path_(std::filesystem::temp_directory_path() /
+              ("lognurse-loki-secret-" + std::to_string(::getpid()) + "-" +
+               std::to_string(counter_++))) {
+    std::ofstream(path_) << content;
+  }
+  ~SecretFile() { std::filesystem::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+}  // namespace
+
+TEST_CASE("secrets are read from files without their trailing newline", "[loki][config]") {
+  const SecretFile password("pa ss\n");
+  const SecretFile token("tok.en\r\n");
+
+  const auto basic = parse_config({{"username", "u"}, {"password_file", password.path()}},
+                                  env_of({{"LOKI_PASSWORD", "from-env"}}));
+  REQUIRE(basic.ok());
+  CHECK(basic.value().adapter.password == "pa ss");
+
+  const auto bearer = parse_config({{"bearer_token_file", token.path()}},
+                                   env_of({{"LOKI_BEARER_TOKEN", "from-env"}}));
+  REQUIRE(bearer.ok());
+  CHECK(bearer.value().adapter.bearer_token == "tok.en");
+}
+
+TEST_CASE("a secret file that is missing, empty or several lines is an error", "[loki][config]") {
+  const SecretFile empty("\n");
+  const SecretFile two_lines("one\ntwo-secret\n");
+  CHECK(error_of({{"bearer_token_file", "/nonexistent/token"}}) ==
+        "loki config: bearer_token_file \"/nonexistent/token\" cannot be read; check that the "
+        "file exists and is readable");
+  CHECK(error_of({{"bearer_token_file", empty.path()}}) ==
+        "loki config: bearer_token_file \"" + empty.path() + "\" is empty");
+  const std::string message = error_of({{"bearer_token_file", two_lines.path()}});
+  CHECK(message == "loki config: bearer_token_file \"" + two_lines.path() +
+                       "\" holds more than one line; put only the secret in it");
+  CHECK(message.find("two-secret") == std::string::npos);
+  CHECK(error_of({{"bearer_token", "t"}, {"bearer_token_file", empty.path()}}) ==
+        "loki config: set either bearer_token or bearer_token_file, not both");
+}
+
+TEST_CASE("TLS, push format and batch keys are checked", "[loki][config]") {
+  CHECK(error_of({{"client_cert_file", "/c.pem"}}) ==
+        "loki config: client_cert_file and client_key_file must be set together");
+  CHECK(error_of({{"tls_verify", "no"}}) ==
+        "loki config: key \"tls_verify\" must be true or false, got \"no\"");
+  CHECK(error_of({{"push_format", "xml"}}) ==
+        "loki config: push_format \"xml\" is not known; use json or protobuf");
+  CHECK(error_of({{"batch_max_bytes", 4096}, {"max_queue_bytes", 2048}}) ==
+        "loki config: max_queue_bytes must be at least batch_max_bytes");
+  const auto verify = parse_config({{"tls_verify", true}}, kNoEnv);
+  REQUIRE(verify.ok());
+  CHECK(verify.value().adapter.verify_tls);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <ctime>
 
 #include "lognurse/host_api/json.hpp"
@@ -225,7 +226,7 @@ LokiAdapter::~LokiAdapter() = default;
 LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path,
                                                          const Params& params,
                                                          const std::string& tenant,
-                                                         const std::string* body) {
+                                                         const PushBody* body) {
   const std::string what = std::string(body ? "POST " : "GET ") + path;
   if (!tenant.empty() && !is_valid_tenant(tenant)) {
     return make_error(ErrorKind::invalid_argument, codes::kInvalidTenant,
@@ -256,7 +257,7 @@ LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path
     headers.add("Authorization: Bearer " + options_.bearer_token);
   }
   if (body != nullptr) {
-    headers.add("Content-Type: application/json");
+    headers.add("Content-Type: " + body->content_type);
     // Loki answers at once; waiting for 100 Continue only adds latency.
     headers.add("Expect:");
   }
@@ -287,10 +288,17 @@ LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path
     curl_easy_setopt(curl, CURLOPT_PASSWORD, options_.password.c_str());
   }
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.client_cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
   if (body != nullptr) {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->bytes.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(body->bytes.size()));
   } else {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   }
@@ -309,6 +317,18 @@ LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path
                         "Loki at " + options_.endpoint + " did not complete " + what +
                             " in time (" + detail +
                             "); raise timeout_ms or narrow the query's range");
+    }
+    if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CONNECT_ERROR ||
+        code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_CACERT_BADFILE ||
+        code == CURLE_SSL_CIPHER || code == CURLE_SSL_ISSUER_ERROR) {
+      return make_error(ErrorKind::unavailable, codes::kTlsError,
+                        "TLS with Loki at " + options_.endpoint + " failed for " + what + ": " +
+                            detail + "; check ca_file, client_cert_file and client_key_file");
+    }
+    if (code == CURLE_PARTIAL_FILE) {
+      return make_error(ErrorKind::unavailable, codes::kUnreachable,
+                        "the connection to Loki at " + options_.endpoint +
+                            " closed before the answer to " + what + " was complete: " + detail);
     }
     if (code == CURLE_BAD_CONTENT_ENCODING) {
       return make_error(ErrorKind::unavailable, codes::kBadResponse,
@@ -355,32 +375,40 @@ LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path
   return error;
 }
 
-LokiResult<json> LokiAdapter::get_data(const std::string& path, const Params& params,
+LokiResult<json> LokiAdapter::get_json(const std::string& path, const Params& params,
                                        const std::string& tenant) {
   auto answer = perform(path, params, tenant, nullptr);
   if (!answer) return answer.error();
 
-  const std::string what = "GET " + path;
   json document = json::parse(answer.value().body, nullptr, false);
   if (document.is_discarded() || !document.is_object()) {
     return make_error(ErrorKind::unavailable, codes::kBadResponse,
-                      "Loki's answer to " + what + " is not a JSON object; is " +
+                      "Loki's answer to GET " + path + " is not a JSON object; is " +
                           options_.endpoint + " a Loki server?",
                       static_cast<int>(answer.value().status));
   }
-  const auto status = document.find("status");
-  if (status == document.end() || *status != "success") {
+  return document;
+}
+
+LokiResult<json> LokiAdapter::get_data(const std::string& path, const Params& params,
+                                       const std::string& tenant) {
+  auto document = get_json(path, params, tenant);
+  if (!document) return document.error();
+
+  const std::string what = "GET " + path;
+  const json& object = document.value();
+  const auto status = object.find("status");
+  if (status == object.end() || *status != "success") {
     return make_error(ErrorKind::unavailable, codes::kBadResponse,
                       "Loki's answer to " + what + " does not report \"status\":\"success\"",
-                      static_cast<int>(answer.value().status));
+                      200);
   }
-  const auto data = document.find("data");
-  if (data == document.end()) {
+  const auto data = object.find("data");
+  if (data == object.end()) {
     return make_error(ErrorKind::unavailable, codes::kBadResponse,
-                      "Loki's answer to " + what + " has no \"data\" member",
-                      static_cast<int>(answer.value().status));
+                      "Loki's answer to " + what + " has no \"data\" member", 200);
   }
-  return std::move(*data);
+  return std::move(document.value()[std::string("data")]);
 }
 
 LokiResult<Unit> LokiAdapter::ready() {
@@ -396,8 +424,12 @@ LokiResult<Unit> LokiAdapter::ready() {
   return error;
 }
 
-LokiResult<Unit> LokiAdapter::push(const std::string& tenant, const PushRequest& request) {
-  const std::string body = push_request_to_json(request).dump();
+LokiResult<Unit> LokiAdapter::push(const std::string& tenant, const PushRequest& request,
+                                   PushFormat format) {
+  return push_body(tenant, encode_push(request, format));
+}
+
+LokiResult<Unit> LokiAdapter::push_body(const std::string& tenant, const PushBody& body) {
   auto answer = perform("/loki/api/v1/push", {}, tenant, &body);
   if (!answer) return answer.error();
   return Unit{};
@@ -505,6 +537,215 @@ LokiResult<std::vector<Labels>> LokiAdapter::series(const std::string& tenant,
     out.push_back(std::move(labels).value());
   }
   return out;
+}
+
+namespace {
+
+LokiError shape_error(const std::string& what, const std::string& detail) {
+  return make_error(ErrorKind::unavailable, codes::kBadResponse,
+                    "Loki's answer to " + what + " has an unexpected shape: " + detail);
+}
+
+/// A non-negative count that Loki writes as a number or a numeric string.
+std::optional<std::uint64_t> read_count(const json& value) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer()) {
+    const auto number = value.get<std::int64_t>();
+    if (number >= 0) return static_cast<std::uint64_t>(number);
+    return std::nullopt;
+  }
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (number >= 0 && std::isfinite(number)) return static_cast<std::uint64_t>(number);
+    return std::nullopt;
+  }
+  if (value.is_string()) {
+    std::uint64_t number = 0;
+    const auto& text = value.get_ref<const std::string&>();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec == std::errc() && end == text.data() + text.size()) return number;
+  }
+  return std::nullopt;
+}
+
+/// Unix seconds (integer, fractional, or numeric string) as nanoseconds.
+std::optional<std::int64_t> read_seconds(const json& value) {
+  double seconds = 0;
+  if (value.is_number()) {
+    seconds = value.get<double>();
+  } else if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (!std::isfinite(seconds)) return std::nullopt;
+  return static_cast<std::int64_t>(std::llround(seconds * 1e9));
+}
+
+std::string join(const std::vector<std::string>& items, char separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+}  // namespace
+
+LokiResult<IndexStats> LokiAdapter::index_stats(const std::string& tenant,
+                                                const std::string& selector,
+                                                const TimeRange& range) {
+  const Params params = {{"query", selector},
+                         {"start", ns_param(range.start_ns)},
+                         {"end", ns_param(range.end_ns)}};
+  const std::string path = "/loki/api/v1/index/stats";
+  auto document = get_json(path, params, tenant);
+  if (!document) return document.error();
+
+  // Loki omits a member that is zero.
+  IndexStats stats;
+  const std::pair<const char*, std::uint64_t*> members[] = {{"streams", &stats.streams},
+                                                            {"chunks", &stats.chunks},
+                                                            {"entries", &stats.entries},
+                                                            {"bytes", &stats.bytes}};
+  for (const auto& [name, target] : members) {
+    const auto it = document.value().find(name);
+    if (it == document.value().end() || it->is_null()) continue;
+    const auto count = read_count(*it);
+    if (!count) {
+      return shape_error("GET " + path,
+                         std::string("\"") + name + "\" is not a non-negative number");
+    }
+    *target = *count;
+  }
+  return stats;
+}
+
+LokiResult<QueryResult> LokiAdapter::index_volume(const std::string& tenant,
+                                                  const VolumeRequest& request) {
+  Params params = {{"query", request.selector},
+                   {"start", ns_param(request.range.start_ns)},
+                   {"end", ns_param(request.range.end_ns)},
+                   {"limit", std::to_string(request.limit)}};
+  if (!request.target_labels.empty()) {
+    params.emplace_back("targetLabels", join(request.target_labels, ','));
+    params.emplace_back("aggregateBy", "labels");
+  } else {
+    params.emplace_back("aggregateBy", "series");
+  }
+  std::string path = "/loki/api/v1/index/volume";
+  if (request.step_ns > 0) {
+    path += "_range";
+    params.emplace_back("step", seconds_param(request.step_ns));
+  }
+  return to_query_result(get_data(path, params, tenant), "GET " + path);
+}
+
+LokiResult<std::vector<LogPattern>> LokiAdapter::patterns(const std::string& tenant,
+                                                          const std::string& selector,
+                                                          const TimeRange& range,
+                                                          std::int64_t step_ns) {
+  Params params = {{"query", selector},
+                   {"start", ns_param(range.start_ns)},
+                   {"end", ns_param(range.end_ns)}};
+  if (step_ns > 0) params.emplace_back("step", seconds_param(step_ns));
+  const std::string path = "/loki/api/v1/patterns";
+  const std::string what = "GET " + path;
+  auto data = get_data(path, params, tenant);
+  if (!data) return data.error();
+
+  std::vector<LogPattern> out;
+  if (data.value().is_null()) return out;
+  if (!data.value().is_array()) return shape_error(what, "\"data\" is not an array");
+  for (std::size_t i = 0; i < data.value().size(); ++i) {
+    const json& item = data.value()[i];
+    const std::string where = "data[" + std::to_string(i) + "]";
+    if (!item.is_object() || !item.contains("pattern") || !item["pattern"].is_string()) {
+      return shape_error(what, where + " has no string \"pattern\"");
+    }
+    LogPattern pattern;
+    pattern.pattern = item["pattern"].get<std::string>();
+    const auto samples = item.find("samples");
+    if (samples != item.end() && !samples->is_null()) {
+      if (!samples->is_array()) return shape_error(what, where + ".samples is not an array");
+      for (const auto& sample : *samples) {
+        const auto at = sample.is_array() && sample.size() == 2 ? read_seconds(sample[0])
+                                                                : std::nullopt;
+        const auto count = at ? read_count(sample[1]) : std::nullopt;
+        if (!count) {
+          return shape_error(what, where + ".samples holds a value that is not [time, count]");
+        }
+        pattern.samples.push_back({*at, static_cast<double>(*count)});
+      }
+    }
+    out.push_back(std::move(pattern));
+  }
+  return out;
+}
+
+LokiResult<std::vector<DetectedField>> LokiAdapter::detected_fields(const std::string& tenant,
+                                                                    const std::string& query,
+                                                                    const TimeRange& range,
+                                                                    std::size_t line_limit) {
+  const Params params = {{"query", query},
+                         {"start", ns_param(range.start_ns)},
+                         {"end", ns_param(range.end_ns)},
+                         {"line_limit", std::to_string(line_limit)}};
+  const std::string path = "/loki/api/v1/detected_fields";
+  const std::string what = "GET " + path;
+  auto document = get_json(path, params, tenant);
+  if (!document) return document.error();
+
+  std::vector<DetectedField> out;
+  const auto fields = document.value().find("fields");
+  if (fields == document.value().end() || fields->is_null()) return out;
+  if (!fields->is_array()) return shape_error(what, "\"fields\" is not an array");
+  for (std::size_t i = 0; i < fields->size(); ++i) {
+    const json& item = (*fields)[i];
+    const std::string where = "fields[" + std::to_string(i) + "]";
+    if (!item.is_object() || !item.contains("label") || !item["label"].is_string()) {
+      return shape_error(what, where + " has no string \"label\"");
+    }
+    DetectedField field;
+    field.label = item["label"].get<std::string>();
+    if (const auto type = item.find("type"); type != item.end() && type->is_string()) {
+      field.type = type->get<std::string>();
+    }
+    if (const auto cardinality = item.find("cardinality"); cardinality != item.end()) {
+      const auto count = read_count(*cardinality);
+      if (!count) return shape_error(what, where + ".cardinality is not a count");
+      field.cardinality = *count;
+    }
+    if (const auto parsers = item.find("parsers");
+        parsers != item.end() && !parsers->is_null()) {
+      if (!parsers->is_array()) return shape_error(what, where + ".parsers is not an array");
+      for (const auto& parser : *parsers) {
+        if (!parser.is_string()) return shape_error(what, where + ".parsers holds a non-string");
+        field.parsers.push_back(parser.get<std::string>());
+      }
+    }
+    out.push_back(std::move(field));
+  }
+  return out;
+}
+
+LokiResult<BuildInfo> LokiAdapter::build_info() {
+  const std::string path = "/loki/api/v1/status/buildinfo";
+  auto document = get_json(path, {}, "");
+  if (!document) return document.error();
+  const auto text = [&](const char* name) {
+    const auto it = document.value().find(name);
+    return it != document.value().end() && it->is_string() ? it->get<std::string>()
+                                                           : std::string();
+  };
+  BuildInfo info{text("version"), text("revision"), text("branch"), text("goVersion")};
+  if (info.version.empty()) {
+    return shape_error("GET " + path, "no string \"version\"");
+  }
+  return info;
 }
 
 }  // namespace lognurse::loki

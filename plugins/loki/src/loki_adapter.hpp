@@ -23,6 +23,7 @@
 
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
+#include "push_encoding.hpp"
 
 namespace lognurse::loki {
 
@@ -40,6 +41,8 @@ inline constexpr const char* kConfigError = "loki.config_error";
 inline constexpr const char* kInvalidRange = "loki.invalid_range";
 inline constexpr const char* kInvalidTenant = "loki.invalid_tenant";
 inline constexpr const char* kShuttingDown = "loki.shutting_down";
+inline constexpr const char* kQueueFull = "loki.queue_full";
+inline constexpr const char* kTlsError = "loki.tls_error";
 }  // namespace codes
 
 /// Whether Loki accepts `tenant` as an X-Scope-OrgID: 1 to 150 characters from
@@ -110,10 +113,25 @@ struct LokiAdapterOptions {
   std::string bearer_token;
   /// PEM bundle of CAs to verify Loki's certificate; system CAs when empty.
   std::string ca_file;
+  /// PEM client certificate for mutual TLS; used with client_key_file.
+  std::string client_cert_file;
+  /// PEM private key of client_cert_file.
+  std::string client_key_file;
+  /// Whether Loki's certificate and host name are verified. Turning it off
+  /// leaves the connection open to interception; it exists for test clusters.
+  bool verify_tls = true;
   /// Answers larger than this fail with loki.bad_response.
   std::size_t max_response_bytes = 64U << 20U;
   /// Idle easy handles (and so open connections) kept for reuse.
   std::size_t max_idle_connections = 8;
+};
+
+/// Loki's /loki/api/v1/status/buildinfo answer.
+struct BuildInfo {
+  std::string version;     ///< release, e.g. "3.1.0"
+  std::string revision;    ///< commit the server was built from
+  std::string branch;      ///< branch the server was built from
+  std::string go_version;  ///< Go toolchain of the build
 };
 
 /// The raw client. See the file comment for its scope and thread safety.
@@ -132,9 +150,14 @@ public:
   /// loki.not_ready carrying Loki's text.
   LokiResult<Unit> ready();
 
-  /// POST /loki/api/v1/push with a JSON body built by push_request_to_json;
-  /// structured metadata travels as the third element of each value.
-  LokiResult<Unit> push(const std::string& tenant, const PushRequest& request);
+  /// POST /loki/api/v1/push encoded as `format` (see push_encoding.hpp); in
+  /// JSON, structured metadata travels as the third element of each value.
+  LokiResult<Unit> push(const std::string& tenant, const PushRequest& request,
+                        PushFormat format = PushFormat::json);
+
+  /// POST /loki/api/v1/push of a body encoded already, so that a retry sends
+  /// exactly the bytes of the first attempt.
+  LokiResult<Unit> push_body(const std::string& tenant, const PushBody& body);
 
   /// GET /loki/api/v1/query_range. step_ns of 0 lets Loki pick the step.
   LokiResult<QueryResult> query_range(const std::string& tenant, const std::string& logql,
@@ -158,6 +181,30 @@ public:
                                          const std::vector<std::string>& selectors,
                                          const TimeRange& range);
 
+  /// GET /loki/api/v1/index/stats for one selector over the range. Loki
+  /// answers this endpoint without the status/data envelope.
+  LokiResult<IndexStats> index_stats(const std::string& tenant, const std::string& selector,
+                                     const TimeRange& range);
+
+  /// GET /loki/api/v1/index/volume (step_ns 0: a vector) or
+  /// /loki/api/v1/index/volume_range (a matrix with that step).
+  LokiResult<QueryResult> index_volume(const std::string& tenant, const VolumeRequest& request);
+
+  /// GET /loki/api/v1/patterns for a selector, counts per step.
+  LokiResult<std::vector<LogPattern>> patterns(const std::string& tenant,
+                                               const std::string& selector,
+                                               const TimeRange& range, std::int64_t step_ns);
+
+  /// GET /loki/api/v1/detected_fields for a query, reading at most
+  /// line_limit lines. Loki answers without the status/data envelope.
+  LokiResult<std::vector<DetectedField>> detected_fields(const std::string& tenant,
+                                                         const std::string& query,
+                                                         const TimeRange& range,
+                                                         std::size_t line_limit);
+
+  /// GET /loki/api/v1/status/buildinfo.
+  LokiResult<BuildInfo> build_info();
+
 private:
   struct HttpAnswer;
   class HandlePool;
@@ -165,7 +212,9 @@ private:
   using Params = std::vector<std::pair<std::string, std::string>>;
 
   LokiResult<HttpAnswer> perform(const std::string& path, const Params& params,
-                                 const std::string& tenant, const std::string* body);
+                                 const std::string& tenant, const PushBody* body);
+  LokiResult<nlohmann::json> get_json(const std::string& path, const Params& params,
+                                      const std::string& tenant);
   LokiResult<nlohmann::json> get_data(const std::string& path, const Params& params,
                                       const std::string& tenant);
 

@@ -77,8 +77,35 @@ MetricQueries metric_queries(std::int64_t range_ns) {
           "sum(bytes_over_time(" + selector + " " + range + "))"};
 }
 
+void enrich_traces(PushRequest& request) {
+  for (auto& stream : request.streams) {
+    Labels moved;
+    for (const char* name : kTraceLabels) {
+      const auto it = std::find_if(stream.labels.begin(), stream.labels.end(),
+                                   [&](const Label& label) { return label.first == name; });
+      if (it == stream.labels.end()) continue;
+      if (!it->second.empty()) moved.push_back(*it);
+      stream.labels.erase(it);
+    }
+    if (moved.empty()) continue;
+    for (auto& entry : stream.entries) {
+      for (const auto& label : moved) {
+        if (find_label(entry.metadata, label.first) == nullptr) entry.metadata.push_back(label);
+      }
+      normalize_labels(entry.metadata);
+    }
+  }
+}
+
 LokiBackend::LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger)
-    : config_(std::move(config)), adapter_(config_.adapter), logger_(std::move(logger)) {}
+    : config_(std::move(config)), adapter_(config_.adapter), logger_(std::move(logger)) {
+  batcher_ = std::make_unique<PushBatcher>(
+      config_.batch,
+      [this](const std::string& tenant, const PushRequest& merged) {
+        return send_batch(tenant, merged);
+      },
+      logger_);
+}
 
 LokiBackend::~LokiBackend() { shutdown(); }
 
@@ -94,7 +121,11 @@ void LokiBackend::shutdown() {
     stopping_ = true;
   }
   wake_.notify_all();
+  // Queued pushes still get one attempt each: Loki may be up.
+  if (batcher_) batcher_->shutdown();
 }
+
+PushCounters LokiBackend::push_counters() const { return batcher_->counters(); }
 
 void LokiBackend::log(LogLevel level, const std::string& message) const {
   if (logger_) logger_->log(level, message);
@@ -172,6 +203,11 @@ Health LokiBackend::health() {
              last_error_->code + ": " + last_error_->message;
     }
   }
+  const PushCounters counters = batcher_->counters();
+  if (counters.entries_dropped > 0) {
+    last += "; dropped " + std::to_string(counters.entries_dropped) +
+            " entries because the push queue was full";
+  }
   if (ready) {
     health.detail = "ready at " + adapter_.endpoint() + last;
   } else {
@@ -181,6 +217,13 @@ Health LokiBackend::health() {
   return health;
 }
 
+Status LokiBackend::send_batch(const std::string& tenant, const PushRequest& merged) {
+  // Encoded once, so that every attempt sends the same bytes.
+  const PushBody body = encode_push(merged, config_.push_format);
+  return with_retries<Unit>("push", tenant, true,
+                            [&] { return adapter_.push_body(tenant, body); });
+}
+
 Result<PushResult> LokiBackend::push(const PushRequest& request) {
   PushResult result;
   for (const auto& stream : request.streams) result.entries_accepted += stream.entries.size();
@@ -188,13 +231,25 @@ Result<PushResult> LokiBackend::push(const PushRequest& request) {
   if (result.entries_accepted == 0) return PushResult{};
 
   const std::string tenant = effective_tenant(request.tenant);
-  auto pushed =
-      with_retries<Unit>("push", tenant, true, [&] { return adapter_.push(tenant, request); });
+  if (!is_valid_tenant(tenant)) {
+    return invalid_argument(codes::kInvalidTenant,
+                            "tenant \"" + tenant.substr(0, 40) +
+                                "\" is not a valid Loki tenant ID: use up to 150 letters, "
+                                "digits and !-_.*'() characters");
+  }
+  PushRequest enriched = request;
+  enriched.tenant = tenant;
+  std::erase_if(enriched.streams, [](const LogStream& stream) { return stream.entries.empty(); });
+  enrich_traces(enriched);
+
+  auto pushed = batcher_->submit(tenant, std::move(enriched));
   if (!pushed) {
-    log(LogLevel::error, "loki push tenant=" + tenant + " endpoint=" + adapter_.endpoint() +
-                             " lost streams=" + std::to_string(result.streams) +
-                             " entries=" + std::to_string(result.entries_accepted) + ": " +
-                             pushed.error().code + ": " + pushed.error().message);
+    if (pushed.error().code != codes::kQueueFull) {
+      log(LogLevel::error, "loki push tenant=" + tenant + " endpoint=" + adapter_.endpoint() +
+                               " lost streams=" + std::to_string(result.streams) +
+                               " entries=" + std::to_string(result.entries_accepted) + ": " +
+                               pushed.error().code + ": " + pushed.error().message);
+    }
     return pushed.error();
   }
   return result;
@@ -253,9 +308,14 @@ Result<LogMetrics> LokiBackend::metrics(const std::string& tenant, const TimeRan
   const std::string sent = effective_tenant(tenant);
   const MetricQueries queries = metric_queries(range.end_ns - range.start_ns);
 
+  // One evaluation at the end of the range, whose range vector covers the
+  // whole range. query_range is used rather than an instant query because
+  // every Loki-compatible server answers it.
+  const TimeRange at_end{range.end_ns, range.end_ns};
+  const std::int64_t step = range.end_ns - range.start_ns;
   const auto instant = [&](const std::string& logql) {
     return with_retries<QueryResult>("metrics", sent, false, [&] {
-      return adapter_.query(sent, logql, range.end_ns, 100, Direction::backward);
+      return adapter_.query_range(sent, logql, at_end, 1000, step, Direction::backward);
     });
   };
   auto by_level = instant(queries.by_level);
@@ -281,6 +341,99 @@ Result<LogMetrics> LokiBackend::metrics(const std::string& tenant, const TimeRan
         static_cast<double>(metrics.error_lines) / static_cast<double>(metrics.lines);
   }
   return metrics;
+}
+
+}  // namespace lognurse::loki
+
+namespace lognurse::loki {
+
+namespace {
+
+/// A stream selector on its own, as series, stats and patterns take: it must
+/// be valid LogQL and hold nothing after the closing brace.
+Status check_selector(const std::string& selector, const char* what) {
+  const auto first = selector.find_first_not_of(" \t\n");
+  const auto last = selector.find_last_not_of(" \t\n");
+  if (first == std::string::npos || selector[first] != '{' || selector[last] != '}') {
+    return invalid_argument("logql.parse_error",
+                            std::string(what) + " must be a stream selector such as "
+                                                "{service_name=\"api\"}, got \"" +
+                                selector.substr(0, 200) + "\"");
+  }
+  return logql::validate(selector);
+}
+
+}  // namespace
+
+Result<std::vector<Labels>> LokiBackend::series(const std::string& tenant,
+                                                const std::vector<std::string>& selectors,
+                                                const TimeRange& range) {
+  if (selectors.empty()) {
+    return invalid_argument(codes::kBadRequest,
+                            "series needs at least one selector, e.g. {service_name=\"api\"}");
+  }
+  for (const auto& selector : selectors) {
+    if (auto checked = check_selector(selector, "a series selector"); !checked) {
+      return checked.error();
+    }
+  }
+  if (auto checked = check_range(range); !checked) return checked.error();
+  const std::string sent = effective_tenant(tenant);
+  return with_retries<std::vector<Labels>>(
+      "series", sent, false, [&] { return adapter_.series(sent, selectors, range); });
+}
+
+Result<IndexStats> LokiBackend::stats(const std::string& tenant, const std::string& selector,
+                                      const TimeRange& range) {
+  if (auto checked = check_selector(selector, "the stats selector"); !checked) {
+    return checked.error();
+  }
+  if (auto checked = check_range(range); !checked) return checked.error();
+  const std::string sent = effective_tenant(tenant);
+  return with_retries<IndexStats>("stats", sent, false,
+                                  [&] { return adapter_.index_stats(sent, selector, range); });
+}
+
+Result<QueryResult> LokiBackend::volume(const VolumeRequest& request) {
+  if (auto checked = check_selector(request.selector, "the volume selector"); !checked) {
+    return checked.error();
+  }
+  if (auto checked = check_range(request.range); !checked) return checked.error();
+  if (request.step_ns < 0) {
+    return invalid_argument(codes::kBadRequest, "the volume step must not be negative");
+  }
+  const std::string sent = effective_tenant(request.tenant);
+  return with_retries<QueryResult>("volume", sent, false,
+                                   [&] { return adapter_.index_volume(sent, request); });
+}
+
+Result<std::vector<LogPattern>> LokiBackend::patterns(const std::string& tenant,
+                                                      const std::string& selector,
+                                                      const TimeRange& range,
+                                                      std::int64_t step_ns) {
+  if (auto checked = check_selector(selector, "the patterns selector"); !checked) {
+    return checked.error();
+  }
+  if (auto checked = check_range(range); !checked) return checked.error();
+  const std::string sent = effective_tenant(tenant);
+  return with_retries<std::vector<LogPattern>>("patterns", sent, false, [&] {
+    return adapter_.patterns(sent, selector, range, step_ns);
+  });
+}
+
+Result<std::vector<DetectedField>> LokiBackend::detected_fields(const std::string& tenant,
+                                                                const std::string& query,
+                                                                const TimeRange& range,
+                                                                std::size_t line_limit) {
+  if (auto valid = logql::validate(query); !valid) return valid.error();
+  if (auto checked = check_range(range); !checked) return checked.error();
+  if (line_limit == 0) {
+    return invalid_argument(codes::kBadRequest, "line_limit must be at least 1");
+  }
+  const std::string sent = effective_tenant(tenant);
+  return with_retries<std::vector<DetectedField>>("detected_fields", sent, false, [&] {
+    return adapter_.detected_fields(sent, query, range, line_limit);
+  });
 }
 
 }  // namespace lognurse::loki

@@ -2,8 +2,15 @@
 
 // LokiBackend: the log-aggregation protocol on top of LokiAdapter. It adds the
 // policy the adapter leaves out: tenant defaults, local LogQL validation (a
-// clear logql.parse_error beats a remote 400), retries with backoff, health
-// tracking and the metric queries behind metrics().
+// clear logql.parse_error beats a remote 400), batching of pushes (see
+// push_batcher.hpp), retries with backoff, trace enrichment, health tracking
+// and the metric queries behind metrics().
+//
+// Trace enrichment: a trace_id or span_id given as a stream label is moved to
+// the structured metadata of each of the stream's entries (an entry's own
+// value wins), so that a per-request identifier never becomes a stream label
+// and so never multiplies Loki's streams; metadata given on entries travels
+// unchanged.
 //
 // Tenants: a request that carries the default tenant ("fake") is sent with the
 // configured tenant_id (LOKI_TENANT_ID wins over the section); a request that
@@ -28,6 +35,7 @@
 #include "lognurse/host_api/logger.hpp"
 #include "loki_adapter.hpp"
 #include "loki_config.hpp"
+#include "push_batcher.hpp"
 #include "retry_policy.hpp"
 
 namespace lognurse::loki {
@@ -45,6 +53,12 @@ struct MetricQueries {
 
 /// Builds the metric queries for a range of `range_ns` nanoseconds.
 MetricQueries metric_queries(std::int64_t range_ns);
+
+/// Labels that name a trace or span and are moved to structured metadata.
+inline constexpr const char* kTraceLabels[] = {"trace_id", "span_id"};
+
+/// Applies the trace enrichment described in the file comment, in place.
+void enrich_traces(PushRequest& request);
 
 /// The Loki backend. See the file comment for tenants, retries and threads.
 class LokiBackend final : public LogAggregationProtocol {
@@ -64,7 +78,9 @@ public:
   /// and the last error any call met, with its age.
   Health health() override;
 
-  /// Sends the streams with retries; an empty request succeeds without a call.
+  /// Queues the streams for the next batch and waits until Loki accepted it
+  /// (with retries); an empty request succeeds without a call. Fails with
+  /// loki.queue_full, counted as dropped, when the queue is full.
   Result<PushResult> push(const PushRequest& request) override;
 
   /// Validates the LogQL locally, then runs a range query.
@@ -81,11 +97,37 @@ public:
   /// Compiles the filters with logql::compile_search and runs the query.
   Result<SearchResult> search(const SearchRequest& request) override;
 
-  /// Three instant queries at the end of the range (see metric_queries):
+  /// Three metric queries evaluated once, at the end of the range, through
+  /// query_range (see metric_queries):
   /// lines by level and by service, and bytes. Lines and the error rate are
   /// derived from the per-level counts; a series without a level counts as
   /// "unknown". Linear in the number of levels and services.
   Result<LogMetrics> metrics(const std::string& tenant, const TimeRange& range) override;
+
+  /// GET /loki/api/v1/series after checking every selector locally.
+  Result<std::vector<Labels>> series(const std::string& tenant,
+                                     const std::vector<std::string>& selectors,
+                                     const TimeRange& range) override;
+
+  /// GET /loki/api/v1/index/stats after checking the selector locally.
+  Result<IndexStats> stats(const std::string& tenant, const std::string& selector,
+                           const TimeRange& range) override;
+
+  /// GET /loki/api/v1/index/volume or volume_range (when a step is given).
+  Result<QueryResult> volume(const VolumeRequest& request) override;
+
+  /// GET /loki/api/v1/patterns after checking the selector locally.
+  Result<std::vector<LogPattern>> patterns(const std::string& tenant, const std::string& selector,
+                                           const TimeRange& range, std::int64_t step_ns) override;
+
+  /// GET /loki/api/v1/detected_fields after checking the query locally.
+  Result<std::vector<DetectedField>> detected_fields(const std::string& tenant,
+                                                     const std::string& query,
+                                                     const TimeRange& range,
+                                                     std::size_t line_limit) override;
+
+  /// Counters of the push path: batches and entries sent, failed, dropped.
+  PushCounters push_counters() const;
 
   /// The tenant a request naming `requested` is sent with.
   std::string effective_tenant(const std::string& requested) const;
@@ -94,13 +136,15 @@ public:
   /// already on the wire finish within timeout_ms.
   void shutdown();
 
-  /// The underlying client, for calls the protocol does not cover (series).
+  /// The underlying client, for calls the protocol does not cover (instant
+  /// queries, build info).
   LokiAdapter& adapter() { return adapter_; }
 
 private:
   template <typename T, typename Call>
   Result<T> with_retries(const std::string& operation, const std::string& tenant,
                          bool retry_timeouts, const Call& call);
+  Status send_batch(const std::string& tenant, const PushRequest& merged);
   Error remember(const LokiError& error);
   void log(LogLevel level, const std::string& message) const;
 
@@ -113,6 +157,9 @@ private:
   bool stopping_ = false;
   std::optional<Error> last_error_;
   std::chrono::steady_clock::time_point last_error_at_;
+
+  // Last member: its thread calls send_batch, so it must stop first.
+  std::unique_ptr<PushBatcher> batcher_;
 };
 
 }  // namespace lognurse::loki

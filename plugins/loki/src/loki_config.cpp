@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 namespace lognurse::loki {
@@ -29,7 +31,28 @@ const std::vector<ConfigKey>& config_table() {
        "LOKI_PASSWORD"},
       {"bearer_token", ConfigType::string, "",
        "token sent as Authorization: Bearer (secret; excludes basic auth)", "LOKI_BEARER_TOKEN"},
+      {"password_file", ConfigType::string, "",
+       "file holding the basic authentication password (instead of password)", nullptr},
+      {"bearer_token_file", ConfigType::string, "",
+       "file holding the bearer token (instead of bearer_token)", nullptr},
       {"ca_file", ConfigType::string, "", "PEM file of CAs that sign Loki's certificate", nullptr},
+      {"client_cert_file", ConfigType::string, "",
+       "PEM client certificate for mutual TLS (needs client_key_file)", nullptr},
+      {"client_key_file", ConfigType::string, "", "PEM private key of client_cert_file",
+       nullptr},
+      {"tls_verify", ConfigType::boolean, "true",
+       "verify Loki's certificate and host name; false only for test clusters", nullptr},
+      {"push_format", ConfigType::string, "json",
+       "encoding of pushes: json, or protobuf (snappy-compressed push.proto)", nullptr},
+      {"batch_max_bytes", ConfigType::integer, "1048576",
+       "a push batch is sent once it holds this many bytes of entries", nullptr, 1024,
+       64LL << 20},
+      {"batch_max_wait_ms", ConfigType::integer, "0",
+       "longest time a push waits for others to join its batch (0: send when idle)", nullptr, 0,
+       60'000},
+      {"max_queue_bytes", ConfigType::integer, "67108864",
+       "pushes beyond this many queued bytes are refused and counted as dropped", nullptr, 1024,
+       1LL << 32},
       {"max_response_bytes", ConfigType::integer, "67108864", "largest answer accepted from Loki",
        nullptr, 1024, 1LL << 32},
       {"max_idle_connections", ConfigType::integer, "8", "idle connections kept open for reuse",
@@ -66,14 +89,46 @@ const ConfigKey* find_key(const std::string& name) {
   return nullptr;
 }
 
-/// A checked value of one key, as text or integer.
+/// A checked value of one key, as text, integer or boolean (0 or 1).
 struct Value {
   std::string text;
   long long number = 0;
 };
 
+/// The trimmed content of a secret file; the message never shows the content.
+Result<std::string> read_secret_file(const char* key, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return config_error(std::string(key) + " \"" + path +
+                        "\" cannot be read; check that the file exists and is readable");
+  }
+  std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) {
+    content.pop_back();
+  }
+  if (content.empty()) {
+    return config_error(std::string(key) + " \"" + path + "\" is empty");
+  }
+  if (content.find_first_of("\r\n") != std::string::npos) {
+    return config_error(std::string(key) + " \"" + path +
+                        "\" holds more than one line; put only the secret in it");
+  }
+  return content;
+}
+
 Result<Value> read_value(const ConfigKey& key, const json& value) {
   Value out;
+  if (key.type == ConfigType::boolean) {
+    if (value.is_boolean()) {
+      out.number = value.get<bool>() ? 1 : 0;
+    } else if (value.is_string() && (value == "true" || value == "false")) {
+      out.number = value == "true" ? 1 : 0;
+    } else {
+      return config_error(std::string("key \"") + key.name + "\" must be true or false, got " +
+                          value.dump());
+    }
+    return out;
+  }
   if (key.type == ConfigType::string) {
     if (!value.is_string()) {
       return config_error(std::string("key \"") + key.name + "\" must be a string, got " +
@@ -154,6 +209,8 @@ Result<LokiConfig> parse_config(const json& section, const EnvLookup& env) {
     const bool overrides =
         std::string_view(name) == "endpoint" || std::string_view(name) == "tenant_id";
     if (!overrides && values.count(name) != 0) continue;
+    // A secret file named in the section wins over the environment.
+    if (!overrides && values.count(std::string(name) + "_file") != 0) continue;
     if (auto value = env ? env(key->env) : std::nullopt) values[name] = Value{*value, 0};
   }
 
@@ -163,7 +220,10 @@ Result<LokiConfig> parse_config(const json& section, const EnvLookup& env) {
   };
   const auto number = [&](const char* name) {
     const auto it = values.find(name);
-    return it != values.end() ? it->second.number : std::stoll(find_key(name)->default_value);
+    if (it != values.end()) return it->second.number;
+    const std::string fallback = find_key(name)->default_value;
+    if (fallback == "true" || fallback == "false") return fallback == "true" ? 1LL : 0LL;
+    return std::stoll(fallback);
   };
 
   LokiConfig config;
@@ -184,7 +244,27 @@ Result<LokiConfig> parse_config(const json& section, const EnvLookup& env) {
   adapter.username = text("username");
   adapter.password = text("password");
   adapter.bearer_token = text("bearer_token");
+  for (const auto& [file_key, target_key] :
+       {std::pair<const char*, const char*>{"password_file", "password"},
+        std::pair<const char*, const char*>{"bearer_token_file", "bearer_token"}}) {
+    const std::string path = text(file_key);
+    if (path.empty()) continue;
+    if (values.count(target_key) != 0) {
+      return config_error(std::string("set either ") + target_key + " or " + file_key +
+                          ", not both");
+    }
+    auto secret = read_secret_file(file_key, path);
+    if (!secret) return secret.error();
+    (std::string_view(target_key) == "password" ? adapter.password : adapter.bearer_token) =
+        std::move(secret).value();
+  }
   adapter.ca_file = text("ca_file");
+  adapter.client_cert_file = text("client_cert_file");
+  adapter.client_key_file = text("client_key_file");
+  if (adapter.client_cert_file.empty() != adapter.client_key_file.empty()) {
+    return config_error("client_cert_file and client_key_file must be set together");
+  }
+  adapter.verify_tls = number("tls_verify") != 0;
   adapter.max_response_bytes = static_cast<std::size_t>(number("max_response_bytes"));
   adapter.max_idle_connections = static_cast<std::size_t>(number("max_idle_connections"));
   if (!adapter.username.empty() && !adapter.bearer_token.empty()) {
@@ -192,6 +272,18 @@ Result<LokiConfig> parse_config(const json& section, const EnvLookup& env) {
   }
   if (adapter.username.empty() && !adapter.password.empty()) {
     return config_error("password is set but username is not; set username too");
+  }
+
+  const std::string format = text("push_format");
+  if (format != "json" && format != "protobuf") {
+    return config_error("push_format \"" + format + "\" is not known; use json or protobuf");
+  }
+  config.push_format = format == "protobuf" ? PushFormat::protobuf : PushFormat::json;
+  config.batch.max_batch_bytes = static_cast<std::size_t>(number("batch_max_bytes"));
+  config.batch.max_wait = std::chrono::milliseconds(number("batch_max_wait_ms"));
+  config.batch.max_queue_bytes = static_cast<std::size_t>(number("max_queue_bytes"));
+  if (config.batch.max_queue_bytes < config.batch.max_batch_bytes) {
+    return config_error("max_queue_bytes must be at least batch_max_bytes");
   }
 
   config.retry.max_retries = static_cast<int>(number("max_retries"));

@@ -6,7 +6,8 @@
 // The environment variables LOKI_ENDPOINT and LOKI_TENANT_ID override the
 // endpoint and tenant_id keys; LOKI_USERNAME, LOKI_PASSWORD and
 // LOKI_BEARER_TOKEN supply credentials that the section leaves out, so that
-// secrets need not be written in the host's YAML.
+// secrets need not be written in the host's YAML; password_file and
+// bearer_token_file read them from files (a trailing newline is dropped).
 
 #include <cstdint>
 #include <functional>
@@ -18,13 +19,15 @@
 
 #include "lognurse/host_api/result.hpp"
 #include "loki_adapter.hpp"
+#include "push_batcher.hpp"
 #include "retry_policy.hpp"
 
 namespace lognurse::loki {
 
-/// Type of a config value. Integers also accept strings of digits, which is
-/// what ${VAR} expansion in the host's YAML produces.
-enum class ConfigType { string, integer };
+/// Type of a config value. Integers also accept strings of digits and
+/// booleans the strings "true" and "false", which is what ${VAR} expansion in
+/// the host's YAML produces.
+enum class ConfigType { string, integer, boolean };
 
 /// One row of the config table.
 struct ConfigKey {
@@ -45,6 +48,8 @@ struct LokiConfig {
   LokiAdapterOptions adapter;              ///< endpoint, timeouts, auth, TLS
   std::string tenant_id = kDefaultTenant;  ///< used for requests with the default tenant
   RetryOptions retry;                      ///< backoff and retry count
+  BatchOptions batch;                      ///< batch size, age and queue bound
+  PushFormat push_format = PushFormat::json;  ///< encoding of pushes
 };
 
 /// Reads an environment variable; returns nullopt when unset or empty.

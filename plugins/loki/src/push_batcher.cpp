@@ -1,0 +1,164 @@
+#include "push_batcher.hpp"
+
+#include <exception>
+
+#include "loki_adapter.hpp"
+
+namespace lognurse::loki {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Per-entry cost beyond its text: timestamp, framing and JSON punctuation.
+constexpr std::size_t kEntryOverhead = 32;
+
+std::size_t labels_bytes(const Labels& labels) {
+  std::size_t bytes = 0;
+  for (const auto& [name, value] : labels) bytes += name.size() + value.size() + 4;
+  return bytes;
+}
+
+}  // namespace
+
+std::size_t push_request_bytes(const PushRequest& request) {
+  std::size_t bytes = 0;
+  for (const auto& stream : request.streams) {
+    bytes += labels_bytes(stream.labels);
+    for (const auto& entry : stream.entries) {
+      bytes += entry.line.size() + labels_bytes(entry.metadata) + kEntryOverhead;
+    }
+  }
+  return bytes;
+}
+
+PushBatcher::PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger)
+    : options_(options), sender_(std::move(sender)), logger_(std::move(logger)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+PushBatcher::~PushBatcher() { shutdown(); }
+
+Status PushBatcher::submit(const std::string& tenant, PushRequest request) {
+  auto pending = std::make_unique<Pending>();
+  pending->tenant = tenant;
+  pending->bytes = push_request_bytes(request);
+  for (const auto& stream : request.streams) pending->entries += stream.entries.size();
+  pending->request = std::move(request);
+  pending->queued_at = Clock::now();
+  std::future<Status> outcome = pending->done.get_future();
+
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return unavailable(codes::kShuttingDown,
+                         "the Loki plugin is shutting down; the push was not sent");
+    }
+    // An empty queue takes any request, so that one larger than the bound
+    // can still be sent on its own.
+    if (!queue_.empty() && queued_bytes_ + pending->bytes > options_.max_queue_bytes) {
+      counters_.entries_dropped += pending->entries;
+      const std::string message =
+          "the push queue holds " + std::to_string(queued_bytes_) +
+          " bytes waiting for Loki, and " + std::to_string(pending->bytes) +
+          " more would exceed max_queue_bytes (" + std::to_string(options_.max_queue_bytes) +
+          "); " + std::to_string(pending->entries) +
+          " entries were not stored: retry later, or raise max_queue_bytes";
+      if (logger_) {
+        logger_->log(LogLevel::warn, "loki push tenant=" + tenant + " dropped entries=" +
+                                         std::to_string(pending->entries) + " (dropped " +
+                                         std::to_string(counters_.entries_dropped) +
+                                         " in all): queue full");
+      }
+      return limit_exceeded(codes::kQueueFull, message);
+    }
+    queued_bytes_ += pending->bytes;
+    queue_.push_back(std::move(pending));
+  }
+  wake_.notify_all();
+  return outcome.get();
+}
+
+void PushBatcher::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+PushCounters PushBatcher::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+bool PushBatcher::batch_ready(Clock::time_point now) const {
+  if (queue_.empty()) return false;
+  if (stopping_) return true;
+  if (queued_bytes_ >= options_.max_batch_bytes) return true;
+  return now >= queue_.front()->queued_at + options_.max_wait;
+}
+
+std::vector<std::unique_ptr<PushBatcher::Pending>> PushBatcher::take_batch() {
+  std::vector<std::unique_ptr<Pending>> batch;
+  const std::string tenant = queue_.front()->tenant;
+  std::size_t bytes = 0;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Pending& pending = **it;
+    if (pending.tenant != tenant) {
+      ++it;
+      continue;
+    }
+    if (!batch.empty() && bytes + pending.bytes > options_.max_batch_bytes) break;
+    bytes += pending.bytes;
+    queued_bytes_ -= pending.bytes;
+    batch.push_back(std::move(*it));
+    it = queue_.erase(it);
+  }
+  return batch;
+}
+
+void PushBatcher::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping with nothing left to send
+    if (!batch_ready(Clock::now())) {
+      wake_.wait_until(lock, queue_.front()->queued_at + options_.max_wait,
+                       [this] { return batch_ready(Clock::now()); });
+      continue;
+    }
+    auto batch = take_batch();
+    lock.unlock();
+
+    PushRequest merged;
+    merged.tenant = batch.front()->tenant;
+    std::size_t entries = 0;
+    for (auto& pending : batch) {
+      entries += pending->entries;
+      for (auto& stream : pending->request.streams) merged.streams.push_back(std::move(stream));
+    }
+    // The callers wait on their promises, so nothing may escape this thread.
+    Status sent = success();
+    try {
+      sent = sender_(merged.tenant, merged);
+    } catch (const std::exception& e) {
+      sent = internal_error("loki.internal", std::string("sending a push batch failed: ") +
+                                                 e.what());
+    }
+
+    lock.lock();
+    if (sent) {
+      counters_.batches_sent += 1;
+      counters_.entries_sent += entries;
+    } else {
+      counters_.entries_failed += entries;
+    }
+    lock.unlock();
+    for (auto& pending : batch) pending->done.set_value(sent);
+    lock.lock();
+  }
+}
+
+}  // namespace lognurse::loki

@@ -1,0 +1,112 @@
+#pragma once
+
+// PushBatcher: group commit for pushes. Callers hand in whole push requests
+// and wait; one sender thread merges the requests of a tenant that are queued
+// into one HTTP push, sends it when the batch holds batch_max_bytes or its
+// oldest request has waited batch_max_wait_ms (at once when that is 0 and
+// the sender is idle), and tells every caller in the batch the outcome. A
+// caller is acknowledged only after Loki accepted the batch holding its
+// entries, so an acknowledged entry is never lost, and a request is sent in
+// one batch only, so it is never acknowledged twice.
+//
+// The queue is bounded by max_queue_bytes: a request that would exceed it is
+// refused at once with loki.queue_full, counted in dropped_entries and
+// logged as a warning, never dropped silently.
+//
+// Thread safety: submit() may be called from any number of threads.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "lognurse/host_api/logger.hpp"
+#include "lognurse/host_api/result.hpp"
+#include "lognurse/host_api/types.hpp"
+
+namespace lognurse::loki {
+
+/// Batch and queue bounds; see the config keys batch_max_bytes,
+/// batch_max_wait_ms and max_queue_bytes.
+struct BatchOptions {
+  /// A batch is sent once it holds at least this many bytes of entries; a
+  /// larger single request is sent alone.
+  std::size_t max_batch_bytes = 1U << 20U;
+  /// Longest time the oldest request of a batch waits for others to join.
+  std::chrono::milliseconds max_wait{0};
+  /// Bytes that may wait in the queue before further requests are refused.
+  std::size_t max_queue_bytes = 64U << 20U;
+};
+
+/// Counters of the push path since the backend started.
+struct PushCounters {
+  std::uint64_t batches_sent = 0;     ///< HTTP pushes Loki accepted
+  std::uint64_t entries_sent = 0;     ///< entries in those pushes
+  std::uint64_t entries_failed = 0;   ///< entries of batches Loki did not accept
+  std::uint64_t entries_dropped = 0;  ///< entries refused because the queue was full
+};
+
+/// The size a request counts for in batches and in the queue bound: its
+/// lines, labels and metadata plus a fixed overhead per entry.
+std::size_t push_request_bytes(const PushRequest& request);
+
+/// The group-commit queue described in the file comment.
+class PushBatcher {
+public:
+  /// Sends one merged request for `tenant` (with whatever retries the caller
+  /// wants) and returns the final outcome.
+  using Sender = std::function<Status(const std::string& tenant, const PushRequest& merged)>;
+
+  /// Starts the sender thread. `logger` may be null.
+  PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger);
+  /// Same as shutdown().
+  ~PushBatcher();
+  PushBatcher(const PushBatcher&) = delete;
+  PushBatcher& operator=(const PushBatcher&) = delete;
+
+  /// Queues the request and waits until the batch holding it was accepted or
+  /// failed. Fails with loki.queue_full when the queue is full and with
+  /// loki.shutting_down after shutdown().
+  Status submit(const std::string& tenant, PushRequest request);
+
+  /// Refuses new requests, sends what is queued (each batch once more at
+  /// most, since the sender's retries end at shutdown) and joins the thread.
+  void shutdown();
+
+  /// A snapshot of the counters.
+  PushCounters counters() const;
+
+private:
+  struct Pending {
+    std::string tenant;
+    PushRequest request;
+    std::size_t bytes = 0;
+    std::size_t entries = 0;
+    std::chrono::steady_clock::time_point queued_at;
+    std::promise<Status> done;
+  };
+
+  void run();
+  bool batch_ready(std::chrono::steady_clock::time_point now) const;
+  std::vector<std::unique_ptr<Pending>> take_batch();
+
+  BatchOptions options_;
+  Sender sender_;
+  std::shared_ptr<Logger> logger_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  PushCounters counters_;
+  std::thread thread_;
+};
+
+}  // namespace lognurse::loki

@@ -1,0 +1,42 @@
+#pragma once
+
+// Bodies of Loki's push endpoint: JSON (application/json) and the protobuf
+// PushRequest of Loki's push.proto compressed with snappy's block format
+// (application/x-protobuf), which is what Promtail and most agents send.
+//
+// The protobuf encoder is written by hand from push.proto's field numbers so
+// that the plugin needs no generated code and no protobuf runtime:
+//   PushRequest      { repeated StreamAdapter streams = 1; }
+//   StreamAdapter    { string labels = 1; repeated EntryAdapter entries = 2; }
+//   EntryAdapter     { Timestamp timestamp = 1; string line = 2;
+//                      repeated LabelPairAdapter structuredMetadata = 3; }
+//   LabelPairAdapter { string name = 1; string value = 2; }
+//   Timestamp        { int64 seconds = 1; int32 nanos = 2; }
+
+#include <string>
+
+#include "lognurse/host_api/types.hpp"
+
+namespace lognurse::loki {
+
+/// How pushes are encoded on the wire.
+enum class PushFormat { json, protobuf };
+
+/// "json" or "protobuf".
+const char* to_string(PushFormat format);
+
+/// An encoded push body with its Content-Type.
+struct PushBody {
+  std::string content_type;
+  std::string bytes;
+};
+
+/// The uncompressed protobuf PushRequest. Stream labels are rendered in
+/// Prometheus form ({a="x", b="y"}) as Loki expects in StreamAdapter.labels.
+std::string encode_push_protobuf(const PushRequest& request);
+
+/// The body for `format`: JSON as push_request_to_json renders it, or the
+/// protobuf message compressed with snappy.
+PushBody encode_push(const PushRequest& request, PushFormat format);
+
+}  // namespace lognurse::loki
