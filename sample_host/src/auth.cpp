@@ -8,8 +8,6 @@ namespace lognurse::host {
 
 namespace {
 
-constexpr const char* kTokenVariable = "LOGNURSE_AUTH_TOKEN";
-
 std::string trim_line_end(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
@@ -44,11 +42,11 @@ Result<BearerAuth> BearerAuth::from_settings(const std::string& token_file) {
       return invalid_argument("config.auth_token_file",
                               "server.auth_token_file " + token_file + " holds no token");
     }
-  } else if (const char* value = std::getenv(kTokenVariable)) {
+  } else if (const char* value = std::getenv(kAuthTokenVariable)) {
     token = trim_line_end(value);
     if (token.empty()) {
       return invalid_argument("config.auth_token",
-                              std::string(kTokenVariable) + " is set but empty; unset it to "
+                              std::string(kAuthTokenVariable) + " is set but empty; unset it to "
                                                             "turn authentication off");
     }
   } else {

@@ -12,6 +12,9 @@
 
 namespace lognurse::host {
 
+/// The environment variable that holds the token when no file is configured.
+inline constexpr const char* kAuthTokenVariable = "LOGNURSE_AUTH_TOKEN";
+
 class BearerAuth {
 public:
   /// No token: every request is allowed.

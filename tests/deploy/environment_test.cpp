@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "auth.hpp"
 #include "deploy_files.hpp"
 #include "loki_config.hpp"
 
@@ -27,10 +28,10 @@ std::map<std::string, std::string> example_environment() {
   return out;
 }
 
-/// Environment variables the host consults: the Loki plugin's table, and the
-/// ${VAR} expansions of the host YAML files the image ships.
+/// Environment variables the host consults: its own, the Loki plugin's table,
+/// and the ${VAR} expansions of the host YAML files the image ships.
 std::set<std::string> read_by_host() {
-  std::set<std::string> out;
+  std::set<std::string> out = {lognurse::host::kAuthTokenVariable};
   for (const auto& key : lognurse::loki::config_table()) {
     if (key.env != nullptr) out.insert(key.env);
   }
