@@ -18,6 +18,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,8 +69,7 @@ std::string make_line(std::uint64_t sequence) {
 
 /// One push body of `batch` lines for `stream`, in the chosen format, and the raw line bytes.
 std::pair<std::string, std::string> make_push(const Options& options, int stream,
-                                              std::uint64_t first_sequence,
-                                              std::int64_t first_ns) {
+                                              std::uint64_t first_sequence, std::int64_t first_ns) {
   std::string raw;
   raw.reserve(options.batch * (kLineBytes + 1));
   const std::string labels =
@@ -81,16 +82,14 @@ std::pair<std::string, std::string> make_push(const Options& options, int stream
       raw += line;
       raw += '\n';
       if (i) body += ',';
-      body += "[\"" + std::to_string(first_ns + static_cast<std::int64_t>(i)) + "\",\"" +
-              [&] {
-                std::string escaped;
-                for (char c : line) {
-                  if (c == '"' || c == '\\') escaped += '\\';
-                  escaped += c;
-                }
-                return escaped;
-              }() +
-              "\"]";
+      body += "[\"" + std::to_string(first_ns + static_cast<std::int64_t>(i)) + "\",\"" + [&] {
+        std::string escaped;
+        for (char c : line) {
+          if (c == '"' || c == '\\') escaped += '\\';
+          escaped += c;
+        }
+        return escaped;
+      }() + "\"]";
     }
     body += "]}]}";
     return {body, raw};
@@ -140,6 +139,20 @@ std::uint64_t rss_kib(pid_t pid) {
   return 0;
 }
 
+/// CPU seconds (user + system) the process has used so far.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -151,11 +164,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
     const std::string value = argv[i + 1];
-    if (key == "--seconds") options.seconds = std::stod(value);
-    else if (key == "--clients") options.clients = std::stoi(value);
-    else if (key == "--format") options.format = value;
-    else if (key == "--batch") options.batch = std::stoul(value);
-    else if (key == "--synchronous") options.synchronous = value;
+    if (key == "--seconds")
+      options.seconds = std::stod(value);
+    else if (key == "--clients")
+      options.clients = std::stoi(value);
+    else if (key == "--format")
+      options.format = value;
+    else if (key == "--batch")
+      options.batch = std::stoul(value);
+    else if (key == "--synchronous")
+      options.synchronous = value;
     else {
       std::cerr << "unknown option " << key << "\n";
       return 2;
@@ -181,17 +199,16 @@ int main(int argc, char** argv) {
   const std::uint64_t rss_idle = rss_kib(host.pid());
 
   // Templates are built before the clock starts; a push only patches and compresses one.
-  const std::int64_t base_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count() -
-      300LL * 1'000'000'000;
+  const std::int64_t base_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count() -
+                               300LL * 1'000'000'000;
   constexpr int kPrepared = 64;
   std::vector<std::pair<std::string, std::string>> bodies;
   for (int i = 0; i < kPrepared; ++i) {
-    bodies.push_back(make_push(options, i % 4, static_cast<std::uint64_t>(i) * options.batch,
-                               base_ns + static_cast<std::int64_t>(i) *
-                                             static_cast<std::int64_t>(options.batch)));
+    bodies.push_back(make_push(
+        options, i % 4, static_cast<std::uint64_t>(i) * options.batch,
+        base_ns + static_cast<std::int64_t>(i) * static_cast<std::int64_t>(options.batch)));
   }
   const char* content_type =
       options.format == "json" ? "application/json" : "application/x-protobuf";
@@ -201,6 +218,7 @@ int main(int argc, char** argv) {
   std::atomic<std::uint64_t> failures{0};
   std::atomic<std::uint64_t> rss_peak{0};
   std::atomic<bool> stop{false};
+  const double cpu_before = cpu_seconds(host.pid());
   const auto start = Clock::now();
   std::vector<std::thread> clients;
   for (int c = 0; c < options.clients; ++c) {
@@ -236,6 +254,7 @@ int main(int argc, char** argv) {
   for (auto& client : clients) client.join();
   sampler.join();
   const double elapsed = seconds_since(start);
+  const double host_cpu = cpu_seconds(host.pid()) - cpu_before;
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const std::uint64_t rss_after = rss_kib(host.pid());
 
@@ -271,6 +290,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(failures.load()));
   std::printf("| sample_host ingest | %.0f lines/s (%.1f MB/s of lines) |\n", rate,
               rate * kLineBytes / 1e6);
+  std::printf("| sample_host CPU | %.2f s over %.2f s (%.2f cores): %.0f lines per CPU second |\n",
+              host_cpu, elapsed, host_cpu / elapsed, lines / host_cpu);
   std::printf("| baseline: file + fsync per batch | %.0f lines/s (%.1f MB/s) in %.2f s |\n",
               file_rate, file_rate * kLineBytes / 1e6, file_elapsed);
   std::printf("| ratio ingest / baseline | %.3f |\n", rate / file_rate);

@@ -1,10 +1,10 @@
 #include "ingest.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <thread>
-#include <chrono>
 
 #include "lognurse/host_api/time.hpp"
 #include "timestamps.hpp"

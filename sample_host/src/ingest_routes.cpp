@@ -61,8 +61,7 @@ void discard_body(const httplib::ContentReader& content_reader, std::size_t max_
 /// Reads the whole body through httplib's reader, which undoes gzip, deflate and br
 /// Content-Encoding, stopping as soon as the decoded bytes pass `max_bytes`.
 Result<std::string> read_body(const httplib::Request& req, httplib::Response& res,
-                              const httplib::ContentReader& content_reader,
-                              std::size_t max_bytes) {
+                              const httplib::ContentReader& content_reader, std::size_t max_bytes) {
   const std::string encoding = req.get_header_value("Content-Encoding");
   // httplib passes bodies of encodings it does not know through undecoded.
   if (!encoding.empty() && encoding != "gzip" && encoding != "deflate" && encoding != "br" &&
@@ -96,7 +95,8 @@ Result<std::string> read_body(const httplib::Request& req, httplib::Response& re
   if (too_large) {
     return limit_exceeded("push.body_too_large",
                           "the request body is larger than " + std::to_string(max_bytes) +
-                              " bytes" + (encoding.empty() ? "" : " once decoded from " + encoding) +
+                              " bytes" +
+                              (encoding.empty() ? "" : " once decoded from " + encoding) +
                               "; send smaller batches or raise server.max_body_bytes");
   }
   if (!complete) {
@@ -107,10 +107,10 @@ Result<std::string> read_body(const httplib::Request& req, httplib::Response& re
                             "batches or raise server.max_body_bytes");
     }
     if (!stored.empty()) {
-      return invalid_argument("http.bad_encoding",
-                              "the request body is not valid " + stored +
-                                  " data (Content-Encoding: " + stored +
-                                  "); compress it with " + stored + " or drop the header");
+      return invalid_argument("http.bad_encoding", "the request body is not valid " + stored +
+                                                       " data (Content-Encoding: " + stored +
+                                                       "); compress it with " + stored +
+                                                       " or drop the header");
     }
     return invalid_argument("http.incomplete_body",
                             "the request body ended before its declared length");
@@ -123,7 +123,8 @@ Result<std::string> read_body(const httplib::Request& req, httplib::Response& re
 std::optional<std::pair<std::size_t, std::optional<std::size_t>>> refusal_location(
     const std::string& message) {
   auto number = [&](std::size_t& pos, std::size_t& out) {
-    const auto [end, ec] = std::from_chars(message.data() + pos, message.data() + message.size(), out);
+    const auto [end, ec] =
+        std::from_chars(message.data() + pos, message.data() + message.size(), out);
     if (ec != std::errc() || end == message.data() + pos) return false;
     pos = static_cast<std::size_t>(end - message.data());
     return true;
@@ -134,7 +135,8 @@ std::optional<std::pair<std::size_t, std::optional<std::size_t>>> refusal_locati
   std::size_t stream = 0;
   if (!number(pos, stream) || pos >= message.size() || message[pos] != ']') return std::nullopt;
   ++pos;
-  if (message.compare(pos, 1, ":") == 0) return std::make_pair(stream, std::optional<std::size_t>());
+  if (message.compare(pos, 1, ":") == 0)
+    return std::make_pair(stream, std::optional<std::size_t>());
   const std::string entry_prefix = ".values[";
   if (message.compare(pos, entry_prefix.size(), entry_prefix) != 0) return std::nullopt;
   pos += entry_prefix.size();
@@ -146,11 +148,16 @@ std::optional<std::pair<std::size_t, std::optional<std::size_t>>> refusal_locati
 int grpc_code(const Error& error) {
   switch (error.kind) {
     case ErrorKind::invalid_argument:
-    case ErrorKind::limit_exceeded: return 3;
-    case ErrorKind::rate_limited: return 8;
-    case ErrorKind::unavailable: return 14;
-    case ErrorKind::timeout: return 4;
-    default: return 13;
+    case ErrorKind::limit_exceeded:
+      return 3;
+    case ErrorKind::rate_limited:
+      return 8;
+    case ErrorKind::unavailable:
+      return 14;
+    case ErrorKind::timeout:
+      return 4;
+    default:
+      return 13;
   }
 }
 
@@ -173,9 +180,8 @@ void handle_loki_push(registry::Registry& registry, std::size_t max_body_bytes,
     send_loki_error(res, body.error());
     return;
   }
-  auto request =
-      decode_push_body(req.get_header_value("Content-Type"), body.value(), tenant_of(req),
-                       max_body_bytes);
+  auto request = decode_push_body(req.get_header_value("Content-Type"), body.value(),
+                                  tenant_of(req), max_body_bytes);
   if (!request) {
     spdlog::warn("push refused for tenant {}: {}: {}", tenant_of(req), request.error().code,
                  request.error().message);
@@ -189,8 +195,8 @@ void handle_loki_push(registry::Registry& registry, std::size_t max_body_bytes,
   }
   auto pushed = backend->push(request.value());
   if (!pushed) {
-    spdlog::warn("push refused for tenant {}: {}: {}", request.value().tenant,
-                 pushed.error().code, pushed.error().message);
+    spdlog::warn("push refused for tenant {}: {}: {}", request.value().tenant, pushed.error().code,
+                 pushed.error().message);
     send_loki_error(res, pushed.error());
     return;
   }
@@ -239,14 +245,15 @@ void handle_otlp_logs(registry::Registry& registry, std::size_t max_body_bytes,
   }
   const auto& [rejected, message] = outcome.value();
   if (records > 0 && rejected == records) {
-    send_otlp_error(res, invalid_argument("otlp.all_records_refused",
-                                          "every log record was refused; the first: " + message),
+    send_otlp_error(res,
+                    invalid_argument("otlp.all_records_refused",
+                                     "every log record was refused; the first: " + message),
                     json);
     return;
   }
   if (rejected > 0) {
-    spdlog::warn("otlp logs for tenant {}: {} of {} records refused: {}", tenant_of(req),
-                 rejected, records, message);
+    spdlog::warn("otlp logs for tenant {}: {} of {} records refused: {}", tenant_of(req), rejected,
+                 records, message);
   }
   const auto count = static_cast<std::int64_t>(rejected);
   res.status = 200;
@@ -267,8 +274,8 @@ int ingest_http_status(const Error& error) {
   return error.http_status();
 }
 
-Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend,
-                                              PushRequest request, std::size_t max_refusals) {
+Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend, PushRequest request,
+                                              std::size_t max_refusals) {
   OtlpPushOutcome outcome;
   std::size_t refusals = 0;
   for (;;) {
@@ -288,13 +295,11 @@ Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend,
     auto& stream = request.streams[location->first];
     if (location->second) {
       if (*location->second >= stream.entries.size()) return error;
-      stream.entries.erase(stream.entries.begin() +
-                           static_cast<std::ptrdiff_t>(*location->second));
+      stream.entries.erase(stream.entries.begin() + static_cast<std::ptrdiff_t>(*location->second));
       outcome.rejected += 1;
     } else {
       outcome.rejected += stream.entries.size();
-      request.streams.erase(request.streams.begin() +
-                            static_cast<std::ptrdiff_t>(location->first));
+      request.streams.erase(request.streams.begin() + static_cast<std::ptrdiff_t>(location->first));
     }
     if (outcome.message.empty()) outcome.message = error.message;
     ++refusals;

@@ -42,7 +42,7 @@ struct OtlpPushOutcome {
 /// rest pushed again. At most `max_refusals` entries or streams are removed this way; past
 /// that, and for any error without a location (rate limits, an unavailable backend), the
 /// error is returned and nothing is stored.
-Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend,
-                                              PushRequest request, std::size_t max_refusals);
+Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend, PushRequest request,
+                                              std::size_t max_refusals);
 
 }  // namespace lognurse::host

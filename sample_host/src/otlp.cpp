@@ -18,18 +18,39 @@ using wire::Reader;
 using wire::WireType;
 
 const std::vector<std::string_view> kOtlpIndexAttributes = {
-    "service.name",         "service.namespace",       "service.instance.id",
-    "deployment.environment", "deployment.environment.name", "cloud.region",
-    "cloud.availability_zone", "container.name",       "k8s.cluster.name",
-    "k8s.namespace.name",   "k8s.pod.name",            "k8s.container.name",
-    "k8s.replicaset.name",  "k8s.deployment.name",     "k8s.statefulset.name",
-    "k8s.daemonset.name",   "k8s.cronjob.name",        "k8s.job.name",
+    "service.name",
+    "service.namespace",
+    "service.instance.id",
+    "deployment.environment",
+    "deployment.environment.name",
+    "cloud.region",
+    "cloud.availability_zone",
+    "container.name",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+    "k8s.container.name",
+    "k8s.replicaset.name",
+    "k8s.deployment.name",
+    "k8s.statefulset.name",
+    "k8s.daemonset.name",
+    "k8s.cronjob.name",
+    "k8s.job.name",
 };
 
 const std::vector<std::string_view> kServiceNameDiscovery = {
-    "service",   "app",           "application",        "app_name", "name",
-    "app_kubernetes_io_name",     "container",          "container_name",
-    "k8s_container_name",         "component",          "workload", "job",
+    "service",
+    "app",
+    "application",
+    "app_name",
+    "name",
+    "app_kubernetes_io_name",
+    "container",
+    "container_name",
+    "k8s_container_name",
+    "component",
+    "workload",
+    "job",
     "k8s_job_name",
 };
 
@@ -67,8 +88,7 @@ bool expect(const Field& field, WireType type, const char* message, const char* 
 Result<OtlpValue> read_value(std::string_view bytes, std::size_t offset, const std::string& path,
                              int depth);
 
-Result<std::pair<std::string, OtlpValue>> read_key_value(std::string_view bytes,
-                                                         std::size_t offset,
+Result<std::pair<std::string, OtlpValue>> read_key_value(std::string_view bytes, std::size_t offset,
                                                          const std::string& path, int depth) {
   Reader reader(bytes, offset);
   Field field;
@@ -102,16 +122,21 @@ Status read_attribute(std::string_view bytes, std::size_t offset, const std::str
 Result<OtlpValue> read_value(std::string_view bytes, std::size_t offset, const std::string& path,
                              int depth) {
   if (depth > kMaxValueDepth) {
-    return malformed(path, "values are nested more than " + std::to_string(kMaxValueDepth) +
-                               " levels deep");
+    return malformed(
+        path, "values are nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   }
   Reader reader(bytes, offset);
   Field field;
   OtlpValue value;
   Error error;
-  static const char* const kNames[] = {"",          "string_value", "bool_value",
-                                       "int_value", "double_value", "array_value",
-                                       "kvlist_value", "bytes_value"};
+  static const char* const kNames[] = {"",
+                                       "string_value",
+                                       "bool_value",
+                                       "int_value",
+                                       "double_value",
+                                       "array_value",
+                                       "kvlist_value",
+                                       "bytes_value"};
   while (reader.next(field)) {
     if (field.number < 1 || field.number > 7) continue;
     const char* name = kNames[field.number];
@@ -160,9 +185,9 @@ Result<OtlpValue> read_value(std::string_view bytes, std::size_t offset, const s
           const std::string item_path =
               path + "." + name + "[" +
               std::to_string(field.number == 5 ? value.items.size() : value.fields.size()) + "]";
-          if (!expect(item, WireType::length_delimited, field.number == 5 ? "ArrayValue"
-                                                                          : "KeyValueList",
-                      "values", item_path, error)) {
+          if (!expect(item, WireType::length_delimited,
+                      field.number == 5 ? "ArrayValue" : "KeyValueList", "values", item_path,
+                      error)) {
             return error;
           }
           if (field.number == 5) {
@@ -170,8 +195,8 @@ Result<OtlpValue> read_value(std::string_view bytes, std::size_t offset, const s
             if (!element) return element.error();
             value.items.push_back(std::move(element.value()));
           } else {
-            auto added = read_attribute(item.bytes, item.bytes_offset, item_path, value.fields,
-                                        depth + 1);
+            auto added =
+                read_attribute(item.bytes, item.bytes_offset, item_path, value.fields, depth + 1);
             if (!added) return added.error();
           }
         }
@@ -203,8 +228,7 @@ Result<OtlpLogRecord> read_record(std::string_view bytes, std::size_t offset,
           return malformed(path, "timestamp " + std::to_string(field.scalar) +
                                      " is after the year 2262, beyond nanosecond time");
         }
-        (field.number == 1 ? record.time_unix_nano : record.observed_time_unix_nano) =
-            field.scalar;
+        (field.number == 1 ? record.time_unix_nano : record.observed_time_unix_nano) = field.scalar;
         break;
       case 2:
         if (!expect(field, WireType::varint, "LogRecord", "severity_number", path, error)) {
@@ -213,8 +237,7 @@ Result<OtlpLogRecord> read_record(std::string_view bytes, std::size_t offset,
         record.severity_number = static_cast<int>(static_cast<std::int32_t>(field.scalar));
         break;
       case 3:
-        if (!expect(field, WireType::length_delimited, "LogRecord", "severity_text", path,
-                    error)) {
+        if (!expect(field, WireType::length_delimited, "LogRecord", "severity_text", path, error)) {
           return error;
         }
         record.severity_text = std::string(field.bytes);
@@ -229,8 +252,8 @@ Result<OtlpLogRecord> read_record(std::string_view bytes, std::size_t offset,
         break;
       }
       case 6: {
-        const std::string item = path + ".attributes[" +
-                                 std::to_string(record.attributes.size()) + "]";
+        const std::string item =
+            path + ".attributes[" + std::to_string(record.attributes.size()) + "]";
         if (!expect(field, WireType::length_delimited, "LogRecord", "attributes", path, error)) {
           return error;
         }
@@ -316,9 +339,9 @@ Result<OtlpScopeLogs> read_scope_logs(std::string_view bytes, std::size_t offset
       if (!expect(field, WireType::length_delimited, "ScopeLogs", "log_records", path, error)) {
         return error;
       }
-      auto record = read_record(
-          field.bytes, field.bytes_offset,
-          path + ".log_records[" + std::to_string(scope.records.size()) + "]");
+      auto record =
+          read_record(field.bytes, field.bytes_offset,
+                      path + ".log_records[" + std::to_string(scope.records.size()) + "]");
       if (!record) return record.error();
       scope.records.push_back(std::move(record.value()));
     }
@@ -342,8 +365,8 @@ Result<OtlpResourceLogs> read_resource_logs(std::string_view bytes, std::size_t 
       Field item;
       while (inner.next(item)) {
         if (item.number != 1) continue;
-        if (!expect(item, WireType::length_delimited, "Resource", "attributes",
-                    path + ".resource", error)) {
+        if (!expect(item, WireType::length_delimited, "Resource", "attributes", path + ".resource",
+                    error)) {
           return error;
         }
         auto added = read_attribute(
@@ -357,9 +380,9 @@ Result<OtlpResourceLogs> read_resource_logs(std::string_view bytes, std::size_t 
       if (!expect(field, WireType::length_delimited, "ResourceLogs", "scope_logs", path, error)) {
         return error;
       }
-      auto scope = read_scope_logs(
-          field.bytes, field.bytes_offset,
-          path + ".scope_logs[" + std::to_string(resource.scopes.size()) + "]");
+      auto scope =
+          read_scope_logs(field.bytes, field.bytes_offset,
+                          path + ".scope_logs[" + std::to_string(resource.scopes.size()) + "]");
       if (!scope) return scope.error();
       resource.scopes.push_back(std::move(scope.value()));
     }
@@ -386,7 +409,8 @@ const json* member(const json& object, const char* camel, const char* snake) {
 Result<const json*> array_member(const json& object, const char* camel, const char* snake,
                                  const std::string& path) {
   const json* value = member(object, camel, snake);
-  if (value != nullptr && !value->is_array()) return bad_json(path + "." + camel, "must be an array");
+  if (value != nullptr && !value->is_array())
+    return bad_json(path + "." + camel, "must be an array");
   return value;
 }
 
@@ -510,10 +534,11 @@ Status attributes_from_json(const json* list, const std::string& path, OtlpAttri
 
 Result<OtlpValue> value_from_json(const json& node, const std::string& path, int depth) {
   if (depth > kMaxValueDepth) {
-    return bad_json(path, "values are nested more than " + std::to_string(kMaxValueDepth) +
-                              " levels deep");
+    return bad_json(
+        path, "values are nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   }
-  if (!node.is_object()) return bad_json(path, "must be an AnyValue object such as {\"stringValue\": \"x\"}");
+  if (!node.is_object())
+    return bad_json(path, "must be an AnyValue object such as {\"stringValue\": \"x\"}");
   OtlpValue value;
   if (const json* text = member(node, "stringValue", "string_value")) {
     if (!text->is_string()) return bad_json(path + ".stringValue", "must be a string");
@@ -532,10 +557,10 @@ Result<OtlpValue> value_from_json(const json& node, const std::string& path, int
     value.kind = OtlpValue::Kind::floating;
     if (number->is_number()) {
       value.floating = number->get<double>();
-    } else if (number->is_string() && (*number == "NaN" || *number == "Infinity" ||
-                                       *number == "-Infinity")) {
+    } else if (number->is_string() &&
+               (*number == "NaN" || *number == "Infinity" || *number == "-Infinity")) {
       const auto& text = number->get_ref<const std::string&>();
-      value.floating = text == "NaN" ? std::numeric_limits<double>::quiet_NaN()
+      value.floating = text == "NaN"        ? std::numeric_limits<double>::quiet_NaN()
                        : text == "Infinity" ? std::numeric_limits<double>::infinity()
                                             : -std::numeric_limits<double>::infinity();
     } else {
@@ -554,9 +579,9 @@ Result<OtlpValue> value_from_json(const json& node, const std::string& path, int
     if (!values) return values.error();
     if (values.value() != nullptr) {
       for (std::size_t i = 0; i < values.value()->size(); ++i) {
-        auto element = value_from_json((*values.value())[i],
-                                       path + ".arrayValue.values[" + std::to_string(i) + "]",
-                                       depth + 1);
+        auto element =
+            value_from_json((*values.value())[i],
+                            path + ".arrayValue.values[" + std::to_string(i) + "]", depth + 1);
         if (!element) return element.error();
         value.items.push_back(std::move(element.value()));
       }
@@ -631,7 +656,8 @@ Result<OtlpLogRecord> record_from_json(const json& node, const std::string& path
   }
   auto attributes = array_member(node, "attributes", nullptr, path);
   if (!attributes) return attributes.error();
-  auto status = attributes_from_json(attributes.value(), path + ".attributes", record.attributes, 0);
+  auto status =
+      attributes_from_json(attributes.value(), path + ".attributes", record.attributes, 0);
   if (!status) return status.error();
   const std::pair<const char*, const char*> counts[] = {
       {"droppedAttributesCount", "dropped_attributes_count"}, {"flags", nullptr}};
@@ -706,10 +732,14 @@ std::string format_double(double value) {
 
 json value_to_json(const OtlpValue& value) {
   switch (value.kind) {
-    case OtlpValue::Kind::empty: return nullptr;
-    case OtlpValue::Kind::string: return value.text;
-    case OtlpValue::Kind::boolean: return value.boolean;
-    case OtlpValue::Kind::integer: return value.integer;
+    case OtlpValue::Kind::empty:
+      return nullptr;
+    case OtlpValue::Kind::string:
+      return value.text;
+    case OtlpValue::Kind::boolean:
+      return value.boolean;
+    case OtlpValue::Kind::integer:
+      return value.integer;
     case OtlpValue::Kind::floating:
       if (!std::isfinite(value.floating)) return format_double(value.floating);
       return value.floating;
@@ -900,8 +930,8 @@ std::string normalize_attribute_name(std::string_view key) {
   name.reserve(key.size());
   for (std::size_t i = 0; i < key.size(); ++i) {
     const auto c = static_cast<unsigned char>(key[i]);
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (ok) {
       name += static_cast<char>(c);
       continue;
@@ -920,11 +950,16 @@ std::string normalize_attribute_name(std::string_view key) {
 
 std::string otlp_value_to_string(const OtlpValue& value) {
   switch (value.kind) {
-    case OtlpValue::Kind::empty: return "";
-    case OtlpValue::Kind::string: return value.text;
-    case OtlpValue::Kind::boolean: return value.boolean ? "true" : "false";
-    case OtlpValue::Kind::integer: return std::to_string(value.integer);
-    case OtlpValue::Kind::floating: return format_double(value.floating);
+    case OtlpValue::Kind::empty:
+      return "";
+    case OtlpValue::Kind::string:
+      return value.text;
+    case OtlpValue::Kind::boolean:
+      return value.boolean ? "true" : "false";
+    case OtlpValue::Kind::integer:
+      return std::to_string(value.integer);
+    case OtlpValue::Kind::floating:
+      return format_double(value.floating);
     case OtlpValue::Kind::bytes: {
       std::string encoded;
       append_base64(encoded, value.text);
@@ -1084,7 +1119,7 @@ std::string otlp_status_protobuf(int grpc_code, const std::string& message) {
 
 std::string otlp_status_json(int grpc_code, const std::string& message) {
   return json{{"code", grpc_code}, {"message", message}}.dump(-1, ' ', false,
-                                                             json::error_handler_t::replace);
+                                                              json::error_handler_t::replace);
 }
 
 }  // namespace lognurse::host

@@ -6,8 +6,8 @@
 //
 // Field numbers (opentelemetry-proto, collector/logs/v1, logs/v1, common/v1, resource/v1):
 //   ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
-//   ResourceLogs   { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3; }
-//   Resource       { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+//   ResourceLogs   { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url =
+//   3; } Resource       { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
 //   ScopeLogs      { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; }
 //   InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3;
 //                          uint32 dropped_attributes_count = 4; }

@@ -4,12 +4,18 @@ namespace lognurse::host::wire {
 
 const char* to_string(WireType type) {
   switch (type) {
-    case WireType::varint: return "varint";
-    case WireType::fixed64: return "fixed64";
-    case WireType::length_delimited: return "length-delimited";
-    case WireType::start_group: return "start-group";
-    case WireType::end_group: return "end-group";
-    case WireType::fixed32: return "fixed32";
+    case WireType::varint:
+      return "varint";
+    case WireType::fixed64:
+      return "fixed64";
+    case WireType::length_delimited:
+      return "length-delimited";
+    case WireType::start_group:
+      return "start-group";
+    case WireType::end_group:
+      return "end-group";
+    case WireType::fixed32:
+      return "fixed32";
   }
   return "unknown";
 }
@@ -62,9 +68,9 @@ bool Reader::next(Field& field) {
     case 5: {
       const std::size_t width = type == 1 ? 8 : 4;
       if (data_.size() - pos_ < width) {
-        return fail(tag_at, "field " + std::to_string(number) + " needs " +
-                                std::to_string(width) + " bytes but only " +
-                                std::to_string(data_.size() - pos_) + " remain");
+        return fail(tag_at, "field " + std::to_string(number) + " needs " + std::to_string(width) +
+                                " bytes but only " + std::to_string(data_.size() - pos_) +
+                                " remain");
       }
       std::uint64_t value = 0;
       for (std::size_t i = 0; i < width; ++i) {

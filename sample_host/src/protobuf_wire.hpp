@@ -30,9 +30,9 @@ const char* to_string(WireType type);
 struct Field {
   std::uint32_t number = 0;
   WireType type = WireType::varint;
-  std::uint64_t scalar = 0;    ///< the value of varint, fixed64 and fixed32 fields
-  std::string_view bytes;      ///< the payload of length-delimited fields
-  std::size_t offset = 0;      ///< where the field's tag starts
+  std::uint64_t scalar = 0;      ///< the value of varint, fixed64 and fixed32 fields
+  std::string_view bytes;        ///< the payload of length-delimited fields
+  std::size_t offset = 0;        ///< where the field's tag starts
   std::size_t bytes_offset = 0;  ///< where a length-delimited payload starts
 };
 

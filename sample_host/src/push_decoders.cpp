@@ -22,14 +22,11 @@ Error malformed(const std::string& message) {
 }
 
 Error bad_labels(std::size_t at, const std::string& what) {
-  return invalid_argument("push.invalid_labels", "label set at byte " + std::to_string(at) +
-                                                     ": " + what +
-                                                     "; write it as {name=\"value\", ...}");
+  return invalid_argument("push.invalid_labels", "label set at byte " + std::to_string(at) + ": " +
+                                                     what + "; write it as {name=\"value\", ...}");
 }
 
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 
 bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
@@ -73,21 +70,42 @@ Result<std::string> read_quoted(std::string_view text, std::size_t& pos) {
     if (pos >= text.size()) break;
     const char escape = text[pos++];
     switch (escape) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
         const std::size_t digits = escape == 'x' ? 2 : escape == 'u' ? 4 : 8;
-        if (text.size() - pos < digits) return bad_labels(pos - 2, "truncated \\" + std::string(1, escape) + " escape");
+        if (text.size() - pos < digits)
+          return bad_labels(pos - 2, "truncated \\" + std::string(1, escape) + " escape");
         std::uint32_t code = 0;
         for (std::size_t i = 0; i < digits; ++i) {
           const int digit = hex_digit(text[pos + i]);
@@ -112,8 +130,8 @@ Result<std::string> read_quoted(std::string_view text, std::size_t& pos) {
 }
 
 void skip_spaces(std::string_view text, std::size_t& pos) {
-  while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' ||
-                               text[pos] == '\r')) {
+  while (pos < text.size() &&
+         (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r')) {
     ++pos;
   }
 }
@@ -179,8 +197,9 @@ Result<LogEntry> read_entry(std::string_view bytes, std::size_t offset, const st
     if (field.number < 1 || field.number > 3) continue;
     static const char* const kNames[] = {"", "timestamp", "line", "structuredMetadata"};
     if (field.type != WireType::length_delimited) {
-      return malformed(where + ": " + wire::wrong_type("EntryAdapter", kNames[field.number], field,
-                                                       WireType::length_delimited));
+      return malformed(where + ": " +
+                       wire::wrong_type("EntryAdapter", kNames[field.number], field,
+                                        WireType::length_delimited));
     }
     if (field.number == 1) {
       auto timestamp = read_timestamp(field.bytes, field.bytes_offset, where + ".timestamp");
@@ -199,8 +218,9 @@ Result<LogEntry> read_entry(std::string_view bytes, std::size_t offset, const st
   }
   if (reader.failed()) return malformed(where + ": " + reader.error());
   if (!has_timestamp) {
-    return malformed(where + ": the entry has no timestamp (EntryAdapter field 1); every entry "
-                             "needs one");
+    return malformed(where +
+                     ": the entry has no timestamp (EntryAdapter field 1); every entry "
+                     "needs one");
   }
   return entry;
 }
@@ -239,8 +259,9 @@ Result<LogStream> read_stream(std::string_view bytes, std::size_t offset,
   }
   if (reader.failed()) return malformed(where + ": " + reader.error());
   if (!has_labels) {
-    return malformed(where + ": the stream has no labels (StreamAdapter field 1); send a label "
-                             "set such as {service_name=\"api\"}");
+    return malformed(where +
+                     ": the stream has no labels (StreamAdapter field 1); send a label "
+                     "set such as {service_name=\"api\"}");
   }
   return stream;
 }
@@ -375,8 +396,8 @@ Result<PushFormat> push_format(std::string_view content_type, std::string_view b
   if (equals_ignoring_case(type, "application/json")) return PushFormat::json;
   if (equals_ignoring_case(type, "application/x-protobuf")) return PushFormat::protobuf;
   std::size_t first = 0;
-  while (first < body.size() && (body[first] == ' ' || body[first] == '\n' ||
-                                 body[first] == '\r' || body[first] == '\t')) {
+  while (first < body.size() && (body[first] == ' ' || body[first] == '\n' || body[first] == '\r' ||
+                                 body[first] == '\t')) {
     ++first;
   }
   if (first < body.size() && body[first] == '{') return PushFormat::json;

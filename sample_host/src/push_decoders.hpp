@@ -29,8 +29,7 @@ Result<Labels> parse_label_set(std::string_view text);
 
 /// Decodes a PushRequest message (already uncompressed). Errors ("push.malformed_protobuf")
 /// name the byte offset and, once inside a stream, the stream and entry index.
-Result<PushRequest> push_request_from_protobuf(std::string_view message,
-                                               const std::string& tenant);
+Result<PushRequest> push_request_from_protobuf(std::string_view message, const std::string& tenant);
 
 /// Uncompresses a snappy block (not the framed format). Fails with "push.bad_snappy" when the
 /// data is not a valid block and with "push.body_too_large" (limit_exceeded) when it would

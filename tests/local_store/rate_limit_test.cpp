@@ -69,8 +69,8 @@ TEST_CASE("per-tenant overrides start from the global limits") {
 }
 
 TEST_CASE("a bad override names the tenant and the key") {
-  auto parsed = parse_store_config({{"overrides", {{"team-a", {{"ingestion_rate_mb", 0}}}}}},
-                                   "/data");
+  auto parsed =
+      parse_store_config({{"overrides", {{"team-a", {{"ingestion_rate_mb", 0}}}}}}, "/data");
   REQUIRE_FALSE(parsed.ok());
   CHECK(parsed.error().message ==
         "local_store config key 'overrides.team-a.ingestion_rate_mb': must be greater than zero");

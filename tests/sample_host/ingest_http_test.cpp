@@ -42,8 +42,7 @@ std::string write_config(const TempDir& dir) {
 
 std::string gzip(const std::string& data) {
   z_stream stream{};
-  REQUIRE(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY) ==
-          Z_OK);
+  REQUIRE(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY) == Z_OK);
   std::string out(deflateBound(&stream, data.size()) + 32, '\0');
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   stream.avail_in = static_cast<uInt>(data.size());
@@ -67,9 +66,9 @@ std::string now_ns_text(int offset_ms = 0) {
 }
 
 std::string json_push(const std::string& service, const std::string& line) {
-  return json{{"streams", json::array({{{"stream", {{"service_name", service}}},
-                                        {"values", json::array({json::array(
-                                                       {now_ns_text(), line})})}}})}}
+  return json{
+      {"streams", json::array({{{"stream", {{"service_name", service}}},
+                                {"values", json::array({json::array({now_ns_text(), line})})}}})}}
       .dump();
 }
 
@@ -116,8 +115,9 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
 
   SECTION("a snappy protobuf push is stored with its structured metadata") {
     Proto entry;
-    entry.message(1, Proto().varint(1, static_cast<std::uint64_t>(lognurse::now_ns() /
-                                                                  lognurse::kNanosPerSecond - 5)))
+    entry
+        .message(1, Proto().varint(1, static_cast<std::uint64_t>(
+                                          lognurse::now_ns() / lognurse::kNanosPerSecond - 5)))
         .bytes(2, "from protobuf")
         .message(3, Proto().bytes(1, "trace_id").bytes(2, "t1"));
     const std::string message =
@@ -128,9 +128,9 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
     CHECK(pushed.status == 204);
     CHECK(lines_of(port, "fake", "proto") == std::vector<std::string>{"from protobuf"});
 
-    auto labeled = post(port, "/loki/api/v1/push", snappy_block(message),
-                        {{"Content-Type", "application/x-protobuf"},
-                         {"Content-Encoding", "snappy"}});
+    auto labeled =
+        post(port, "/loki/api/v1/push", snappy_block(message),
+             {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "snappy"}});
     CHECK(labeled.status == 204);
   }
 
@@ -162,8 +162,9 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
     auto response = post(port, "/loki/api/v1/push", bomb,
                          {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}});
     CHECK(response.status == 413);
-    CHECK(response.body == "the request body is larger than 1048576 bytes once decoded from gzip; "
-                           "send smaller batches or raise server.max_body_bytes\n");
+    CHECK(response.body ==
+          "the request body is larger than 1048576 bytes once decoded from gzip; "
+          "send smaller batches or raise server.max_body_bytes\n");
     auto otlp = post(port, "/otlp/v1/logs", bomb,
                      {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}});
     CHECK(otlp.status == 413);
@@ -171,11 +172,12 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
 
   SECTION("a snappy body that declares more than the limit gets 413 before it is expanded") {
     std::string bomb = snappy_block(std::string(2 * kMaxBody, 'a'));
-    auto response = post(port, "/loki/api/v1/push", bomb,
-                         {{"Content-Type", "application/x-protobuf"}});
+    auto response =
+        post(port, "/loki/api/v1/push", bomb, {{"Content-Type", "application/x-protobuf"}});
     CHECK(response.status == 413);
-    CHECK(response.body == "the snappy body declares 2097152 uncompressed bytes, more than the "
-                           "limit of 1048576; send smaller batches\n");
+    CHECK(response.body ==
+          "the snappy body declares 2097152 uncompressed bytes, more than the "
+          "limit of 1048576; send smaller batches\n");
   }
 
   SECTION("bad snappy, truncated protobuf and unknown types and encodings are refused") {
@@ -188,21 +190,24 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
     auto truncated = post(port, "/loki/api/v1/push", snappy_block(message.substr(0, 12)),
                           {{"Content-Type", "application/x-protobuf"}});
     CHECK(truncated.status == 400);
-    CHECK(truncated.body == "malformed protobuf at byte 0: field 1 declares 19 bytes but only 10 "
-                            "remain; the message is truncated\n");
+    CHECK(truncated.body ==
+          "malformed protobuf at byte 0: field 1 declares 19 bytes but only 10 "
+          "remain; the message is truncated\n");
 
     auto text = post(port, "/loki/api/v1/push", "hello", {{"Content-Type", "text/plain"}});
     CHECK(text.status == 415);
     auto zstd = post(port, "/loki/api/v1/push", json_push("x", "y"),
                      {{"Content-Type", "application/json"}, {"Content-Encoding", "zstd"}});
     CHECK(zstd.status == 415);
-    CHECK(zstd.body == "unsupported Content-Encoding \"zstd\"; send the body plain or with gzip, "
-                       "deflate or br\n");
+    CHECK(zstd.body ==
+          "unsupported Content-Encoding \"zstd\"; send the body plain or with gzip, "
+          "deflate or br\n");
   }
 
   SECTION("OTLP protobuf, gzipped, is stored and answered with an empty response") {
-    auto response = post(port, "/otlp/v1/logs", gzip(otlp_request({"one", "two"})),
-                         {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}});
+    auto response =
+        post(port, "/otlp/v1/logs", gzip(otlp_request({"one", "two"})),
+             {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}});
     CHECK(response.status == 200);
     CHECK(response.content_type == "application/x-protobuf");
     CHECK(response.body.empty());
@@ -216,9 +221,10 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
     CHECK(response.status == 200);
     Proto partial;
     partial.varint(1, 1).bytes(
-        2, "streams[0].values[1]: max entry size '1024' bytes exceeded for stream "
-           "'{service_name=\"otlp\"}' while adding an entry with length '2000' bytes; split the "
-           "line or raise limits.max_line_size");
+        2,
+        "streams[0].values[1]: max entry size '1024' bytes exceeded for stream "
+        "'{service_name=\"otlp\"}' while adding an entry with length '2000' bytes; split the "
+        "line or raise limits.max_line_size");
     CHECK(response.body == Proto().message(1, partial).str());
     CHECK(lines_of(port, "fake", "otlp") == std::vector<std::string>{"kept", "also kept"});
 
@@ -231,11 +237,12 @@ TEST_CASE("the ingest routes accept every encoding and refuse bad input precisel
   SECTION("OTLP JSON errors come back as a google.rpc.Status") {
     const std::string body =
         json{{"resourceLogs",
-              json::array({{{"scopeLogs",
-                             json::array({{{"logRecords",
-                                            json::array({{{"body",
-                                                           {{"stringValue",
-                                                             std::string(1100, 'q')}}}}})}}})}}})}}
+              json::array(
+                  {{{"scopeLogs",
+                     json::array(
+                         {{{"logRecords",
+                            json::array(
+                                {{{"body", {{"stringValue", std::string(1100, 'q')}}}}})}}})}}})}}
             .dump();
     auto all_refused = post(port, "/otlp/v1/logs", body, {{"Content-Type", "application/json"}});
     CHECK(all_refused.status == 400);

@@ -70,10 +70,9 @@ TEST_CASE("an OTLP protobuf request maps to Loki streams like Loki 3") {
       .message(5, string_value("payment failed"))
       .message(6, attribute("http.status_code", Proto().varint(3, 502)))
       .message(6, attribute("ratio", Proto().real(4, 0.25)))
-      .message(6, attribute("http.request", Proto().message(
-                                                6, Proto().message(1, attribute(
-                                                                          "method",
-                                                                          string_value("POST"))))))
+      .message(6, attribute("http.request",
+                            Proto().message(
+                                6, Proto().message(1, attribute("method", string_value("POST"))))))
       .fixed32(8, 1)
       .bytes(9, std::string("\x0a\xf7\x65\x19\x16\xcd\x43\xdd\x84\x48\xeb\x21\x1c\x80\x31\x9c", 16))
       .bytes(10, std::string("\xb7\xad\x6b\x71\x69\x20\x33\x31", 8));
@@ -94,32 +93,31 @@ TEST_CASE("an OTLP protobuf request maps to Loki streams like Loki 3") {
   const auto& first = stream.entries[0];
   CHECK(first.timestamp_ns == 1'700'000'000'123'456'789LL);
   CHECK(first.line == "payment failed");
-  CHECK(as_map(first.metadata) == std::map<std::string, std::string>{
-                                      {"http_status_code", "502"},
-                                      {"ratio", "0.25"},
-                                      {"http_request_method", "POST"},
-                                      {"observed_timestamp", "1700000001000000000"},
-                                      {"severity_number", "17"},
-                                      {"severity_text", "Error"},
-                                      {"flags", "1"},
-                                      {"trace_id", "0af7651916cd43dd8448eb211c80319c"},
-                                      {"span_id", "b7ad6b7169203331"},
-                                      {"service_version", "1.0"},
-                                      {"host_arch", "amd64"},
-                                      {"lib_flag", "true"},
-                                      {"scope_name", "io.test"},
-                                      {"scope_version", "0.1"},
-                                      {"detected_level", "error"}});
+  CHECK(as_map(first.metadata) ==
+        std::map<std::string, std::string>{{"http_status_code", "502"},
+                                           {"ratio", "0.25"},
+                                           {"http_request_method", "POST"},
+                                           {"observed_timestamp", "1700000001000000000"},
+                                           {"severity_number", "17"},
+                                           {"severity_text", "Error"},
+                                           {"flags", "1"},
+                                           {"trace_id", "0af7651916cd43dd8448eb211c80319c"},
+                                           {"span_id", "b7ad6b7169203331"},
+                                           {"service_version", "1.0"},
+                                           {"host_arch", "amd64"},
+                                           {"lib_flag", "true"},
+                                           {"scope_name", "io.test"},
+                                           {"scope_version", "0.1"},
+                                           {"detected_level", "error"}});
 
   const auto& next = stream.entries[1];
   CHECK(next.timestamp_ns == 1'700'000'002'000'000'000LL);
   CHECK(next.line == "{\"a\":\"x\",\"b\":7}");
-  CHECK(as_map(next.metadata) == std::map<std::string, std::string>{
-                                     {"service_version", "1.0"},
-                                     {"host_arch", "amd64"},
-                                     {"lib_flag", "true"},
-                                     {"scope_name", "io.test"},
-                                     {"scope_version", "0.1"}});
+  CHECK(as_map(next.metadata) == std::map<std::string, std::string>{{"service_version", "1.0"},
+                                                                    {"host_arch", "amd64"},
+                                                                    {"lib_flag", "true"},
+                                                                    {"scope_name", "io.test"},
+                                                                    {"scope_version", "0.1"}});
 }
 
 TEST_CASE("without service.name the service comes from Loki's discovery list") {
@@ -162,8 +160,8 @@ TEST_CASE("OTLP JSON takes 64-bit integers as strings or numbers and ids as hex"
   REQUIRE(entries.size() == 2);
   CHECK(entries[0].timestamp_ns == 1700000000000000001LL);
   CHECK(entries[0].line == "1e+21");
-  CHECK(as_map(entries[0].metadata) == std::map<std::string, std::string>{
-                                           {"n", "-9007199254740993"},
+  CHECK(as_map(entries[0].metadata) ==
+        std::map<std::string, std::string>{{"n", "-9007199254740993"},
                                            {"m", "12"},
                                            {"raw", "aGk="},
                                            {"list", "[1,false]"},
@@ -226,7 +224,8 @@ TEST_CASE("malformed OTLP JSON is refused with the path at fault") {
         "request: not valid JSON at byte 19; send an ExportLogsServiceRequest object");
   CHECK(otlp_logs_from_json(R"({"resourceLogs":{}})").error().message ==
         "request.resourceLogs: must be an array");
-  CHECK(otlp_logs_from_json(R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]})")
+  CHECK(otlp_logs_from_json(
+            R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]})")
             .error()
             .message ==
         "resourceLogs[0].scopeLogs[0].logRecords[0].traceId: \"xyz\" must be 32 hex digits (16 "
@@ -251,7 +250,9 @@ TEST_CASE("malformed OTLP JSON is refused with the path at fault") {
 TEST_CASE("OTLP responses carry partial success in either encoding") {
   CHECK(otlp_response_protobuf(0, "").empty());
   CHECK(otlp_response_json(0, "") == "{}");
-  CHECK(otlp_response_protobuf(3, "bad") == std::string("\x0a\x07\x08\x03\x12\x03" "bad", 9));
+  CHECK(otlp_response_protobuf(3, "bad") == std::string("\x0a\x07\x08\x03\x12\x03"
+                                                        "bad",
+                                                        9));
   CHECK(nlohmann::json::parse(otlp_response_json(3, "bad")) ==
         nlohmann::json{{"partialSuccess", {{"rejectedLogRecords", "3"}, {"errorMessage", "bad"}}}});
   CHECK(nlohmann::json::parse(otlp_status_json(8, "slow down")) ==

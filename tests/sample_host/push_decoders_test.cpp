@@ -20,7 +20,8 @@ using lognurse::test::Proto;
 namespace {
 
 Proto timestamp(std::int64_t seconds, std::int32_t nanos) {
-  return Proto().varint(1, static_cast<std::uint64_t>(seconds))
+  return Proto()
+      .varint(1, static_cast<std::uint64_t>(seconds))
       .varint(2, static_cast<std::uint32_t>(nanos));
 }
 
@@ -131,9 +132,8 @@ TEST_CASE("an entry without a timestamp or a stream without labels is refused") 
   CHECK(no_time.error().message ==
         "streams[0].entries[0]: the entry has no timestamp (EntryAdapter field 1); every entry "
         "needs one");
-  auto no_labels =
-      push_request_from_protobuf(Proto().message(1, Proto().message(2, entry(1, 0, "x"))).str(),
-                                 "fake");
+  auto no_labels = push_request_from_protobuf(
+      Proto().message(1, Proto().message(2, entry(1, 0, "x"))).str(), "fake");
   CHECK(no_labels.error().message ==
         "streams[0]: the stream has no labels (StreamAdapter field 1); send a label set such as "
         "{service_name=\"api\"}");
@@ -157,7 +157,11 @@ TEST_CASE("timestamps outside what nanoseconds can hold are refused") {
 TEST_CASE("label sets parse Go-quoted and raw values") {
   auto parsed = parse_label_set(R"({b="x\"y\\z\n", a=`raw\n`, c="\u00e9\x41"})");
   REQUIRE(parsed.ok());
-  CHECK(parsed.value() == Labels{{"a", "raw\\n"}, {"b", "x\"y\\z\n"}, {"c", "\xc3\xa9" "A"}});
+  CHECK(parsed.value() == Labels{{"a", "raw\\n"},
+                                 {"b", "x\"y\\z\n"},
+                                 {"c",
+                                  "\xc3\xa9"
+                                  "A"}});
   CHECK(parse_label_set("{}").value().empty());
   CHECK(parse_label_set(" {level=\"info\",app=\"shop\"} ").value() ==
         Labels{{"app", "shop"}, {"level", "info"}});

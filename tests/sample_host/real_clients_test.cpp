@@ -79,14 +79,21 @@ std::string ns(std::int64_t base_ms, int offset_ms) {
 
 /// What Loki 3's OTLP mapping makes of the three records the script emits.
 json expected_otlp_stream(std::int64_t base_ms) {
-  const json resource = {{"service_version", "1.2.3"}, {"host_name", "node-1"},
-                         {"scope_name", "checkout-logger"}, {"scope_version", "2.0.0"}};
-  json first = {{"http_method", "GET"},     {"user_id", "42"},
-                {"cart_ratio", "0.5"},      {"cart_ok", "true"},
+  const json resource = {{"service_version", "1.2.3"},
+                         {"host_name", "node-1"},
+                         {"scope_name", "checkout-logger"},
+                         {"scope_version", "2.0.0"}};
+  json first = {{"http_method", "GET"},
+                {"user_id", "42"},
+                {"cart_ratio", "0.5"},
+                {"cart_ok", "true"},
                 {"observed_timestamp", ns(base_ms, 500)},
-                {"severity_number", "9"},   {"severity_text", "INFO"},
-                {"flags", "1"},             {"trace_id", "0af7651916cd43dd8448eb211c80319c"},
-                {"span_id", "b7ad6b7169203331"}, {"detected_level", "info"}};
+                {"severity_number", "9"},
+                {"severity_text", "INFO"},
+                {"flags", "1"},
+                {"trace_id", "0af7651916cd43dd8448eb211c80319c"},
+                {"span_id", "b7ad6b7169203331"},
+                {"detected_level", "info"}};
   json second = {{"tags", "[\"a\",\"b\"]"},
                  {"observed_timestamp", ns(base_ms, 501)},
                  {"severity_number", "18"},
@@ -96,7 +103,8 @@ json expected_otlp_stream(std::int64_t base_ms) {
                 {"severity_number", "13"},
                 {"detected_level", "warn"}};
   for (json* metadata : {&first, &second, &third}) metadata->update(resource);
-  const json labels = {{"service_name", "checkout"}, {"service_namespace", "shop"},
+  const json labels = {{"service_name", "checkout"},
+                       {"service_namespace", "shop"},
                        {"deployment_environment", "test"}};
   return json::array(
       {answer_stream(labels, ns(base_ms, 0), "order 7 placed", first),
@@ -117,8 +125,8 @@ TEST_CASE("real OTLP and Loki clients push records that read back exactly") {
   const std::int64_t base_ms = lognurse::now_ns() / 1'000'000 - 60'000;
   const std::int64_t base_ns = base_ms * 1'000'000;
 
-  auto run = run_command({"/usr/bin/env", "node", kClients + "/push_with_real_clients.mjs", server.base_url(),
-                          std::to_string(base_ms)},
+  auto run = run_command({"/usr/bin/env", "node", kClients + "/push_with_real_clients.mjs",
+                          server.base_url(), std::to_string(base_ms)},
                          "", std::chrono::seconds(90));
   INFO("node stdout: " << run.out << "\nnode stderr: " << run.err);
   REQUIRE(run.exit_code == 0);

@@ -9,8 +9,8 @@ namespace {
 Error rate_error(const char* code, const std::string& tenant, std::size_t lines,
                  std::uint64_t bytes, double rate_bytes, const std::string& hint) {
   return Error{ErrorKind::rate_limited, code,
-               "Ingestion rate limit exceeded for user " + tenant + " (limit: " +
-                   std::to_string(static_cast<std::uint64_t>(rate_bytes)) +
+               "Ingestion rate limit exceeded for user " + tenant +
+                   " (limit: " + std::to_string(static_cast<std::uint64_t>(rate_bytes)) +
                    " bytes/sec) while attempting to ingest '" + std::to_string(lines) +
                    "' lines totaling '" + std::to_string(bytes) +
                    "' bytes, reduce log volume or contact your Loki administrator to see if the "

@@ -20,8 +20,8 @@ public:
   /// "store.rate_limited" (kind rate_limited) when the bucket holds fewer, and with
   /// "store.rate_limit_burst" when `bytes` exceeds the burst, so that no wait can help.
   /// `rate_bytes` per second refill a bucket of at most `burst_bytes`; buckets start full.
-  Status admit(const std::string& tenant, std::size_t lines, std::uint64_t bytes,
-               double rate_bytes, double burst_bytes, std::int64_t now_ns);
+  Status admit(const std::string& tenant, std::size_t lines, std::uint64_t bytes, double rate_bytes,
+               double burst_bytes, std::int64_t now_ns);
 
 private:
   struct Bucket {
