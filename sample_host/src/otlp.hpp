@@ -69,6 +69,7 @@ struct OtlpValue {
 /// A list of KeyValue.
 using OtlpAttributes = std::vector<std::pair<std::string, OtlpValue>>;
 
+/// One LogRecord, as decoded; empty fields are zero or empty.
 struct OtlpLogRecord {
   std::uint64_t time_unix_nano = 0;
   std::uint64_t observed_time_unix_nano = 0;
@@ -82,6 +83,7 @@ struct OtlpLogRecord {
   std::string span_id;   ///< raw bytes: 8, or empty
 };
 
+/// One ScopeLogs: the instrumentation scope and its records.
 struct OtlpScopeLogs {
   std::string name;
   std::string version;
@@ -90,6 +92,7 @@ struct OtlpScopeLogs {
   std::vector<OtlpLogRecord> records;
 };
 
+/// One ResourceLogs: the resource's attributes and its scopes.
 struct OtlpResourceLogs {
   OtlpAttributes attributes;
   std::vector<OtlpScopeLogs> scopes;
@@ -141,6 +144,8 @@ std::string otlp_response_json(std::int64_t rejected, const std::string& message
 /// google.rpc.Status with a gRPC code (3 invalid argument, 8 resource exhausted,
 /// 14 unavailable, 13 internal), in protobuf or JSON.
 std::string otlp_status_protobuf(int grpc_code, const std::string& message);
+
+/// The JSON form of google.rpc.Status: {"code": 3, "message": "..."}.
 std::string otlp_status_json(int grpc_code, const std::string& message);
 
 }  // namespace lognurse::host

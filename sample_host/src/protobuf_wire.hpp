@@ -47,7 +47,10 @@ public:
   /// malformed field; failed() tells the two apart and error() says what was wrong.
   bool next(Field& field);
 
+  /// Whether next() stopped on a malformed field rather than at the end.
   bool failed() const { return !error_.empty(); }
+
+  /// What was malformed and at which byte; empty unless failed().
   const std::string& error() const { return error_; }
 
 private:

@@ -14,6 +14,7 @@
 
 namespace lognurse::local_store {
 
+/// Token buckets of bytes, one per tenant, created full on a tenant's first push.
 class IngestionRateLimiter {
 public:
   /// Takes `bytes` from the tenant's bucket at time `now_ns` or fails with
