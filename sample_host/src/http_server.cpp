@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "ingest_routes.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 
@@ -319,33 +320,7 @@ void HttpServer::install_routes() {
 
   mcp_http_.install(server);
 
-  server.Post("/loki/api/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
-    const auto content_type = req.get_header_value("Content-Type");
-    if (!content_type.empty() && content_type.rfind("application/json", 0) != 0) {
-      send_loki_error(res, invalid_argument("push.unsupported_content_type",
-                                            "unsupported Content-Type \"" + content_type +
-                                                "\"; send application/json"));
-      return;
-    }
-    auto request = push_request_from_json(req.body, tenant_of(req));
-    if (!request) {
-      send_loki_error(res, request.error());
-      return;
-    }
-    auto backend = registry_.log_aggregation();
-    if (!backend) {
-      send_loki_error(res, unavailable("push.no_backend", "no log_aggregation backend is loaded"));
-      return;
-    }
-    auto pushed = backend->push(request.value());
-    if (!pushed) {
-      spdlog::warn("push refused for tenant {}: {}: {}", request.value().tenant,
-                   pushed.error().code, pushed.error().message);
-      send_loki_error(res, pushed.error());
-      return;
-    }
-    res.status = 204;
-  });
+  install_ingest_routes(server, registry_, options_.max_body_bytes);
 
   auto query_range = [this](const httplib::Request& req, httplib::Response& res) {
     const auto params = request_params(req);

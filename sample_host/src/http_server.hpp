@@ -1,7 +1,7 @@
 #pragma once
 
 // The host's HTTP listener: the REST routes of every catalog tool, MCP at
-// /mcp, Loki's push and query API, /ready and /api/plugins. Loopback by
+// /mcp, Loki's push and query API, OTLP logs, /ready and /api/plugins. Loopback by
 // default.
 
 #include <memory>

@@ -1,8 +1,10 @@
 #include "ingest.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <thread>
 
 #include "lognurse/host_api/time.hpp"
 #include "timestamps.hpp"
@@ -10,6 +12,9 @@
 namespace lognurse::host {
 
 namespace {
+
+/// Quarter seconds a batch waits at most for the ingestion rate limit: two minutes.
+constexpr int kMaxRateLimitWaits = 480;
 
 bool valid_label_name(const std::string& name) {
   if (name.empty()) return false;
@@ -102,6 +107,14 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
       request.tenant = options.tenant;
       request.streams.push_back(stream);
       auto pushed = backend.push(request);
+      // A store's ingestion rate limit refills over time: loading a large file waits for it
+      // rather than failing, for a bounded time per batch.
+      for (int waited = 0; !pushed && pushed.error().code == "store.rate_limited" &&
+                           waited < kMaxRateLimitWaits;
+           ++waited) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        pushed = backend.push(request);
+      }
       stream.entries.clear();
       if (!pushed) {
         return Error{pushed.error().kind, pushed.error().code,

@@ -25,8 +25,10 @@ struct IngestOptions {
   std::size_t batch_lines = 5000;
 };
 
-/// Pushes every line of `files` through `backend`. Stops at the first failed
-/// push; entries of earlier batches stay stored.
+/// Pushes every line of `files` through `backend`. A batch refused by the
+/// backend's ingestion rate limit ("store.rate_limited") is retried every
+/// quarter second for up to two minutes. Stops at the first failed push;
+/// entries of earlier batches stay stored.
 Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backend,
                                                    const std::vector<std::string>& files,
                                                    const IngestOptions& options);

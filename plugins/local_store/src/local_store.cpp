@@ -329,13 +329,33 @@ Result<std::shared_ptr<LocalStore::TenantStreams>> LocalStore::tenant_streams(
 
 Result<PushResult> LocalStore::push(const PushRequest& request) {
   return guarded<PushResult>("push", [&]() -> Result<PushResult> {
-    auto validated = validate_push(request, config_.limits, now_ns());
+    const StoreLimits& limits = config_.limits_for(request.tenant);
+    const std::int64_t now = now_ns();
+    auto validated = validate_push(request, limits, now);
     if (!validated) {
       log(LogLevel::warn, "push refused for tenant '" + request.tenant +
                               "': " + validated.error().code + ": " + validated.error().message);
       return validated.error();
     }
     if (validated.value().empty()) return PushResult{};
+    std::size_t lines = 0;
+    std::uint64_t bytes = 0;
+    for (const auto& stream : validated.value()) {
+      for (const auto& entry : stream.source->entries) {
+        ++lines;
+        bytes += entry.line.size();
+        for (const auto& [name, value] : entry.metadata) bytes += name.size() + value.size();
+      }
+    }
+    constexpr double kMegabyte = 1024.0 * 1024.0;
+    auto admitted = rate_limiter_.admit(request.tenant, lines, bytes,
+                                        limits.ingestion_rate_mb * kMegabyte,
+                                        limits.ingestion_rate_burst_size_mb * kMegabyte, now);
+    if (!admitted) {
+      log(LogLevel::warn, "push refused for tenant '" + request.tenant +
+                              "': " + admitted.error().code + ": " + admitted.error().message);
+      return admitted.error();
+    }
     auto connected = connect();
     if (!connected) return connected.error();
 
@@ -513,7 +533,7 @@ Status LocalStore::scan(const std::string& tenant, const logql::ScanRequest& req
     auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                    std::chrono::steady_clock::now().time_since_epoch())
                    .count();
-    reader.value()->set_deadline(now + config_.limits.query_timeout_ns);
+    reader.value()->set_deadline(now + config_.limits_for(tenant).query_timeout_ns);
     if (matched.value().size() <= config_.scan_merge_max_streams) {
       return merge_scan(*reader.value(), matched.value(), request, visit);
     }
@@ -606,7 +626,7 @@ Result<QueryResult> LocalStore::query(const LogQuery& query) {
     auto tenant_ok = validate_tenant(query.tenant);
     if (!tenant_ok) return tenant_ok.error();
     if (query.range.end_ns < query.range.start_ns) return range_error(query.range);
-    const StoreLimits& limits = config_.limits;
+    const StoreLimits& limits = config_.limits_for(query.tenant);
     if (query.limit > limits.max_entries_limit_per_query) {
       return limit_exceeded("store.max_entries_limit",
                             "max entries limit per query exceeded, limit > "

@@ -29,6 +29,7 @@
 #include "lognurse/host_api/log_aggregation.hpp"
 #include "lognurse/host_api/logger.hpp"
 #include "lognurse/logql/logql.hpp"
+#include "rate_limiter.hpp"
 #include "sqlite.hpp"
 #include "store_config.hpp"
 #include "validation.hpp"
@@ -55,7 +56,10 @@ public:
   /// Ready when the database opens and answers a query; the detail counts streams and entries.
   Health health() override;
 
-  /// Validates the whole request, then stores it in one transaction: all or nothing. Entries
+  /// Validates the whole request against the tenant's limits (see StoreConfig::limits_for),
+  /// takes its bytes of lines and structured metadata from the tenant's ingestion rate
+  /// ("store.rate_limited", 429, when over it), then stores it in one transaction: all or
+  /// nothing. Entries
   /// may arrive out of order; an entry equal to a stored one (same stream, timestamp and line)
   /// is stored once. entries_accepted counts the entries newly stored, so duplicates are not
   /// counted; streams counts the streams that had entries.
@@ -144,6 +148,8 @@ private:
 
   std::mutex tenants_mutex_;
   std::unordered_map<std::string, std::shared_ptr<TenantStreams>> tenants_;
+
+  IngestionRateLimiter rate_limiter_;
 };
 
 }  // namespace lognurse::local_store

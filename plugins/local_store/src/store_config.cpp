@@ -74,15 +74,23 @@ Result<std::int64_t> read_duration(const nlohmann::json& value, const std::strin
   return parsed.value();
 }
 
-Status parse_limits(const nlohmann::json& object, StoreLimits& limits) {
-  if (!object.is_object()) return config_error("limits", "must be a mapping");
+/// A positive number of megabytes (2^20 bytes), as Loki's *_mb limits take.
+Result<double> read_megabytes(const nlohmann::json& value, const std::string& key) {
+  if (!value.is_number()) return config_error(key, "must be a number of megabytes, e.g. 4 or 0.5");
+  const double number = value.get<double>();
+  if (!(number > 0) || number > 1e9) return config_error(key, "must be greater than zero");
+  return number;
+}
+
+Status parse_limits(const nlohmann::json& object, StoreLimits& limits, const std::string& prefix) {
+  if (!object.is_object()) return config_error(prefix, "must be a mapping");
   for (const auto& item : object.items()) {
     // Named references rather than a structured binding: the lambdas below
     // capture them, which clang 14 (the fuzzing compiler) does not allow for
     // bindings.
     const std::string& name = item.key();
     const nlohmann::json& value = item.value();
-    std::string key = "limits." + name;
+    std::string key = prefix + "." + name;
     auto assign_count = [&](std::size_t& target) -> Status {
       auto parsed = read_count(value, key);
       if (!parsed) return parsed.error();
@@ -126,6 +134,11 @@ Status parse_limits(const nlohmann::json& object, StoreLimits& limits) {
       status = assign_count(limits.max_entries_limit_per_query);
     } else if (name == "max_query_series") {
       status = assign_count(limits.max_query_series);
+    } else if (name == "ingestion_rate_mb" || name == "ingestion_rate_burst_size_mb") {
+      auto parsed = read_megabytes(value, key);
+      if (!parsed) return parsed.error();
+      (name == "ingestion_rate_mb" ? limits.ingestion_rate_mb
+                                   : limits.ingestion_rate_burst_size_mb) = parsed.value();
     } else if (name == "query_timeout") {
       status = assign_duration(limits.query_timeout_ns);
       if (status && limits.query_timeout_ns == 0) {
@@ -169,8 +182,20 @@ const std::vector<ConfigKey>& config_keys() {
       {"limits.max_entries_limit_per_query", "integer", "5000", "largest query limit"},
       {"limits.max_query_series", "integer", "500", "series a metric query may return"},
       {"limits.query_timeout", "duration", "1m", "wall-clock budget of one query"},
+      {"limits.ingestion_rate_mb", "number", "4",
+       "sustained push rate per tenant, in MB (2^20 bytes) of lines and structured metadata "
+       "per second; over it pushes fail with 429"},
+      {"limits.ingestion_rate_burst_size_mb", "number", "6",
+       "bytes a tenant may push at once above the sustained rate, in MB"},
+      {"overrides.<tenant>.<limit>", "mapping", "none",
+       "any limits.* key for one tenant, e.g. overrides.team-a.ingestion_rate_mb: 16"},
   };
   return keys;
+}
+
+const StoreLimits& StoreConfig::limits_for(const std::string& tenant) const {
+  const auto found = overrides.find(tenant);
+  return found == overrides.end() ? limits : found->second;
 }
 
 Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::string& data_dir) {
@@ -204,11 +229,22 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         if (!parsed) return parsed.error();
         result.read_connections = parsed.value();
       } else if (name == "limits") {
-        auto status = parse_limits(value, result.limits);
+        auto status = parse_limits(value, result.limits, "limits");
         if (!status) return status.error();
+      } else if (name == "overrides") {
+        if (!value.is_object()) return config_error(name, "must be a mapping of tenant IDs");
       } else {
         return config_error(name, "unknown key; see the local_store configuration table");
       }
+    }
+  }
+  // Overrides start from the global limits, wherever the two appear in the file.
+  if (config.is_object() && config.contains("overrides")) {
+    for (const auto& [tenant, limits] : config["overrides"].items()) {
+      StoreLimits tenant_limits = result.limits;
+      auto status = parse_limits(limits, tenant_limits, "overrides." + tenant);
+      if (!status) return status.error();
+      result.overrides.emplace(tenant, tenant_limits);
     }
   }
   if (result.path.empty()) {

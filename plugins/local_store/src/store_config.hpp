@@ -9,6 +9,7 @@
 // set, because the host's `ingest` command loads files of any age.
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct StoreLimits {
   std::size_t max_entries_limit_per_query = 5000;        ///< largest accepted query limit
   std::size_t max_query_series = 500;                    ///< series a metric query may return
   std::int64_t query_timeout_ns = 60LL * 1'000'000'000;  ///< wall-clock budget of a query
+  double ingestion_rate_mb = 4;             ///< sustained push rate, MB (2^20 bytes) per second
+  double ingestion_rate_burst_size_mb = 6;  ///< largest burst, MB
 };
 
 /// Everything the store reads from its configuration.
@@ -45,6 +48,11 @@ struct StoreConfig {
   std::size_t scan_merge_max_streams = 256;  ///< above this, scans use the global time index
   std::size_t read_connections = 4;          ///< idle read connections kept open
   StoreLimits limits;
+  /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
+  std::map<std::string, StoreLimits> overrides;
+
+  /// The limits that apply to `tenant`.
+  const StoreLimits& limits_for(const std::string& tenant) const;
 };
 
 /// One documented configuration key.
@@ -55,7 +63,8 @@ struct ConfigKey {
   std::string description;
 };
 
-/// The table of accepted keys, in the order they are documented.
+/// The table of accepted keys, in the order they are documented. Every "limits.*" key may also
+/// appear under "overrides.<tenant>." to apply to that tenant only.
 const std::vector<ConfigKey>& config_keys();
 
 /// Parses the plugin's section. `data_dir` supplies the default path
