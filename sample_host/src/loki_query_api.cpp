@@ -38,7 +38,9 @@ void send_error(httplib::Response& res, const Error& error) {
   res.set_content(error.message + "\n", "text/plain; charset=utf-8");
 }
 
-Error bad_request(const std::string& message) { return invalid_argument("loki.bad_param", message); }
+Error bad_request(const std::string& message) {
+  return invalid_argument("loki.bad_param", message);
+}
 
 std::string tenant_of(const httplib::Request& req) {
   const auto tenant = req.get_header_value("X-Scope-OrgID");
@@ -50,7 +52,8 @@ bool wants_categorized_labels(const httplib::Request& req) {
   std::size_t pos = 0;
   while (pos <= flags.size()) {
     const auto comma = flags.find(',', pos);
-    std::string flag = flags.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string flag =
+        flags.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     flag.erase(0, flag.find_first_not_of(' '));
     flag.erase(flag.find_last_not_of(' ') + 1);
     if (flag == kCategorizeLabels) return true;
@@ -97,7 +100,8 @@ Params request_params(const httplib::Request& req) {
   std::size_t pos = 0;
   while (pos <= body.size()) {
     const auto amp = body.find('&', pos);
-    const auto pair = body.substr(pos, amp == std::string_view::npos ? body.size() - pos : amp - pos);
+    const auto pair =
+        body.substr(pos, amp == std::string_view::npos ? body.size() - pos : amp - pos);
     if (!pair.empty()) {
       const auto eq = pair.find('=');
       std::pair<std::string, std::string> field{
@@ -194,8 +198,9 @@ Result<TimeRange> ordered_bounds(const Params& params) {
 Result<std::string> required_query(const Params& params) {
   const std::string query = param(params, "query");
   if (query.empty()) {
-    return bad_request("query parameter \"query\" is required: send a LogQL query such as "
-                       "{service_name=\"api\"}");
+    return bad_request(
+        "query parameter \"query\" is required: send a LogQL query such as "
+        "{service_name=\"api\"}");
   }
   return query;
 }
@@ -209,7 +214,9 @@ std::shared_ptr<LogAggregationProtocol> backend_or_error(registry::Registry& reg
   return backend;
 }
 
-void send_json(httplib::Response& res, const json& body) { res.set_content(dump(body), kJson); }
+void send_json(httplib::Response& res, const json& body) {
+  res.set_content(dump(body), kJson);
+}
 
 // ---------------------------------------------------------------------------
 // Query results
@@ -323,7 +330,8 @@ json query_data(const QueryResult& result, bool categorized, const std::vector<L
     } else {
       json items = json::array();
       for (const auto& stream : result.streams) {
-        items.push_back({{"stream", labels_to_json(stream.labels)}, {"values", values_json(stream)}});
+        items.push_back(
+            {{"stream", labels_to_json(stream.labels)}, {"values", values_json(stream)}});
       }
       data["result"] = std::move(items);
     }
@@ -346,7 +354,9 @@ Result<ParsedQuery> parse_query(const Params& params) {
 }
 
 /// A label set as a Loki JSON object; Loki answers `{}` for an empty one.
-json label_object(const Labels& labels) { return labels_to_json(labels); }
+json label_object(const Labels& labels) {
+  return labels_to_json(labels);
+}
 
 /// Runs a log query for the categorize-labels form: the selector's series tell stream labels
 /// from parsed ones. A backend without series falls back to treating every label as a stream
@@ -426,11 +436,12 @@ void handle_instant_query(registry::Registry& registry, const httplib::Request& 
   auto backend = backend_or_error(registry, res);
   if (!backend) return;
 
-  // An instant query is a range query with one step, at `time`.
+  // An instant query is a range query whose only step is `time`; the range is one nanosecond
+  // long because backends refuse an empty one.
   LogQuery query;
   query.tenant = tenant_of(req);
   query.logql = parsed.value().text;
-  query.range = {time, time};
+  query.range = {time, time + 1};
   query.step_ns = kNanosPerSecond;
   query.limit = static_cast<std::size_t>(limit.value());
   query.direction = direction.value();
@@ -440,7 +451,8 @@ void handle_instant_query(registry::Registry& registry, const httplib::Request& 
   QueryResult& answer = result.value();
   answer.result_type = is_scalar(*metric) ? "scalar" : "vector";
   if (const auto* top = std::get_if<logql::VectorAggregation>(&metric->node);
-      top != nullptr && (top->op == logql::VectorOp::sort || top->op == logql::VectorOp::sort_desc)) {
+      top != nullptr &&
+      (top->op == logql::VectorOp::sort || top->op == logql::VectorOp::sort_desc)) {
     const bool descending = top->op == logql::VectorOp::sort_desc;
     std::stable_sort(answer.series.begin(), answer.series.end(),
                      [descending](const Series& a, const Series& b) {
@@ -564,8 +576,8 @@ void handle_volume(registry::Registry& registry, const httplib::Request& req,
   const std::string targets = param(params, "targetLabels");
   for (std::size_t pos = 0; !targets.empty() && pos <= targets.size();) {
     const auto comma = targets.find(',', pos);
-    std::string target = targets.substr(pos, comma == std::string::npos ? std::string::npos
-                                                                       : comma - pos);
+    std::string target =
+        targets.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     if (!target.empty()) request.target_labels.push_back(std::move(target));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -609,8 +621,8 @@ void handle_detected_labels(registry::Registry& registry, const httplib::Request
   auto backend = backend_or_error(registry, res);
   if (!backend) return;
   const std::string selector = param(params, "query");
-  auto series = backend->series(tenant_of(req), {selector.empty() ? "{}" : selector},
-                                range.value());
+  auto series =
+      backend->series(tenant_of(req), {selector.empty() ? "{}" : selector}, range.value());
   if (!series) return send_error(res, series.error());
 
   static const std::set<std::string> always_kept = {"cluster", "namespace", "instance", "pod"};
@@ -636,9 +648,9 @@ void handle_detected_fields(registry::Registry& registry, const httplib::Request
   if (!range) return send_error(res, range.error());
   auto line_limit = positive_int(params, "line_limit", 100);
   if (!line_limit) return send_error(res, line_limit.error());
-  const std::string limit_key = param(params, "limit").empty() && !param(params, "field_limit").empty()
-                                    ? "field_limit"
-                                    : "limit";
+  const std::string limit_key =
+      param(params, "limit").empty() && !param(params, "field_limit").empty() ? "field_limit"
+                                                                              : "limit";
   auto limit = positive_int(params, limit_key, 1000);
   if (!limit) return send_error(res, limit.error());
   auto step = parse_step(params, range.value());
@@ -685,8 +697,8 @@ void handle_patterns(registry::Registry& registry, const httplib::Request& req,
   for (const auto& pattern : patterns.value()) {
     json samples = json::array();
     for (const auto& sample : pattern.samples) {
-      samples.push_back(json::array({sample.timestamp_ns / kNanosPerSecond,
-                                     static_cast<std::int64_t>(sample.value)}));
+      samples.push_back(json::array(
+          {sample.timestamp_ns / kNanosPerSecond, static_cast<std::int64_t>(sample.value)}));
     }
     data.push_back({{"pattern", pattern.pattern}, {"samples", std::move(samples)}});
   }

@@ -40,13 +40,13 @@ TEST_CASE("series returns the label sets matching any selector, within the tenan
 
   auto api = store->series(kDefaultTenant, {"{app=\"api\"}"}, kMinute);
   REQUIRE(api.ok());
-  CHECK(api.value() == std::vector<Labels>{{{"app", "api"}, {"env", "dev"}},
-                                           {{"app", "api"}, {"env", "prod"}}});
+  CHECK(api.value() ==
+        std::vector<Labels>{{{"app", "api"}, {"env", "dev"}}, {{"app", "api"}, {"env", "prod"}}});
 
   auto both = store->series(kDefaultTenant, {"{env=\"dev\"}", "{app=\"web\"}"}, kMinute);
   REQUIRE(both.ok());
-  CHECK(both.value() == std::vector<Labels>{{{"app", "api"}, {"env", "dev"}},
-                                            {{"app", "web"}, {"env", "prod"}}});
+  CHECK(both.value() ==
+        std::vector<Labels>{{{"app", "api"}, {"env", "dev"}}, {{"app", "web"}, {"env", "prod"}}});
 
   auto everything = store->series(kDefaultTenant, {"{}"}, kMinute);
   REQUIRE(everything.ok());
@@ -83,9 +83,10 @@ TEST_CASE("index stats count streams, entries and line bytes of one tenant") {
   CHECK(stats.value().streams == 2);
   CHECK(stats.value().chunks == 2);
   CHECK(stats.value().entries == 3);
-  CHECK(stats.value().bytes == std::string("level=info msg=hello status=200 took=12ms").size() +
-                                   std::string("level=info msg=bye status=404 took=1.5s").size() +
-                                   std::string(R"({"user":{"id":7},"ok":true,"size":"10KB"})").size());
+  CHECK(stats.value().bytes ==
+        std::string("level=info msg=hello status=200 took=12ms").size() +
+            std::string("level=info msg=bye status=404 took=1.5s").size() +
+            std::string(R"({"user":{"id":7},"ok":true,"size":"10KB"})").size());
 
   auto other = store->stats("other", "{app=\"api\"}", kMinute);
   REQUIRE(other.ok());
@@ -189,9 +190,9 @@ TEST_CASE("patterns merge lines that differ in a few tokens and count them per s
   TempDir dir;
   auto store = open_store(dir);
   auto pushed = store->push(request({stream(
-      {{"app", "api"}},
-      {entry(0, "GET /users 200 12ms"), entry(1 * kSecond, "GET /orders 200 8ms"),
-       entry(12 * kSecond, "GET /items 200 3ms"), entry(13 * kSecond, "worker job 17 done now")})}));
+      {{"app", "api"}}, {entry(0, "GET /users 200 12ms"), entry(1 * kSecond, "GET /orders 200 8ms"),
+                         entry(12 * kSecond, "GET /items 200 3ms"),
+                         entry(13 * kSecond, "worker job 17 done now")})}));
   REQUIRE(pushed.ok());
   auto patterns = store->patterns(kDefaultTenant, "{app=\"api\"}", kMinute, 10 * kSecond);
   REQUIRE(patterns.ok());

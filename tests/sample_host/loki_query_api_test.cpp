@@ -28,7 +28,9 @@ std::string ns(std::int64_t offset_seconds) {
   return std::to_string(kBase + offset_seconds * kSecond);
 }
 
-std::int64_t seconds(std::int64_t offset_seconds) { return kBase / kSecond + offset_seconds; }
+std::int64_t seconds(std::int64_t offset_seconds) {
+  return kBase / kSecond + offset_seconds;
+}
 
 std::string encode(const std::string& text) {
   static const char* hex = "0123456789ABCDEF";
@@ -46,7 +48,8 @@ std::string encode(const std::string& text) {
 }
 
 /// "path?k1=v1&k2=v2" with every value URL-encoded.
-std::string url(const std::string& path, const std::vector<std::pair<std::string, std::string>>& params) {
+std::string url(const std::string& path,
+                const std::vector<std::pair<std::string, std::string>>& params) {
   std::string out = path;
   char separator = '?';
   for (const auto& [key, value] : params) {
@@ -120,25 +123,26 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
     CHECK(get_json(port, url("/loki/api/v1/label/service_name/values",
                              {{"start", start}, {"end", end}})) ==
           json({{"status", "success"}, {"data", {"api", "web"}}}));
-    CHECK(get_json(port, url("/loki/api/v1/label/level/values",
-                             {{"start", start}, {"end", end}, {"query", "{service_name=\"web\"}"}})) ==
+    CHECK(get_json(port,
+                   url("/loki/api/v1/label/level/values",
+                       {{"start", start}, {"end", end}, {"query", "{service_name=\"web\"}"}})) ==
           json({{"status", "success"}, {"data", {"info"}}}));
-    CHECK(get_json(port, url("/loki/api/v1/labels", {{"start", start},
-                                                     {"end", end},
-                                                     {"query", "{service_name=\"none\"}"}})) ==
+    CHECK(get_json(port,
+                   url("/loki/api/v1/labels",
+                       {{"start", start}, {"end", end}, {"query", "{service_name=\"none\"}"}})) ==
           json({{"status", "success"}}));
   }
 
   SECTION("a log query with limit, nanosecond times and direction, in categorized form") {
-    const json answer = get_json(port,
-                                 url("/loki/api/v1/query_range",
-                                     {{"direction", "backward"},
-                                      {"end", end},
-                                      {"limit", "3"},
-                                      {"query", "{service_name=\"api\"} | logfmt"},
-                                      {"start", start},
-                                      {"step", "2000ms"}}),
-                                 kGrafana);
+    const json answer =
+        get_json(port,
+                 url("/loki/api/v1/query_range", {{"direction", "backward"},
+                                                  {"end", end},
+                                                  {"limit", "3"},
+                                                  {"query", "{service_name=\"api\"} | logfmt"},
+                                                  {"start", start},
+                                                  {"step", "2000ms"}}),
+                 kGrafana);
     CHECK(answer["status"] == "success");
     const json& data = answer["data"];
     CHECK(data["resultType"] == "streams");
@@ -149,34 +153,42 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
       return json{{"method", method}, {"path", path}, {"status", status}, {"took", took}};
     };
     // The three newest entries, newest first, grouped by stream labels only.
-    CHECK(data["result"] ==
-          json::array(
-              {{{"stream", {{"level", "error"}, {"service_name", "api"}}},
-                {"values", json::array({json::array(
-                               {ns(25), "method=GET path=/orders status=500 took=2s",
-                                {{"structuredMetadata", {{"trace_id", "4bf92f35"}}},
-                                 {"parsed", parsed("GET", "/orders", "500", "2s")}}})})}},
-               {{"stream", {{"level", "info"}, {"service_name", "api"}}},
-                {"values",
-                 json::array({json::array({ns(75), "method=POST path=/orders status=201 took=30ms",
-                                           {{"parsed", parsed("POST", "/orders", "201", "30ms")}}}),
-                              json::array({ns(15), "method=GET path=/orders status=200 took=8ms",
-                                           {{"parsed", parsed("GET", "/orders", "200", "8ms")}}})})}}}));
+    CHECK(
+        data["result"] ==
+        json::array(
+            {{{"stream", {{"level", "error"}, {"service_name", "api"}}},
+              {"values",
+               json::array({json::array({ns(25),
+                                         "method=GET path=/orders status=500 took=2s",
+                                         {{"structuredMetadata", {{"trace_id", "4bf92f35"}}},
+                                          {"parsed", parsed("GET", "/orders", "500", "2s")}}})})}},
+             {{"stream", {{"level", "info"}, {"service_name", "api"}}},
+              {"values",
+               json::array(
+                   {json::array({ns(75),
+                                 "method=POST path=/orders status=201 took=30ms",
+                                 {{"parsed", parsed("POST", "/orders", "201", "30ms")}}}),
+                    json::array({ns(15),
+                                 "method=GET path=/orders status=200 took=8ms",
+                                 {{"parsed", parsed("GET", "/orders", "200", "8ms")}}})})}}}));
   }
 
   SECTION("forward direction without the flag: labels merged, [time, line] pairs") {
-    const json answer = get_json(port, url("/loki/api/v1/query_range",
-                                           {{"direction", "FORWARD"},
-                                            {"start", start},
-                                            {"end", end},
-                                            {"limit", "2"},
-                                            {"query", "{service_name=\"api\"}"}}));
+    const json answer =
+        get_json(port, url("/loki/api/v1/query_range", {{"direction", "FORWARD"},
+                                                        {"start", start},
+                                                        {"end", end},
+                                                        {"limit", "2"},
+                                                        {"query", "{service_name=\"api\"}"}}));
     const json& data = answer["data"];
     CHECK(data.contains("encodingFlags") == false);
     CHECK(data["result"] ==
-          json::array({{{"stream", {{"level", "info"}, {"service_name", "api"}}},
-                        {"values", json::array({json::array({ns(5), "method=GET path=/users status=200 took=12ms"}),
-                                                json::array({ns(15), "method=GET path=/orders status=200 took=8ms"})})}}}));
+          json::array(
+              {{{"stream", {{"level", "info"}, {"service_name", "api"}}},
+                {"values",
+                 json::array(
+                     {json::array({ns(5), "method=GET path=/users status=200 took=12ms"}),
+                      json::array({ns(15), "method=GET path=/orders status=200 took=8ms"})})}}}));
   }
 
   SECTION("structured metadata joins the stream labels when labels are not categorized") {
@@ -185,75 +197,84 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
                                             {"end", end},
                                             {"query", "{service_name=\"api\", level=\"error\"}"}}));
     CHECK(answer["data"]["result"] ==
-          json::array({{{"stream", {{"level", "error"}, {"service_name", "api"}, {"trace_id", "4bf92f35"}}},
-                        {"values", json::array({json::array(
-                                       {ns(25), "method=GET path=/orders status=500 took=2s"})})}}}));
+          json::array(
+              {{{"stream", {{"level", "error"}, {"service_name", "api"}, {"trace_id", "4bf92f35"}}},
+                {"values", json::array({json::array(
+                               {ns(25), "method=GET path=/orders status=500 took=2s"})})}}}));
   }
 
   SECTION("a metric query with step answers a matrix in seconds") {
-    const json answer = get_json(port, url("/loki/api/v1/query_range",
-                                           {{"query", "sum by (level) (count_over_time({service_name=\"api\"}[1m]))"},
-                                            {"start", std::to_string(seconds(60))},
-                                            {"end", std::to_string(seconds(120))},
-                                            {"step", "60"}}));
+    const json answer = get_json(
+        port, url("/loki/api/v1/query_range",
+                  {{"query", "sum by (level) (count_over_time({service_name=\"api\"}[1m]))"},
+                   {"start", std::to_string(seconds(60))},
+                   {"end", std::to_string(seconds(120))},
+                   {"step", "60"}}));
     CHECK(answer["data"]["resultType"] == "matrix");
     CHECK(answer["data"]["result"] ==
-          json::array({{{"metric", {{"level", "error"}}}, {"values", json::array({json::array({seconds(60), "1"})})}},
+          json::array({{{"metric", {{"level", "error"}}},
+                        {"values", json::array({json::array({seconds(60), "1"})})}},
                        {{"metric", {{"level", "info"}}},
                         {"values", json::array({json::array({seconds(60), "2"}),
                                                 json::array({seconds(120), "1"})})}}}));
   }
 
   SECTION("the logs-volume query Grafana runs beside every log query") {
-    const json answer = get_json(
-        port,
-        url("/loki/api/v1/query_range",
-            {{"query", "sum by (level, detected_level) (count_over_time({service_name=\"api\"} | drop __error__[1m]))"},
-             {"start", lognurse::format_time(kBase + 60 * kSecond)},
-             {"end", lognurse::format_time(kBase + 120 * kSecond)},
-             {"step", "1m"}}),
-        kGrafana);
+    const json answer =
+        get_json(port,
+                 url("/loki/api/v1/query_range",
+                     {{"query",
+                       "sum by (level, detected_level) (count_over_time({service_name=\"api\"} | "
+                       "drop __error__[1m]))"},
+                      {"start", lognurse::format_time(kBase + 60 * kSecond)},
+                      {"end", lognurse::format_time(kBase + 120 * kSecond)},
+                      {"step", "1m"}}),
+                 kGrafana);
     CHECK(answer["data"]["resultType"] == "matrix");
     CHECK(answer["data"]["encodingFlags"] == json::array({"categorize-labels"}));
     CHECK(answer["data"]["result"] ==
-          json::array({{{"metric", {{"level", "error"}}}, {"values", json::array({json::array({seconds(60), "1"})})}},
+          json::array({{{"metric", {{"level", "error"}}},
+                        {"values", json::array({json::array({seconds(60), "1"})})}},
                        {{"metric", {{"level", "info"}}},
                         {"values", json::array({json::array({seconds(60), "2"}),
                                                 json::array({seconds(120), "1"})})}}}));
   }
 
   SECTION("an instant metric query answers a vector at the given time") {
-    const json answer = get_json(port, url("/loki/api/v1/query",
-                                           {{"query", "sum(count_over_time({service_name=~\"api|web\"}[2m]))"},
-                                            {"time", std::to_string(seconds(120))}}));
+    const json answer =
+        get_json(port, url("/loki/api/v1/query",
+                           {{"query", "sum(count_over_time({service_name=~\"api|web\"}[2m]))"},
+                            {"time", std::to_string(seconds(120))}}));
     CHECK(answer["data"]["resultType"] == "vector");
     CHECK(answer["data"]["result"] ==
           json::array({{{"metric", json::object()}, {"value", json::array({seconds(120), "5"})}}}));
   }
 
   SECTION("index stats, volume and series of the selector") {
-    CHECK(get_json(port, url("/loki/api/v1/index/stats",
-                             {{"query", "{service_name=\"api\"}"}, {"start", start}, {"end", end}})) ==
+    CHECK(get_json(port,
+                   url("/loki/api/v1/index/stats",
+                       {{"query", "{service_name=\"api\"}"}, {"start", start}, {"end", end}})) ==
           json({{"streams", 2}, {"chunks", 2}, {"entries", 4}, {"bytes", 43 + 43 + 45 + 42}}));
 
-    const json volume = get_json(port, url("/loki/api/v1/index/volume",
-                                           {{"query", "{service_name=~\".+\"}"},
-                                            {"start", start},
-                                            {"end", end},
-                                            {"limit", "100"},
-                                            {"targetLabels", "level"},
-                                            {"aggregateBy", "series"}}));
+    const json volume =
+        get_json(port, url("/loki/api/v1/index/volume", {{"query", "{service_name=~\".+\"}"},
+                                                         {"start", start},
+                                                         {"end", end},
+                                                         {"limit", "100"},
+                                                         {"targetLabels", "level"},
+                                                         {"aggregateBy", "series"}}));
     CHECK(volume["status"] == "success");
     CHECK(volume["data"]["resultType"] == "vector");
     CHECK(volume["data"]["result"] ==
-          json::array({{{"metric", {{"level", "info"}}}, {"value", json::array({seconds(120), std::to_string(43 + 43 + 45 + 18)})}},
-                       {{"metric", {{"level", "error"}}}, {"value", json::array({seconds(120), "42"})}}}));
+          json::array(
+              {{{"metric", {{"level", "info"}}},
+                {"value", json::array({seconds(120), std::to_string(43 + 43 + 45 + 18)})}},
+               {{"metric", {{"level", "error"}}}, {"value", json::array({seconds(120), "42"})}}}));
 
-    const json ranged = get_json(port, url("/loki/api/v1/index/volume_range",
-                                           {{"query", "{service_name=\"web\"}"},
-                                            {"start", start},
-                                            {"end", end},
-                                            {"step", "60"}}));
+    const json ranged = get_json(
+        port,
+        url("/loki/api/v1/index/volume_range",
+            {{"query", "{service_name=\"web\"}"}, {"start", start}, {"end", end}, {"step", "60"}}));
     CHECK(ranged["data"]["resultType"] == "matrix");
     CHECK(ranged["data"]["result"] ==
           json::array({{{"metric", {{"service_name", "web"}}},
@@ -264,38 +285,51 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
                                                      {"start", start},
                                                      {"end", end}})) ==
           json({{"status", "success"},
-                {"data", {{{"level", "error"}, {"service_name", "api"}},
-                          {{"level", "info"}, {"service_name", "web"}}}}}));
+                {"data",
+                 {{{"level", "error"}, {"service_name", "api"}},
+                  {{"level", "info"}, {"service_name", "web"}}}}}));
   }
 
   SECTION("detected fields and labels for the filter pickers") {
-    CHECK(get_json(port, url("/loki/api/v1/detected_fields",
-                             {{"query", "{service_name=\"api\"}"},
-                              {"start", start},
-                              {"end", end},
-                              {"line_limit", "1000"},
-                              {"limit", "1000"}})) ==
-          json({{"fields",
-                 {{{"label", "method"}, {"type", "string"}, {"cardinality", 2}, {"parsers", {"logfmt"}}},
-                  {{"label", "path"}, {"type", "string"}, {"cardinality", 2}, {"parsers", {"logfmt"}}},
-                  {{"label", "status"}, {"type", "int"}, {"cardinality", 3}, {"parsers", {"logfmt"}}},
-                  {{"label", "took"}, {"type", "duration"}, {"cardinality", 4}, {"parsers", {"logfmt"}}},
-                  {{"label", "trace_id"}, {"type", "string"}, {"cardinality", 1}, {"parsers", nullptr}}}},
-                {"limit", 1000}}));
+    CHECK(
+        get_json(port, url("/loki/api/v1/detected_fields", {{"query", "{service_name=\"api\"}"},
+                                                            {"start", start},
+                                                            {"end", end},
+                                                            {"line_limit", "1000"},
+                                                            {"limit", "1000"}})) ==
+        json(
+            {{"fields",
+              {{{"label", "method"},
+                {"type", "string"},
+                {"cardinality", 2},
+                {"parsers", {"logfmt"}}},
+               {{"label", "path"}, {"type", "string"}, {"cardinality", 2}, {"parsers", {"logfmt"}}},
+               {{"label", "status"}, {"type", "int"}, {"cardinality", 3}, {"parsers", {"logfmt"}}},
+               {{"label", "took"},
+                {"type", "duration"},
+                {"cardinality", 4},
+                {"parsers", {"logfmt"}}},
+               {{"label", "trace_id"},
+                {"type", "string"},
+                {"cardinality", 1},
+                {"parsers", nullptr}}}},
+             {"limit", 1000}}));
     CHECK(get_json(port, url("/loki/api/v1/detected_labels", {{"start", start}, {"end", end}})) ==
           json({{"detectedLabels",
-                 {{{"label", "level"}, {"cardinality", 2}}, {{"label", "service_name"}, {"cardinality", 2}}}}}));
+                 {{{"label", "level"}, {"cardinality", 2}},
+                  {{"label", "service_name"}, {"cardinality", 2}}}}}));
   }
 
   SECTION("patterns, format_query and buildinfo") {
-    const json patterns = get_json(port, url("/loki/api/v1/patterns",
-                                             {{"query", "{service_name=\"api\"}"},
-                                              {"start", start},
-                                              {"end", end},
-                                              {"step", "60s"}}));
+    const json patterns =
+        get_json(port, url("/loki/api/v1/patterns", {{"query", "{service_name=\"api\"}"},
+                                                     {"start", start},
+                                                     {"end", end},
+                                                     {"step", "60s"}}));
     CHECK(patterns == json({{"status", "success"},
-                            {"data", {{{"pattern", "method=<_> path=<_> status=<_> took=<_>"},
-                                       {"samples", {{seconds(0), 3}, {seconds(60), 1}}}}}}}));
+                            {"data",
+                             {{{"pattern", "method=<_> path=<_> status=<_> took=<_>"},
+                               {"samples", {{seconds(0), 3}, {seconds(60), 1}}}}}}}));
     CHECK(get_json(port, url("/loki/api/v1/format_query", {{"query", "{a=\"b\"}|=`x`|json"}})) ==
           json({{"status", "success"}, {"data", "{a=\"b\"} |= \"x\" | json"}}));
     const json build = get_json(port, "/loki/api/v1/status/buildinfo");
@@ -320,7 +354,8 @@ TEST_CASE("no read route shows one tenant another tenant's data") {
   HostServer server({"--data-dir", data.path()});
   const int port = server.port();
   seed(port);
-  const std::vector<std::pair<std::string, std::string>> range = {{"start", ns(0)}, {"end", ns(120)}};
+  const std::vector<std::pair<std::string, std::string>> range = {{"start", ns(0)},
+                                                                  {"end", ns(120)}};
   auto with = [&](std::vector<std::pair<std::string, std::string>> params) {
     params.insert(params.end(), range.begin(), range.end());
     return params;
@@ -332,33 +367,57 @@ TEST_CASE("no read route shows one tenant another tenant's data") {
         json({"level", "service_name", "team"}));
   CHECK(get_json(port, url("/loki/api/v1/label/level/values", with({})), other)["data"] ==
         json({"debug"}));
-  CHECK(get_json(port, url("/loki/api/v1/label/team/values", with({})))  == json({{"status", "success"}}));
-  CHECK(get_json(port, url("/loki/api/v1/series", with({{"match[]", "{service_name=\"api\"}"}})), other)["data"] ==
+  CHECK(get_json(port, url("/loki/api/v1/label/team/values", with({}))) ==
+        json({{"status", "success"}}));
+  CHECK(get_json(port, url("/loki/api/v1/series", with({{"match[]", "{service_name=\"api\"}"}})),
+                 other)["data"] ==
         json::array({{{"level", "debug"}, {"service_name", "api"}, {"team", "x"}}}));
-  const json lines = get_json(port, url("/loki/api/v1/query_range", with({{"query", "{service_name=~\".+\"}"}})), other);
+  const json lines = get_json(
+      port, url("/loki/api/v1/query_range", with({{"query", "{service_name=~\".+\"}"}})), other);
   CHECK(lines["data"]["result"] ==
         json::array({{{"stream", {{"level", "debug"}, {"service_name", "api"}, {"team", "x"}}},
-                      {"values", json::array({json::array({ns(45), "method=GET path=/secret status=200"})})}}}));
-  CHECK(get_json(port, url("/loki/api/v1/query", {{"query", "count_over_time({service_name=\"api\"}[5m])"},
-                                                  {"time", ns(120)}}), other)["data"]["result"].size() == 1);
-  CHECK(get_json(port, url("/loki/api/v1/index/stats", with({{"query", "{service_name=\"api\"}"}})), other) ==
-        json({{"streams", 1}, {"chunks", 1}, {"entries", 1}, {"bytes", 34}}));
-  CHECK(get_json(port, url("/loki/api/v1/index/volume", with({{"query", "{service_name=\"api\"}"}})), other)["data"]["result"] ==
-        json::array({{{"metric", {{"service_name", "api"}}}, {"value", json::array({seconds(120), "34"})}}}));
-  CHECK(get_json(port, url("/loki/api/v1/detected_fields", with({{"query", "{service_name=\"api\"}"}})), other)["fields"].size() == 3);
-  CHECK(get_json(port, url("/loki/api/v1/patterns", with({{"query", "{service_name=\"api\"}"}})), other)["data"][0]["pattern"] ==
-        "method=GET path=/secret status=200");
-  CHECK(get_json(port, url("/loki/api/v1/detected_labels", with({})), other)["detectedLabels"].size() == 3);
+                      {"values", json::array({json::array(
+                                     {ns(45), "method=GET path=/secret status=200"})})}}}));
+  CHECK(get_json(port,
+                 url("/loki/api/v1/query",
+                     {{"query", "count_over_time({service_name=\"api\"}[5m])"}, {"time", ns(120)}}),
+                 other)["data"]["result"]
+            .size() == 1);
+  CHECK(get_json(port, url("/loki/api/v1/index/stats", with({{"query", "{service_name=\"api\"}"}})),
+                 other) == json({{"streams", 1}, {"chunks", 1}, {"entries", 1}, {"bytes", 34}}));
+  CHECK(
+      get_json(port, url("/loki/api/v1/index/volume", with({{"query", "{service_name=\"api\"}"}})),
+               other)["data"]["result"] ==
+      json::array(
+          {{{"metric", {{"service_name", "api"}}}, {"value", json::array({seconds(120), "34"})}}}));
+  CHECK(get_json(port,
+                 url("/loki/api/v1/detected_fields", with({{"query", "{service_name=\"api\"}"}})),
+                 other)["fields"]
+            .size() == 3);
+  CHECK(get_json(port, url("/loki/api/v1/patterns", with({{"query", "{service_name=\"api\"}"}})),
+                 other)["data"][0]["pattern"] == "method=GET path=/secret status=200");
+  CHECK(get_json(port, url("/loki/api/v1/detected_labels", with({})), other)["detectedLabels"]
+            .size() == 3);
 
   // A tenant with no data sees nothing at all.
-  CHECK(get_json(port, url("/loki/api/v1/labels", with({})), nobody) == json({{"status", "success"}}));
-  CHECK(get_json(port, url("/loki/api/v1/query_range", with({{"query", "{service_name=~\".+\"}"}})), nobody)["data"]["result"] == json::array());
-  CHECK(get_json(port, url("/loki/api/v1/series", with({{"match[]", "{service_name=~\".+\"}"}})), nobody)["data"] == json::array());
-  CHECK(get_json(port, url("/loki/api/v1/index/stats", with({{"query", "{service_name=~\".+\"}"}})), nobody)["entries"] == 0);
-  CHECK(get_json(port, url("/loki/api/v1/index/volume", with({{"query", "{service_name=~\".+\"}"}})), nobody)["data"]["result"] == json::array());
-  CHECK(get_json(port, url("/loki/api/v1/detected_fields", with({{"query", "{service_name=~\".+\"}"}})), nobody) == json::object());
-  CHECK(get_json(port, url("/loki/api/v1/detected_labels", with({})), nobody) == json({{"detectedLabels", json::array()}}));
-  CHECK(get_json(port, url("/loki/api/v1/patterns", with({{"query", "{service_name=~\".+\"}"}})), nobody)["data"] == json::array());
+  CHECK(get_json(port, url("/loki/api/v1/labels", with({})), nobody) ==
+        json({{"status", "success"}}));
+  CHECK(get_json(port, url("/loki/api/v1/query_range", with({{"query", "{service_name=~\".+\"}"}})),
+                 nobody)["data"]["result"] == json::array());
+  CHECK(get_json(port, url("/loki/api/v1/series", with({{"match[]", "{service_name=~\".+\"}"}})),
+                 nobody)["data"] == json::array());
+  CHECK(get_json(port, url("/loki/api/v1/index/stats", with({{"query", "{service_name=~\".+\"}"}})),
+                 nobody)["entries"] == 0);
+  CHECK(get_json(port,
+                 url("/loki/api/v1/index/volume", with({{"query", "{service_name=~\".+\"}"}})),
+                 nobody)["data"]["result"] == json::array());
+  CHECK(get_json(port,
+                 url("/loki/api/v1/detected_fields", with({{"query", "{service_name=~\".+\"}"}})),
+                 nobody) == json::object());
+  CHECK(get_json(port, url("/loki/api/v1/detected_labels", with({})), nobody) ==
+        json({{"detectedLabels", json::array()}}));
+  CHECK(get_json(port, url("/loki/api/v1/patterns", with({{"query", "{service_name=~\".+\"}"}})),
+                 nobody)["data"] == json::array());
 }
 
 TEST_CASE("bad parameters get Loki's 400 messages") {
@@ -396,7 +455,8 @@ TEST_CASE("bad parameters get Loki's 400 messages") {
         "400 at least one match[] parameter is required, e.g. match[]={service_name=\"api\"}\n");
   CHECK(status_and_body("/loki/api/v1/index/volume?" + q + "&aggregateBy=streams") ==
         "400 invalid aggregation option\n");
-  CHECK(status_and_body("/loki/api/v1/query_range?query=" + encode("{a=\"b\"") ).rfind("400 parse error at line 1", 0) == 0);
+  CHECK(status_and_body("/loki/api/v1/query_range?query=" + encode("{a=\"b\""))
+            .rfind("400 parse error at line 1", 0) == 0);
 }
 
 TEST_CASE("Loki timestamps are read as Loki reads them") {

@@ -55,8 +55,9 @@ Result<logql::LogExpr> parse_log_query(const std::string& text, const char* oper
   auto* log = std::get_if<logql::LogExpr>(&parsed.value());
   if (log == nullptr) {
     return invalid_argument("store.not_a_log_query",
-                            std::string(operation) + " needs a log query such as {app=\"api\"}, "
-                                                     "not the metric query " +
+                            std::string(operation) +
+                                " needs a log query such as {app=\"api\"}, "
+                                "not the metric query " +
                                 text);
   }
   return std::move(*log);
@@ -93,7 +94,7 @@ bool is_float(std::string_view v) {
 }
 
 bool is_bool(std::string_view v) {
-  static const std::set<std::string_view> values = {"1", "t", "T", "TRUE", "true", "True",
+  static const std::set<std::string_view> values = {"1", "t", "T", "TRUE",  "true",  "True",
                                                     "0", "f", "F", "FALSE", "false", "False"};
   return values.count(v) != 0;
 }
@@ -136,10 +137,11 @@ bool is_bytes(std::string_view v) {
   if (i == start) return false;
   while (i < v.size() && v[i] == ' ') ++i;
   std::string unit;
-  for (; i < v.size(); ++i) unit += static_cast<char>(std::tolower(static_cast<unsigned char>(v[i])));
+  for (; i < v.size(); ++i)
+    unit += static_cast<char>(std::tolower(static_cast<unsigned char>(v[i])));
   static const std::set<std::string> units = {
-      "",   "b",  "k",  "kb", "ki", "kib", "m",  "mb", "mi", "mib", "g",  "gb", "gi", "gib",
-      "t",  "tb", "ti", "tib", "p", "pb",  "pi", "pib", "e", "eb",  "ei", "eib"};
+      "",    "b", "k",  "kb", "ki",  "kib", "m",  "mb", "mi",  "mib", "g",  "gb", "gi",
+      "gib", "t", "tb", "ti", "tib", "p",   "pb", "pi", "pib", "e",   "eb", "ei", "eib"};
   return units.count(unit) != 0;
 }
 
@@ -408,9 +410,8 @@ Result<QueryResult> LocalStore::volume(const VolumeRequest& request) {
       }
       ranked.emplace_back(total, std::move(series));
     }
-    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first;
-    });
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
     QueryResult result;
     result.result_type = step == 0 ? "vector" : "matrix";
     for (auto& [total, series] : ranked) {
@@ -423,8 +424,7 @@ Result<QueryResult> LocalStore::volume(const VolumeRequest& request) {
 
 Result<std::vector<LogPattern>> LocalStore::patterns(const std::string& tenant,
                                                      const std::string& selector,
-                                                     const TimeRange& range,
-                                                     std::int64_t step_ns) {
+                                                     const TimeRange& range, std::int64_t step_ns) {
   return guarded_call<std::vector<LogPattern>>(
       "patterns", [&]() -> Result<std::vector<LogPattern>> {
         auto log = parse_log_query(selector, "patterns");
@@ -463,7 +463,8 @@ Result<std::vector<LogPattern>> LocalStore::patterns(const std::string& tenant,
               best->tokens[i] = glued ? std::string("\x01") + kWildcard : kWildcard;
             }
           }
-          const std::int64_t bucket = entry.timestamp_ns - ((entry.timestamp_ns % step) + step) % step;
+          const std::int64_t bucket =
+              entry.timestamp_ns - ((entry.timestamp_ns % step) + step) % step;
           best->counts[bucket]++;
           best->total++;
           return true;
@@ -506,8 +507,8 @@ Result<std::vector<DetectedField>> LocalStore::detected_fields(const std::string
           return limit_exceeded("store.max_entries_limit",
                                 "max entries limit per query exceeded, limit > "
                                 "max_entries_limit_per_query (" +
-                                    std::to_string(line_limit) + " > " +
-                                    std::to_string(max_lines) + "); lower line_limit");
+                                    std::to_string(line_limit) + " > " + std::to_string(max_lines) +
+                                    "); lower line_limit");
         }
 
         logql::LogPipeline pipeline(log.value());
@@ -520,13 +521,12 @@ Result<std::vector<DetectedField>> LocalStore::detected_fields(const std::string
         request.required_literals = pipeline.required_literals();
 
         std::map<std::string, FieldState> fields;
-        auto note = [&](const std::string& name, const std::string& value,
-                        const char* parser) {
+        auto note = [&](const std::string& name, const std::string& value, const char* parser) {
           FieldState& field = fields[name];
           field.type = field_type(value);
           field.values.insert(value);
-          if (parser != nullptr &&
-              std::find(field.parsers.begin(), field.parsers.end(), parser) == field.parsers.end()) {
+          if (parser != nullptr && std::find(field.parsers.begin(), field.parsers.end(), parser) ==
+                                       field.parsers.end()) {
             field.parsers.emplace_back(parser);
           }
         };
