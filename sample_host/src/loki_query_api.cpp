@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -544,6 +545,58 @@ void handle_index_stats(registry::Registry& registry, const httplib::Request& re
                   {"bytes", stats.value().bytes}});
 }
 
+/// Volume per label name (Loki's aggregateBy=labels): every stream's bytes count for each of
+/// its label names, or for each target label when target labels are given, in series named
+/// {name=""}. Built from the backend's volume by series, one call per label name.
+Result<QueryResult> volume_by_label_name(LogAggregationProtocol& backend,
+                                         const VolumeRequest& request) {
+  std::map<std::string, std::map<std::int64_t, double>> by_name;
+  auto add = [&](const QueryResult& result, const std::string* only) {
+    for (const auto& series : result.series) {
+      for (const auto& [name, value] : series.metric) {
+        if (only != nullptr && name != *only) continue;
+        for (const auto& sample : series.samples)
+          by_name[name][sample.timestamp_ns] += sample.value;
+      }
+    }
+  };
+  VolumeRequest every = request;
+  every.limit = std::numeric_limits<std::size_t>::max();
+  if (!request.target_labels.empty()) {
+    auto result = backend.volume(every);
+    if (!result) return result.error();
+    add(result.value(), nullptr);
+  } else {
+    auto series = backend.series(request.tenant, {request.selector}, request.range);
+    if (!series) return series.error();
+    std::set<std::string> names;
+    for (const auto& labels : series.value()) {
+      for (const auto& label : labels) names.insert(label.first);
+    }
+    for (const auto& name : names) {
+      every.target_labels = {name};
+      auto result = backend.volume(every);
+      if (!result) return result.error();
+      add(result.value(), &name);
+    }
+  }
+
+  QueryResult out;
+  out.result_type = request.step_ns > 0 ? "matrix" : "vector";
+  for (const auto& [name, samples] : by_name) {
+    Series series;
+    series.metric = {{name, ""}};
+    for (const auto& [time, value] : samples) series.samples.push_back({time, value});
+    out.series.push_back(std::move(series));
+  }
+  // Largest first by the first sample, ties by name, as Loki orders volumes.
+  std::stable_sort(out.series.begin(), out.series.end(), [](const Series& a, const Series& b) {
+    return a.samples.front().value > b.samples.front().value;
+  });
+  if (out.series.size() > request.limit) out.series.resize(request.limit);
+  return out;
+}
+
 void handle_volume(registry::Registry& registry, const httplib::Request& req,
                    httplib::Response& res, bool ranged) {
   const Params params = request_params(req);
@@ -563,11 +616,7 @@ void handle_volume(registry::Registry& registry, const httplib::Request& req,
     request.step_ns = step.value();
   }
   const std::string aggregate_by = param(params, "aggregateBy");
-  if (!aggregate_by.empty() && aggregate_by != "series") {
-    if (aggregate_by == "labels") {
-      return send_error(res, bad_request("aggregateBy=labels is not supported by this server; "
-                                         "use aggregateBy=series or leave it out"));
-    }
+  if (!aggregate_by.empty() && aggregate_by != "series" && aggregate_by != "labels") {
     return send_error(res, bad_request("invalid aggregation option"));
   }
   auto query = required_query(params);
@@ -584,7 +633,8 @@ void handle_volume(registry::Registry& registry, const httplib::Request& req,
   }
   auto backend = backend_or_error(registry, res);
   if (!backend) return;
-  auto result = backend->volume(request);
+  auto result =
+      aggregate_by == "labels" ? volume_by_label_name(*backend, request) : backend->volume(request);
   if (!result) return send_error(res, result.error());
   json data = query_result_to_json(result.value());
   send_json(res, {{"status", "success"}, {"data", std::move(data)}});

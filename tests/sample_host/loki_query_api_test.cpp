@@ -271,6 +271,17 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
                 {"value", json::array({seconds(120), std::to_string(43 + 43 + 45 + 18)})}},
                {{"metric", {{"level", "error"}}}, {"value", json::array({seconds(120), "42"})}}}));
 
+    const json by_name =
+        get_json(port, url("/loki/api/v1/index/volume", {{"query", "{service_name=~\".+\"}"},
+                                                         {"start", start},
+                                                         {"end", end},
+                                                         {"aggregateBy", "labels"}}));
+    const std::string all = std::to_string(43 + 43 + 45 + 42 + 18);
+    CHECK(by_name["data"]["result"] ==
+          json::array(
+              {{{"metric", {{"level", ""}}}, {"value", json::array({seconds(120), all})}},
+               {{"metric", {{"service_name", ""}}}, {"value", json::array({seconds(120), all})}}}));
+
     const json ranged = get_json(
         port,
         url("/loki/api/v1/index/volume_range",
