@@ -392,8 +392,15 @@ TEST_CASE("no read route shows one tenant another tenant's data") {
   CHECK(get_json(port,
                  url("/loki/api/v1/query",
                      {{"query", "count_over_time({service_name=\"api\"}[5m])"}, {"time", ns(120)}}),
-                 other)["data"]["result"]
-            .size() == 1);
+                 other)["data"]["result"] ==
+        json::array({{{"metric", {{"level", "debug"}, {"service_name", "api"}, {"team", "x"}}},
+                      {"value", json::array({seconds(120), "1"})}}}));
+  CHECK(get_json(port,
+                 url("/loki/api/v1/index/volume_range",
+                     with({{"query", "{service_name=\"api\"}"}, {"step", "60"}})),
+                 other)["data"]["result"] ==
+        json::array({{{"metric", {{"service_name", "api"}}},
+                      {"values", json::array({json::array({seconds(60), "34"})})}}}));
   CHECK(get_json(port, url("/loki/api/v1/index/stats", with({{"query", "{service_name=\"api\"}"}})),
                  other) == json({{"streams", 1}, {"chunks", 1}, {"entries", 1}, {"bytes", 34}}));
   CHECK(
