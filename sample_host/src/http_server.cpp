@@ -6,6 +6,7 @@
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "loki_query_api.hpp"
+#include "loki_tail.hpp"
 
 namespace lognurse::host {
 
@@ -106,7 +107,10 @@ Result<int> HttpServer::bind() {
 
 void HttpServer::run() { server_->listen_after_bind(); }
 
-void HttpServer::stop() { server_->stop(); }
+void HttpServer::stop() {
+  stop_loki_tails();
+  server_->stop();
+}
 
 void HttpServer::install_routes() {
   auto& server = *server_;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "lognurse/host_api/json.hpp"
+#include "loki_tail.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/ast.hpp"
 #include "lognurse/logql/parser.hpp"
@@ -872,6 +873,7 @@ void install_loki_query_api(httplib::Server& server, registry::Registry& registr
        [reg](const Request& req, Response& res) { handle_patterns(*reg, req, res); });
   both("/loki/api/v1/format_query",
        [](const Request& req, Response& res) { handle_format_query(req, res); });
+  install_loki_tail(server, registry);
   server.Get("/loki/api/v1/status/buildinfo", [](const Request&, Response& res) {
     // The fields Loki reports; the version is lognurse's own, not a Loki release.
     send_json(res, {{"version", LOGNURSE_VERSION},
