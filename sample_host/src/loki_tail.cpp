@@ -252,8 +252,13 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
               const std::string frame = text_frame(tail_message(result.value()));
               if (!sink.write(frame.data(), frame.size())) return false;
               *next = newest + 1;
+              return wait_unless_stopping(kPollInterval);
             }
           }
+          // A ping when there is nothing to send: writing to a client that went away fails
+          // within a poll or two, which ends the tail and frees its worker.
+          static const char kPing[] = {static_cast<char>(0x89), 0};
+          if (!sink.write(kPing, sizeof kPing)) return false;
           return wait_unless_stopping(kPollInterval);
         });
   });

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -65,9 +68,10 @@ public:
     return head;
   }
 
-  /// The payload of the next text frame, or "" when none arrives.
+  /// The payload of the next text frame, skipping pings, or "" when none arrives.
   std::string read_text_frame() {
-    const std::string header = read(2);
+    std::string header = read(2);
+    while (header == std::string("\x89\x00", 2)) header = read(2);
     if (header.size() < 2) return "";
     REQUIRE(static_cast<unsigned char>(header[0]) == 0x81);
     std::uint64_t size = static_cast<unsigned char>(header[1]) & 0x7F;
@@ -140,6 +144,37 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   CHECK(server.stop() == 0);
   CHECK(std::chrono::steady_clock::now() - stopping < std::chrono::seconds(3));
   CHECK(socket.read(1).empty());
+}
+
+TEST_CASE("tails are limited in number and a closed one frees its place") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  const std::string target = "/loki/api/v1/tail?query=%7Bservice_name%3D%22none%22%7D";
+  auto open_tail = [&](Socket& socket) {
+    socket.send(handshake(target));
+    return socket.read_head();
+  };
+  {
+    std::vector<std::unique_ptr<Socket>> tails;
+    for (int i = 0; i < lognurse::host::kMaxConcurrentTails; ++i) {
+      tails.push_back(std::make_unique<Socket>(port));
+      REQUIRE(open_tail(*tails.back()).rfind("HTTP/1.1 101 ", 0) == 0);
+    }
+    Socket refused(port);
+    const std::string head = open_tail(refused);
+    CHECK(head.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(refused.read(67) ==
+          "max concurrent tail requests limit exceeded, count > limit (5 > 4)\n");
+  }
+  // The closed tails notice on their next ping; a new tail gets a place within seconds.
+  bool reopened = false;
+  for (int attempt = 0; attempt < 10 && !reopened; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    Socket again(port);
+    reopened = open_tail(again).rfind("HTTP/1.1 101 ", 0) == 0;
+  }
+  CHECK(reopened);
 }
 
 TEST_CASE("tail refuses a request that is not a WebSocket or asks for too long a delay") {
