@@ -191,6 +191,10 @@ std::vector<Label> parsed_labels(logql::LabelsBuilder& builder, const Labels& st
 /// similarity threshold in Loki's pattern ingester.
 constexpr double kPatternSimilarity = 0.3;
 constexpr const char* kWildcard = "<_>";
+/// Patterns kept per token count, so that a range of unrelated lines costs bounded time and
+/// memory (Loki's Drain bounds its clusters too). A line that matches none of a full set joins
+/// the most similar pattern.
+constexpr std::size_t kMaxPatternsPerLength = 300;
 
 struct PatternCluster {
   std::vector<std::string> tokens;
@@ -453,7 +457,8 @@ Result<std::vector<LogPattern>> LocalStore::patterns(const std::string& tenant,
               best = &cluster;
             }
           }
-          if (best == nullptr || best_similarity < kPatternSimilarity) {
+          const bool full = clusters.size() >= kMaxPatternsPerLength;
+          if (best == nullptr || (best_similarity < kPatternSimilarity && !full)) {
             clusters.push_back(PatternCluster{tokens, {}, 0});
             best = &clusters.back();
           } else {

@@ -99,7 +99,8 @@ public:
 
   /// Patterns of the lines the selector matches, found by clustering lines of equal token
   /// count whose tokens mostly agree (the idea of Loki's Drain-based pattern ingester); the
-  /// tokens that differ become "<_>". Counts per step, most frequent pattern first.
+  /// tokens that differ become "<_>"; at most 300 patterns per token count. Counts per step,
+  /// most frequent pattern first.
   Result<std::vector<LogPattern>> patterns(const std::string& tenant, const std::string& selector,
                                            const TimeRange& range, std::int64_t step_ns) override;
 
