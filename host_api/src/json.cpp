@@ -278,12 +278,17 @@ Result<QueryResult> query_result_from_json(const json& data) {
         LogEntry entry{ts.value(), value[1].get<std::string>(), {}};
         if (value.size() >= 3 && value[2].is_object()) {
           // Loki answers with {"structuredMetadata":{...},"parsed":{...}} when
-          // categorized labels are requested; plain objects are metadata.
-          const json& meta = value[2].contains("structuredMetadata") ? value[2]["structuredMetadata"]
-                                                                     : value[2];
-          auto metadata = labels_from_json(meta, value_where + "[2]");
-          if (!metadata) return metadata.error();
-          entry.metadata = std::move(metadata).value();
+          // categorized labels are requested; plain objects are metadata. Labels
+          // a parser extracted belong to the entry too, so they join its metadata.
+          const bool categorized =
+              value[2].contains("structuredMetadata") || value[2].contains("parsed");
+          for (const char* part : {"structuredMetadata", "parsed"}) {
+            const json& meta = categorized ? value[2].value(part, json::object()) : value[2];
+            auto metadata = labels_from_json(meta, value_where + "[2]");
+            if (!metadata) return metadata.error();
+            for (auto& pair : metadata.value()) entry.metadata.push_back(std::move(pair));
+            if (!categorized) break;
+          }
         }
         stream.entries.push_back(std::move(entry));
       }

@@ -71,6 +71,35 @@ public:
     return guarded_call(name_, "metrics", [&] { return inner_->metrics(tenant, range); });
   }
 
+  Result<std::vector<Labels>> series(const std::string& tenant,
+                                     const std::vector<std::string>& selectors,
+                                     const TimeRange& range) override {
+    return guarded_call(name_, "series", [&] { return inner_->series(tenant, selectors, range); });
+  }
+
+  Result<IndexStats> stats(const std::string& tenant, const std::string& selector,
+                           const TimeRange& range) override {
+    return guarded_call(name_, "stats", [&] { return inner_->stats(tenant, selector, range); });
+  }
+
+  Result<QueryResult> volume(const VolumeRequest& request) override {
+    return guarded_call(name_, "volume", [&] { return inner_->volume(request); });
+  }
+
+  Result<std::vector<LogPattern>> patterns(const std::string& tenant, const std::string& selector,
+                                           const TimeRange& range, std::int64_t step_ns) override {
+    return guarded_call(name_, "patterns",
+                        [&] { return inner_->patterns(tenant, selector, range, step_ns); });
+  }
+
+  Result<std::vector<DetectedField>> detected_fields(const std::string& tenant,
+                                                     const std::string& query,
+                                                     const TimeRange& range,
+                                                     std::size_t line_limit) override {
+    return guarded_call(name_, "detected_fields",
+                        [&] { return inner_->detected_fields(tenant, query, range, line_limit); });
+  }
+
 private:
   std::shared_ptr<LogAggregationProtocol> inner_;
   std::string name_;

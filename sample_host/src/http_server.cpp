@@ -6,6 +6,8 @@
 #include "ingest_routes.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
+#include "loki_query_api.hpp"
+#include "loki_tail.hpp"
 
 namespace lognurse::host {
 
@@ -63,90 +65,6 @@ void send_loki_error(httplib::Response& res, const Error& error) {
 std::string tenant_of(const httplib::Request& req) {
   const auto tenant = req.get_header_value("X-Scope-OrgID");
   return tenant.empty() ? std::string(kDefaultTenant) : tenant;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string url_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-/// Query parameters, plus form fields of a urlencoded POST body (Loki accepts both).
-std::multimap<std::string, std::string> request_params(const httplib::Request& req) {
-  std::multimap<std::string, std::string> params(req.params.begin(), req.params.end());
-  if (req.method == "POST" &&
-      req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
-    std::string_view body = req.body;
-    std::size_t pos = 0;
-    while (pos <= body.size()) {
-      const auto amp = body.find('&', pos);
-      const auto pair = body.substr(pos, amp == std::string_view::npos ? body.size() - pos : amp - pos);
-      if (!pair.empty()) {
-        const auto eq = pair.find('=');
-        params.emplace(url_decode(pair.substr(0, eq)),
-                       eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1)));
-      }
-      if (amp == std::string_view::npos) break;
-      pos = amp + 1;
-    }
-  }
-  return params;
-}
-
-std::optional<std::string> param(const std::multimap<std::string, std::string>& params,
-                                 const std::string& key) {
-  const auto it = params.find(key);
-  if (it == params.end()) return std::nullopt;
-  return it->second;
-}
-
-/// Reads start/end/since as Loki does: end defaults to now, start to end - since
-/// (since defaults to 1h).
-Result<TimeRange> loki_range(const std::multimap<std::string, std::string>& params) {
-  TimeRange range;
-  range.end_ns = now_ns();
-  if (auto end = param(params, "end")) {
-    auto parsed = parse_time(*end);
-    if (!parsed) return invalid_argument("loki.bad_param", "invalid end: " + parsed.error().message);
-    range.end_ns = parsed.value();
-  }
-  std::int64_t since = 3600 * kNanosPerSecond;
-  if (auto text = param(params, "since")) {
-    auto parsed = parse_duration(*text);
-    if (!parsed) return invalid_argument("loki.bad_param", "invalid since: " + parsed.error().message);
-    since = parsed.value();
-  }
-  range.start_ns = range.end_ns - since;
-  if (auto start = param(params, "start")) {
-    auto parsed = parse_time(*start);
-    if (!parsed) {
-      return invalid_argument("loki.bad_param", "invalid start: " + parsed.error().message);
-    }
-    range.start_ns = parsed.value();
-  }
-  if (range.end_ns < range.start_ns) {
-    return invalid_argument("loki.bad_param",
-                            "the end timestamp must not be before the start time");
-  }
-  return range;
 }
 
 /// Converts REST query parameters to tool arguments: digit-only values
@@ -218,7 +136,10 @@ Result<int> HttpServer::bind() {
 
 void HttpServer::run() { server_->listen_after_bind(); }
 
-void HttpServer::stop() { server_->stop(); }
+void HttpServer::stop() {
+  stop_loki_tails();
+  server_->stop();
+}
 
 void HttpServer::install_routes() {
   auto& server = *server_;
@@ -322,89 +243,7 @@ void HttpServer::install_routes() {
 
   install_ingest_routes(server, registry_, options_.max_body_bytes);
 
-  auto query_range = [this](const httplib::Request& req, httplib::Response& res) {
-    const auto params = request_params(req);
-    const auto text = param(params, "query");
-    if (!text || text->empty()) {
-      send_loki_error(res, invalid_argument("loki.bad_param", "query parameter \"query\" is required"));
-      return;
-    }
-    auto range = loki_range(params);
-    if (!range) {
-      send_loki_error(res, range.error());
-      return;
-    }
-    LogQuery query;
-    query.tenant = tenant_of(req);
-    query.logql = *text;
-    query.range = range.value();
-    if (auto limit = param(params, "limit")) {
-      if (limit->empty() || limit->find_first_not_of("0123456789") != std::string::npos ||
-          limit->size() > 9) {
-        send_loki_error(res, invalid_argument("loki.bad_param", "invalid limit \"" + *limit + "\""));
-        return;
-      }
-      query.limit = std::stoul(*limit);
-    }
-    if (auto direction = param(params, "direction")) {
-      if (*direction == "forward" || *direction == "FORWARD") {
-        query.direction = Direction::forward;
-      } else if (*direction != "backward" && *direction != "BACKWARD") {
-        send_loki_error(res, invalid_argument("loki.bad_param", "invalid direction \"" +
-                                                                    *direction + "\""));
-        return;
-      }
-    }
-    if (auto step = param(params, "step")) {
-      auto parsed = parse_duration(*step);
-      if (!parsed || parsed.value() <= 0) {
-        send_loki_error(res, invalid_argument("loki.bad_param", "invalid step \"" + *step + "\""));
-        return;
-      }
-      query.step_ns = parsed.value();
-    }
-    auto backend = registry_.log_aggregation();
-    if (!backend) {
-      send_loki_error(res, unavailable("query.no_backend", "no log_aggregation backend is loaded"));
-      return;
-    }
-    auto result = backend->query(query);
-    if (!result) {
-      send_loki_error(res, result.error());
-      return;
-    }
-    res.set_content(dump({{"status", "success"}, {"data", query_result_to_json(result.value())}}),
-                    kJson);
-  };
-  server.Get("/loki/api/v1/query_range", query_range);
-  server.Post("/loki/api/v1/query_range", query_range);
-
-  auto labels = [this](const httplib::Request& req, httplib::Response& res) {
-    const auto params = request_params(req);
-    auto range = loki_range(params);
-    if (!range) {
-      send_loki_error(res, range.error());
-      return;
-    }
-    auto backend = registry_.log_aggregation();
-    if (!backend) {
-      send_loki_error(res, unavailable("query.no_backend", "no log_aggregation backend is loaded"));
-      return;
-    }
-    // Routes with a capture group are label-value routes: /label/<name>/values.
-    Result<std::vector<std::string>> names =
-        req.matches.size() > 1
-            ? backend->label_values(tenant_of(req), url_decode(req.matches[1].str()), range.value())
-            : backend->labels(tenant_of(req), range.value());
-    if (!names) {
-      send_loki_error(res, names.error());
-      return;
-    }
-    res.set_content(dump({{"status", "success"}, {"data", names.value()}}), kJson);
-  };
-  server.Get("/loki/api/v1/labels", labels);
-  server.Post("/loki/api/v1/labels", labels);
-  server.Get(R"(/loki/api/v1/label/([^/]+)/values)", labels);
+  install_loki_query_api(server, registry_);
 }
 
 }  // namespace lognurse::host

@@ -53,8 +53,10 @@ const std::map<std::string, std::string> kCommandUsage = {
 Serves HTTP on one listener (default 127.0.0.1:8470):
   GET  /api/nurse/logs/aggregation  POST /api/nurse/logs/query   POST /api/nurse/logs/search
   GET  /api/nurse/logs/metrics      POST /mcp                    GET  /api/plugins
-  POST /loki/api/v1/push            GET|POST /loki/api/v1/query_range
+  POST /loki/api/v1/push            GET|POST /loki/api/v1/query_range, query
   GET  /loki/api/v1/labels          GET  /loki/api/v1/label/NAME/values   GET /ready
+  GET  /loki/api/v1/series, index/stats, index/volume, index/volume_range, detected_labels,
+       detected_fields, patterns, tail, format_query, status/buildinfo (Loki's query API)
 Stops on SIGINT or SIGTERM.
 )"},
     {"mcp", R"(usage: sample_host mcp [--data-dir DIR]

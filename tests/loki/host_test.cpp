@@ -94,6 +94,7 @@ TEST_CASE("the backend pushes to and reads from a real host", "[loki][host]") {
 
   // The tenant travels: another tenant sees nothing.
   const auto other = backend.label_values("team-b", "service_name", last_hour());
+  INFO((other.ok() ? std::string() : other.error().code + ": " + other.error().message));
   REQUIRE(other.ok());
   CHECK(other.value().empty());
 }

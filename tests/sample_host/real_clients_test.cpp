@@ -61,16 +61,13 @@ json query_streams(int port, const std::string& tenant, const std::string& selec
   return streams;
 }
 
-/// One stream of a query answer: Loki shows an entry's structured metadata among the
-/// stream's labels as well as in the entry.
+/// One stream of a query answer: without the categorize-labels encoding flag, Loki
+/// shows an entry's structured metadata among the stream's labels, and each value
+/// is just [timestamp, line].
 json answer_stream(json labels, const std::string& stamp, const std::string& line,
                    const json& metadata) {
-  json value = json::array({stamp, line});
-  if (!metadata.empty()) {
-    labels.update(metadata);
-    value.push_back(metadata);
-  }
-  return {{"stream", labels}, {"values", json::array({value})}};
+  labels.update(metadata);
+  return {{"stream", labels}, {"values", json::array({json::array({stamp, line})})}};
 }
 
 std::string ns(std::int64_t base_ms, int offset_ms) {

@@ -770,6 +770,12 @@ Result<LogMetrics> LocalStore::metrics(const std::string& tenant, const TimeRang
   });
 }
 
+Status LocalStore::with_reader(const std::function<Status(Connection&)>& body) {
+  auto reader = acquire_reader();
+  if (!reader) return reader.error();
+  return body(*reader.value());
+}
+
 Health LocalStore::health() {
   auto started = std::chrono::steady_clock::now();
   Health health;

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -84,6 +85,39 @@ public:
   /// over the classifications stored at push time (see classify.hpp).
   Result<LogMetrics> metrics(const std::string& tenant, const TimeRange& range) override;
 
+  /// Label sets of the tenant's streams that match any selector and have entries in the range,
+  /// sorted. An empty list of selectors, or the selector "{}", matches every stream.
+  Result<std::vector<Labels>> series(const std::string& tenant,
+                                     const std::vector<std::string>& selectors,
+                                     const TimeRange& range) override;
+
+  /// Streams with entries in the range, their entries and line bytes. The store keeps no chunk
+  /// files, so each matched stream counts as one chunk.
+  Result<IndexStats> stats(const std::string& tenant, const std::string& selector,
+                           const TimeRange& range) override;
+
+  /// Line bytes per series as Loki's index/volume computes them: grouped by the target labels,
+  /// or by the labels the selector names, largest first, at most request.limit series. Without
+  /// a step one "vector" sample at the range end; with one a "matrix" with a sample at the end
+  /// of each step.
+  Result<QueryResult> volume(const VolumeRequest& request) override;
+
+  /// Patterns of the lines the selector matches, found by clustering lines of equal token
+  /// count whose tokens mostly agree (the idea of Loki's Drain-based pattern ingester); the
+  /// tokens that differ become "<_>"; at most 300 patterns per token count. Counts per step,
+  /// most frequent pattern first.
+  Result<std::vector<LogPattern>> patterns(const std::string& tenant, const std::string& selector,
+                                           const TimeRange& range, std::int64_t step_ns) override;
+
+  /// Fields of the newest `line_limit` lines the log query returns, as Loki's detected_fields:
+  /// structured metadata, labels the query's parsers extract, and what json (or, failing that,
+  /// logfmt) finds in each line; with the type of the last value seen and the exact number of
+  /// distinct values. Sorted by name.
+  Result<std::vector<DetectedField>> detected_fields(const std::string& tenant,
+                                                     const std::string& query,
+                                                     const TimeRange& range,
+                                                     std::size_t line_limit) override;
+
   /// The store's side of query execution for one tenant: entries of the streams matching
   /// request.matchers in [start, end), in global time order (ties by stream, then arrival),
   /// ascending for forward and exactly reversed for backward. Stops when `visit` returns
@@ -126,6 +160,13 @@ private:
                                                     const TimeRange& range);
   Result<std::vector<MatchedStream>> streams_with_entries(const std::string& tenant,
                                                           const TimeRange& range);
+
+  /// Runs `body` with a pooled read connection.
+  Status with_reader(const std::function<Status(Connection&)>& body);
+
+  Result<std::vector<MatchedStream>> streams_matching(const std::string& tenant,
+                                                      const std::vector<std::string>& selectors,
+                                                      const TimeRange& range);
 
   Result<PushResult> write(const std::string& tenant, const std::vector<ValidatedStream>& streams);
   Status merge_scan(Connection& reader, const std::vector<MatchedStream>& streams,

@@ -256,6 +256,11 @@ LokiResult<LokiAdapter::HttpAnswer> LokiAdapter::perform(const std::string& path
   if (!options_.bearer_token.empty()) {
     headers.add("Authorization: Bearer " + options_.bearer_token);
   }
+  if (path == "/loki/api/v1/query_range" || path == "/loki/api/v1/query") {
+    // Stream labels apart from structured metadata and parsed labels, so that
+    // an entry's metadata is not taken for labels of its stream.
+    headers.add("X-Loki-Response-Encoding-Flags: categorize-labels");
+  }
   if (body != nullptr) {
     headers.add("Content-Type: " + body->content_type);
     // Loki answers at once; waiting for 100 Continue only adds latency.
@@ -403,11 +408,10 @@ LokiResult<json> LokiAdapter::get_data(const std::string& path, const Params& pa
                       "Loki's answer to " + what + " does not report \"status\":\"success\"",
                       200);
   }
+  // Loki leaves an empty "data" out of label and series answers (omitempty);
+  // that reads as null, which list readers take as empty and shape checks refuse.
   const auto data = object.find("data");
-  if (data == object.end()) {
-    return make_error(ErrorKind::unavailable, codes::kBadResponse,
-                      "Loki's answer to " + what + " has no \"data\" member", 200);
-  }
+  if (data == object.end()) return json(nullptr);
   return std::move(document.value()[std::string("data")]);
 }
 

@@ -1,0 +1,267 @@
+#include "loki_tail.hpp"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <thread>
+
+#include "loki_query_api.hpp"
+#include "lognurse/host_api/json.hpp"
+#include "lognurse/host_api/time.hpp"
+#include "lognurse/logql/parser.hpp"
+
+namespace lognurse::host {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_stopping{false};
+std::atomic<int> g_running{0};
+
+constexpr std::int64_t kMaxDelaySeconds = 5;
+constexpr auto kPollInterval = std::chrono::seconds(1);
+constexpr auto kStopCheck = std::chrono::milliseconds(50);
+
+std::array<std::uint8_t, 20> sha1(const std::string& message) {
+  std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  std::string data = message;
+  const std::uint64_t bits = static_cast<std::uint64_t>(message.size()) * 8;
+  data += static_cast<char>(0x80);
+  while (data.size() % 64 != 56) data += '\0';
+  for (int i = 7; i >= 0; --i) data += static_cast<char>((bits >> (i * 8)) & 0xFF);
+  auto rotl = [](std::uint32_t x, int n) { return (x << n) | (x >> (32 - n)); };
+  for (std::size_t chunk = 0; chunk < data.size(); chunk += 64) {
+    std::uint32_t w[80];
+    for (int i = 0; i < 16; ++i) {
+      w[i] = 0;
+      for (int b = 0; b < 4; ++b) {
+        w[i] = (w[i] << 8) | static_cast<std::uint8_t>(data[chunk + i * 4 + b]);
+      }
+    }
+    for (int i = 16; i < 80; ++i) w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    std::uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; ++i) {
+      std::uint32_t f = 0, k = 0;
+      if (i < 20) {
+        f = (b & c) | (~b & d), k = 0x5A827999;
+      } else if (i < 40) {
+        f = b ^ c ^ d, k = 0x6ED9EBA1;
+      } else if (i < 60) {
+        f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+      } else {
+        f = b ^ c ^ d, k = 0xCA62C1D6;
+      }
+      const std::uint32_t t = rotl(a, 5) + f + e + k + w[i];
+      e = d, d = c, c = rotl(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+  }
+  std::array<std::uint8_t, 20> out{};
+  for (int i = 0; i < 20; ++i) out[i] = static_cast<std::uint8_t>(h[i / 4] >> (24 - 8 * (i % 4)));
+  return out;
+}
+
+std::string base64(const std::uint8_t* data, std::size_t size) {
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < size; i += 3) {
+    std::uint32_t n = static_cast<std::uint32_t>(data[i]) << 16;
+    if (i + 1 < size) n |= static_cast<std::uint32_t>(data[i + 1]) << 8;
+    if (i + 2 < size) n |= data[i + 2];
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    out += i + 1 < size ? alphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < size ? alphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+/// One unmasked text frame, as a server sends it (RFC 6455 section 5.2).
+std::string text_frame(const std::string& payload) {
+  std::string frame(1, static_cast<char>(0x81));
+  const std::uint64_t size = payload.size();
+  if (size < 126) {
+    frame += static_cast<char>(size);
+  } else if (size <= 0xFFFF) {
+    frame += static_cast<char>(126);
+    frame += static_cast<char>((size >> 8) & 0xFF);
+    frame += static_cast<char>(size & 0xFF);
+  } else {
+    frame += static_cast<char>(127);
+    for (int i = 7; i >= 0; --i) frame += static_cast<char>((size >> (i * 8)) & 0xFF);
+  }
+  return frame + payload;
+}
+
+/// Loki's tail message: {"streams":[{"stream":{...},"values":[["<ns>","line"]]}]}.
+std::string tail_message(const QueryResult& result) {
+  json streams = json::array();
+  for (const auto& stream : result.streams) {
+    json values = json::array();
+    for (const auto& entry : stream.entries) {
+      values.push_back(json::array({std::to_string(entry.timestamp_ns), entry.line}));
+    }
+    streams.push_back({{"stream", labels_to_json(stream.labels)}, {"values", std::move(values)}});
+  }
+  return json{{"streams", std::move(streams)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void send_text(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(message + "\n", "text/plain; charset=utf-8");
+}
+
+/// Counts a running tail for as long as it lives.
+class TailSlot {
+public:
+  TailSlot() : held_(g_running.fetch_add(1) < kMaxConcurrentTails) {
+    if (!held_) g_running.fetch_sub(1);
+  }
+  ~TailSlot() {
+    if (held_) g_running.fetch_sub(1);
+  }
+  TailSlot(const TailSlot&) = delete;
+  TailSlot& operator=(const TailSlot&) = delete;
+  bool held() const { return held_; }
+
+private:
+  bool held_;
+};
+
+/// Sleeps up to `duration`, waking early when the server stops; false when it stops.
+bool wait_unless_stopping(std::chrono::milliseconds duration) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+    if (g_stopping.load()) return false;
+    std::this_thread::sleep_for(kStopCheck);
+  }
+  return !g_stopping.load();
+}
+
+}  // namespace
+
+std::string websocket_accept(const std::string& key) {
+  const auto digest = sha1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+  return base64(digest.data(), digest.size());
+}
+
+void stop_loki_tails() {
+  g_stopping.store(true);
+}
+
+void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
+  g_stopping.store(false);
+  registry::Registry* reg = &registry;
+  server.Get("/loki/api/v1/tail", [reg](const httplib::Request& req, httplib::Response& res) {
+    std::string upgrade = req.get_header_value("Upgrade");
+    std::transform(upgrade.begin(), upgrade.end(), upgrade.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string key = req.get_header_value("Sec-WebSocket-Key");
+    if (upgrade != "websocket" || key.empty()) {
+      return send_text(res, 400,
+                       "tail is a WebSocket endpoint: send Upgrade: websocket and "
+                       "Sec-WebSocket-Key");
+    }
+
+    std::int64_t delay = 0;
+    if (req.has_param("delay_for")) {
+      const std::string text = req.get_param_value("delay_for");
+      if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+          text.size() > 9) {
+        return send_text(res, 400, "invalid delay_for \"" + text + "\": a number of seconds");
+      }
+      delay = std::stoll(text);
+      if (delay > kMaxDelaySeconds) {
+        return send_text(res, 400,
+                         "delay_for can't be greater than " + std::to_string(kMaxDelaySeconds));
+      }
+    }
+    std::size_t limit = 100;
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
+          text.size() > 9 || std::stoll(text) == 0) {
+        return send_text(res, 400, "limit must be a positive value");
+      }
+      limit = static_cast<std::size_t>(std::stoll(text));
+    }
+    std::int64_t start = now_ns() - 3600 * kNanosPerSecond;
+    if (req.has_param("start")) {
+      auto parsed = parse_loki_time(req.get_param_value("start"), "start");
+      if (!parsed) return send_text(res, 400, parsed.error().message);
+      start = parsed.value();
+    }
+    const std::string query = req.get_param_value("query");
+    auto parsed = logql::parse(query);
+    if (!parsed) return send_text(res, 400, parsed.error().message);
+    if (!std::holds_alternative<logql::LogExpr>(parsed.value())) {
+      return send_text(res, 400,
+                       "tail needs a log query such as {service_name=\"api\"}, not a "
+                       "metric query");
+    }
+    auto slot = std::make_shared<TailSlot>();
+    if (!slot->held()) {
+      return send_text(res, 400,
+                       "max concurrent tail requests limit exceeded, count > limit (" +
+                           std::to_string(kMaxConcurrentTails + 1) + " > " +
+                           std::to_string(kMaxConcurrentTails) + ")");
+    }
+    auto backend = reg->log_aggregation();
+    if (!backend) return send_text(res, 503, "no log_aggregation backend is loaded");
+
+    res.status = 101;
+    res.set_header("Upgrade", "websocket");
+    res.set_header("Connection", "Upgrade");
+    res.set_header("Sec-WebSocket-Accept", websocket_accept(key));
+    LogQuery base;
+    base.tenant = req.get_header_value("X-Scope-OrgID").empty()
+                      ? std::string(kDefaultTenant)
+                      : req.get_header_value("X-Scope-OrgID");
+    base.logql = query;
+    base.limit = limit;
+    base.direction = Direction::forward;
+    auto next = std::make_shared<std::int64_t>(start);
+    // The provider runs until a write fails or the server stops; the length only satisfies
+    // the HTTP layer, a WebSocket client does not read it.
+    res.set_content_provider(
+        std::numeric_limits<std::uint32_t>::max(), "application/octet-stream",
+        [backend, base, next, slot, delay](std::size_t, std::size_t, httplib::DataSink& sink) {
+          if (g_stopping.load()) return false;
+          LogQuery query = base;
+          query.range = {*next, now_ns() - delay * kNanosPerSecond + 1};
+          if (query.range.end_ns > query.range.start_ns) {
+            auto result = backend->query(query);
+            if (!result) {
+              const std::string frame = text_frame(json{{"error", result.error().message}}.dump());
+              sink.write(frame.data(), frame.size());
+              return false;
+            }
+            std::int64_t newest = *next - 1;
+            std::size_t count = 0;
+            for (const auto& stream : result.value().streams) {
+              for (const auto& entry : stream.entries)
+                newest = std::max(newest, entry.timestamp_ns);
+              count += stream.entries.size();
+            }
+            if (count > 0) {
+              const std::string frame = text_frame(tail_message(result.value()));
+              if (!sink.write(frame.data(), frame.size())) return false;
+              *next = newest + 1;
+              return wait_unless_stopping(kPollInterval);
+            }
+          }
+          // A ping when there is nothing to send: writing to a client that went away fails
+          // within a poll or two, which ends the tail and frees its worker.
+          static const char kPing[] = {static_cast<char>(0x89), 0};
+          if (!sink.write(kPing, sizeof kPing)) return false;
+          return wait_unless_stopping(kPollInterval);
+        });
+  });
+}
+
+}  // namespace lognurse::host
