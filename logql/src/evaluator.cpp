@@ -1,11 +1,14 @@
 #include "lognurse/logql/evaluator.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <re2/re2.h>
 
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/lexer.hpp"
@@ -299,9 +302,6 @@ public:
 
   Result<StepMatrix> eval(const MetricNode& node) {
     auto result = std::visit([this](const auto& n) { return eval_node(n); }, node.node);
-    if (result.ok() && result.value().series.size() > execution_.limits().max_series) {
-      return max_series_error(execution_.limits().max_series);
-    }
     if (result.ok() && execution_.elapsed() > execution_.limits().timeout_seconds) {
       return timeout_error(execution_.limits().timeout_seconds);
     }
@@ -460,6 +460,63 @@ private:
     return success();
   }
 
+  Result<StepMatrix> eval_node(const LabelReplace& r) {
+    auto inner_result = eval(*r.inner);
+    if (!inner_result.ok()) return inner_result.error();
+    StepMatrix m = std::move(inner_result).value();
+    if (m.is_scalar) return m;
+    RE2 re("^(?:" + r.regex + ")$", RE2::Quiet);
+    std::string rewrite = go_to_re2_rewrite(r.replacement);
+    for (auto& series : m.series) {
+      const std::string* value = find_label(series.labels, r.source);
+      std::string source = value != nullptr ? *value : std::string();
+      std::string result;
+      if (!RE2::Extract(source, re, rewrite, &result)) continue;
+      auto it = std::find_if(series.labels.begin(), series.labels.end(),
+                             [&r](const Label& l) { return l.first == r.destination; });
+      if (result.empty()) {
+        if (it != series.labels.end()) series.labels.erase(it);
+      } else if (it != series.labels.end()) {
+        it->second = result;
+      } else {
+        series.labels.emplace_back(r.destination, result);
+        normalize_labels(series.labels);
+      }
+    }
+    return m;
+  }
+
+  /// Prometheus writes group references as $1 or ${1}; RE2 as \1.
+  static std::string go_to_re2_rewrite(const std::string& replacement) {
+    std::string out;
+    for (std::size_t i = 0; i < replacement.size(); ++i) {
+      char c = replacement[i];
+      if (c == '\\') {
+        out += "\\\\";
+        continue;
+      }
+      if (c != '$' || i + 1 >= replacement.size()) {
+        out += c;
+        continue;
+      }
+      std::size_t j = i + 1;
+      bool braced = replacement[j] == '{';
+      if (braced) ++j;
+      std::size_t digits = j;
+      while (digits < replacement.size() && std::isdigit(static_cast<unsigned char>(replacement[digits]))) {
+        ++digits;
+      }
+      if (digits == j || (braced && (digits >= replacement.size() || replacement[digits] != '}'))) {
+        out += c;
+        continue;
+      }
+      out += '\\';
+      out += replacement.substr(j, digits - j);
+      i = braced ? digits : digits - 1;
+    }
+    return out;
+  }
+
   Result<StepMatrix> eval_node(const VectorAggregation& v) {
     auto inner_result = eval(*v.inner);
     if (!inner_result.ok()) return inner_result.error();
@@ -599,48 +656,74 @@ private:
     return out;
   }
 
+  static Error many_to_many_error(const BinaryExpr& b, const char* side) {
+    return invalid_argument(
+        "logql.many_to_many",
+        std::string("the ") + side + " side of " + print(MetricNode{b}) +
+            " has several series with the same matching labels; aggregate it first, match on "
+            "fewer labels with on (...), or say which side has many with group_left or "
+            "group_right");
+  }
+
+  /// Arithmetic and comparison between two vectors, one-to-one or, with
+  /// group_left / group_right, many-to-one and one-to-many as in Prometheus.
   Result<StepMatrix> vector_vector(const BinaryExpr& b, StepMatrix lhs, StepMatrix rhs) {
-    std::unordered_map<std::string, std::size_t> right_index;
-    for (std::size_t s = 0; s < rhs.series.size(); ++s) {
-      auto [it, added] = right_index.emplace(
-          labels_key(matching_labels(rhs.series[s].labels, b.matching)), s);
-      if (!added) {
-        return invalid_argument("logql.many_to_many",
-                                "the right side of " + print(MetricNode{b}) +
-                                    " has several series with the same labels; aggregate it "
-                                    "first or match on fewer labels with on (...)");
-      }
+    MatchCardinality cardinality =
+        b.matching ? b.matching->cardinality : MatchCardinality::one_to_one;
+    bool right_is_many = cardinality == MatchCardinality::one_to_many;
+    StepMatrix& many = right_is_many ? rhs : lhs;
+    StepMatrix& one = right_is_many ? lhs : rhs;
+
+    std::unordered_map<std::string, std::size_t> one_index;
+    for (std::size_t s = 0; s < one.series.size(); ++s) {
+      auto [it, added] =
+          one_index.emplace(labels_key(matching_labels(one.series[s].labels, b.matching)), s);
+      if (!added) return many_to_many_error(b, right_is_many ? "left" : "right");
     }
     bool filter = is_comparison(b.op) && !b.return_bool;
     StepMatrix out;
     std::unordered_set<std::string> seen;
-    for (auto& series : lhs.series) {
+    for (auto& series : many.series) {
       Labels key = matching_labels(series.labels, b.matching);
-      auto it = right_index.find(labels_key(key));
-      if (it == right_index.end()) continue;
-      if (!seen.insert(labels_key(key)).second) {
-        return invalid_argument("logql.many_to_many",
-                                "the left side of " + print(MetricNode{b}) +
-                                    " has several series with the same labels; aggregate it "
-                                    "first or match on fewer labels with on (...)");
+      auto it = one_index.find(labels_key(key));
+      if (it == one_index.end()) continue;
+      if (cardinality == MatchCardinality::one_to_one && !seen.insert(labels_key(key)).second) {
+        return many_to_many_error(b, "left");
       }
-      const StepSeries& other = rhs.series[it->second];
+      const StepSeries& other = one.series[it->second];
       bool any = false;
       for (std::size_t i = 0; i < grid_.count; ++i) {
         if (!series.present[i] || !other.present[i]) {
           series.present[i] = 0;
           continue;
         }
-        double result = apply_arithmetic(b.op, series.values[i], other.values[i]);
+        double left = right_is_many ? other.values[i] : series.values[i];
+        double right = right_is_many ? series.values[i] : other.values[i];
+        double result = apply_arithmetic(b.op, left, right);
         if (filter) {
-          if (result == 0) series.present[i] = 0;
+          if (result == 0) {
+            series.present[i] = 0;
+          } else if (right_is_many) {
+            series.values[i] = left;
+          }
         } else {
           series.values[i] = result;
         }
         any = any || series.present[i];
       }
       if (!any) continue;
-      if (!filter) series.labels = std::move(key);
+      if (cardinality == MatchCardinality::one_to_one) {
+        if (!filter) series.labels = std::move(key);
+      } else {
+        for (const auto& name : b.matching->include) {
+          const std::string* value = find_label(other.labels, name);
+          auto at = std::find_if(series.labels.begin(), series.labels.end(),
+                                 [&name](const Label& l) { return l.first == name; });
+          if (at != series.labels.end()) series.labels.erase(at);
+          if (value != nullptr && !value->empty()) series.labels.emplace_back(name, *value);
+        }
+        normalize_labels(series.labels);
+      }
       out.series.push_back(std::move(series));
     }
     return out;
@@ -780,6 +863,9 @@ Result<QueryResult> evaluate_metric_query(const MetricNode& metric, const EvalPa
   auto evaluated = evaluator.eval(metric);
   if (!evaluated.ok()) return evaluated.error();
   StepMatrix matrix = std::move(evaluated).value();
+  // As Loki's max_query_series, the limit counts the series of the result:
+  // inner expressions may have more when an aggregation reduces them.
+  if (matrix.series.size() > limits.max_series) return max_series_error(limits.max_series);
 
   QueryResult result;
   if (matrix.is_scalar) {
