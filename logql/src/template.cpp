@@ -89,6 +89,7 @@ enum class Function {
   now,
   duration_seconds,
   bytes,
+  go_replace,
 };
 
 struct FunctionInfo {
@@ -175,6 +176,7 @@ constexpr FunctionInfo kFunctions[] = {
     {"duration", Function::duration_seconds, 1, 1},
     {"duration_seconds", Function::duration_seconds, 1, 1},
     {"bytes", Function::bytes, 1, 1},
+    {"Replace", Function::go_replace, 4, 4},
 };
 
 const FunctionInfo* find_function(std::string_view name) {
@@ -1392,6 +1394,26 @@ private:
           return false;
         }
         result = Value::of_number(static_cast<double>(value));
+        return true;
+      }
+      case Function::go_replace: {
+        // Go's strings.Replace(s, old, new, n): at most n replacements, all when n < 0.
+        long long n = 0;
+        if (!need_int(args[3], "Replace", n)) return false;
+        std::string source = text(0);
+        std::string from = text(1);
+        std::string to = text(2);
+        std::string out;
+        std::size_t pos = 0;
+        for (long long done = 0; n < 0 || done < n; ++done) {
+          std::size_t found = from.empty() ? std::string::npos : source.find(from, pos);
+          if (found == std::string::npos) break;
+          out.append(source, pos, found - pos);
+          out += to;
+          pos = found + from.size();
+        }
+        out.append(source, pos, std::string::npos);
+        result = Value::of_string(std::move(out));
         return true;
       }
       case Function::none: break;
