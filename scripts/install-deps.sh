@@ -8,7 +8,7 @@ packages=(
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcurl4-openssl-dev
   libspdlog-dev catch2 libcpp-httplib-dev libsqlite3-dev libre2-dev libzstd-dev
   sqlite3 curl jq ripgrep nginx
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev libbenchmark-dev
 )
 
 # Node.js runs the third-party clients of the integration tests. A machine that

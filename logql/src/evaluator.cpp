@@ -430,9 +430,10 @@ private:
         entry_times.push_back(entry.timestamp_ns);
         return true;
       }
-      if (r.grouping) apply_grouping(*r.grouping, labels);
-      labels.finish();
+      // Errors are checked before grouping, which could otherwise drop __error__
+      // and hide them, as Loki keeps the error labels of a failed entry.
       if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
+        labels.finish();
         Labels series;
         labels.copy_to(series);
         failure = invalid_argument(
@@ -442,6 +443,8 @@ private:
                 "(after unwrap when the error comes from unwrap)");
         return false;
       }
+      if (r.grouping) apply_grouping(*r.grouping, labels);
+      labels.finish();
       bool added = false;
       RawSeries& series = index.find_or_add(labels, added);
       if (added && index.items().size() > execution_.limits().max_series * 4 + 1000) {
@@ -517,7 +520,29 @@ private:
     return out;
   }
 
+  /// sum by (x) of a count, rate, bytes or sum range aggregation equals the
+  /// range aggregation grouped by (x) while scanning, since sums add up. Grouping
+  /// early keeps one series per group instead of one per distinct label set,
+  /// which parsers such as logfmt multiply.
+  static std::optional<RangeAggregation> grouped_range(const VectorAggregation& v) {
+    if (v.op != VectorOp::sum) return std::nullopt;
+    const auto* r = std::get_if<RangeAggregation>(&v.inner->node);
+    if (r == nullptr || r->grouping) return std::nullopt;
+    switch (r->op) {
+      case RangeOp::count_over_time:
+      case RangeOp::rate:
+      case RangeOp::bytes_over_time:
+      case RangeOp::bytes_rate:
+      case RangeOp::sum_over_time: break;
+      default: return std::nullopt;
+    }
+    RangeAggregation grouped = *r;
+    grouped.grouping = v.grouping.value_or(Grouping{});
+    return grouped;
+  }
+
   Result<StepMatrix> eval_node(const VectorAggregation& v) {
+    if (auto grouped = grouped_range(v)) return eval_node(*grouped);
     auto inner_result = eval(*v.inner);
     if (!inner_result.ok()) return inner_result.error();
     StepMatrix inner = std::move(inner_result).value();

@@ -110,3 +110,15 @@ TEST_CASE("a metric query past the timeout fails with the same message") {
   REQUIRE_FALSE(result.ok());
   CHECK(result.error().code == "logql.timeout");
 }
+
+TEST_CASE("a sum over more label sets than the series limit allows stays within the limit") {
+  GeneratedSource source(1200, 2);
+  logql::Limits limits;
+  limits.max_series = 10;
+  auto query = range_query("sum by (app) (count_over_time({app=\"load\"}[10s]))", 2);
+  auto result = logql::execute(query.logql, query, source, limits);
+  REQUIRE(result.ok());
+  REQUIRE(result.value().series.size() == 1);
+  // The only step is at 0: its window (-10s, 0] holds the first entry of every stream.
+  CHECK(result.value().series[0].samples.at(0).value == 1200);
+}
