@@ -57,12 +57,25 @@ public:
   void count_entry(const Labels& stream, const LogEntry& entry) {
     stats_.lines_scanned++;
     stats_.bytes_scanned += entry.line.size();
-    if (last_stream_ == nullptr || *last_stream_ != stream) {
-      std::string key = labels_to_string(stream);
-      if (streams_.insert(std::move(key)).second) stats_.streams_matched++;
-      last_stream_copy_ = stream;
-      last_stream_ = &last_stream_copy_;
+    if (last_stream_ != nullptr && *last_stream_ == stream) return;
+    // Entries of interleaved streams switch stream on almost every entry: find
+    // the stream by a hash of its labels rather than rendering them.
+    std::size_t hash = 14695981039346656037ULL;
+    for (const auto& [name, value] : stream) {
+      for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      hash = (hash ^ 0xFF) * 1099511628211ULL;
+      for (char c : value) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      hash = (hash ^ 0xFE) * 1099511628211ULL;
     }
+    auto& bucket = streams_[hash];
+    auto known = std::find(bucket.begin(), bucket.end(), stream);
+    if (known == bucket.end()) {
+      bucket.push_back(stream);
+      stats_.streams_matched++;
+      known = bucket.end() - 1;
+    }
+    // Map nodes never move, and only this pointer into a bucket is kept.
+    last_stream_ = &*known;
   }
 
   QueryStats finish_stats() {
@@ -78,9 +91,8 @@ private:
   std::uint64_t ticks_ = 0;
   bool expired_ = false;
   QueryStats stats_;
-  std::unordered_set<std::string> streams_;
+  std::unordered_map<std::size_t, std::vector<Labels>> streams_;  ///< by label hash
   const Labels* last_stream_ = nullptr;
-  Labels last_stream_copy_;
 };
 
 /// Finds or adds a label set in a hash index; used to group entries into

@@ -925,8 +925,11 @@ struct StageFactory {
 
 LogPipeline::LogPipeline(const LogExpr& log) {
   bool line_rewritten = false;
+  bool only_line_filters = true;
   for (const auto& stage : log.pipeline) {
     stages_.push_back(std::visit(StageFactory{}, stage));
+    only_line_filters = only_line_filters && std::holds_alternative<LineFilter>(stage);
+    if (only_line_filters) leading_line_filters_ = stages_.size();
     if (const auto* filter = std::get_if<LineFilter>(&stage)) {
       if (!line_rewritten && !filter->ip && filter->op == LineFilterOp::contains &&
           filter->values.size() == 1 &&
@@ -948,11 +951,14 @@ LogPipeline::LogPipeline(LogPipeline&&) noexcept = default;
 LogPipeline& LogPipeline::operator=(LogPipeline&&) noexcept = default;
 
 bool LogPipeline::process(const Labels& stream_labels, const LogEntry& entry) {
-  labels_.reset(stream_labels, entry.metadata);
   line_ = entry.line;
   timestamp_ns_ = entry.timestamp_ns;
-  for (const auto& stage : stages_) {
-    if (!stage->process(*this)) return false;
+  for (std::size_t i = 0; i < leading_line_filters_; ++i) {
+    if (!stages_[i]->process(*this)) return false;
+  }
+  labels_.reset(stream_labels, entry.metadata);
+  for (std::size_t i = leading_line_filters_; i < stages_.size(); ++i) {
+    if (!stages_[i]->process(*this)) return false;
   }
   return true;
 }
