@@ -468,7 +468,28 @@ private:
 
   // ---- label filters ----------------------------------------------------
 
+  /// Bounds the recursion of nested expressions, so that deeply nested input
+  /// gets an error instead of exhausting the stack.
+  class DepthGuard {
+  public:
+    explicit DepthGuard(Parser& parser) : parser_(parser) {
+      if (++parser_.depth_ > kMaxDepth) {
+        parser_.fail_at(parser_.peek().offset, "the expression is nested more than " +
+                                                   std::to_string(kMaxDepth) +
+                                                   " levels deep; simplify it");
+      }
+    }
+    ~DepthGuard() { --parser_.depth_; }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
+
+  private:
+    Parser& parser_;
+  };
+  static constexpr int kMaxDepth = 100;
+
   LabelFilterExpr parse_label_or() {
+    DepthGuard guard(*this);
     LabelFilterExpr left = parse_label_and();
     while (at_ident("or")) {
       advance();
@@ -584,6 +605,7 @@ private:
   }
 
   MetricNode parse_binary(int min_precedence) {
+    DepthGuard guard(*this);
     MetricNode lhs = parse_unary();
     while (true) {
       std::optional<BinaryOp> op = binary_op_at();
@@ -822,6 +844,7 @@ private:
   std::string_view input_;
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

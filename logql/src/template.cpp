@@ -656,6 +656,20 @@ public:
       : tokens_(tokens), pos_(start) {}
 
   bool parse_pipeline(Pipeline& pipeline, std::string& error, bool nested) {
+    // Parenthesised pipelines recurse: bound them so input cannot exhaust the stack.
+    if (++depth_ > kMaxDepth) {
+      error = "template action nested more than " + std::to_string(kMaxDepth) + " levels deep";
+      return false;
+    }
+    bool ok = parse_pipeline_body(pipeline, error, nested);
+    --depth_;
+    return ok;
+  }
+
+private:
+  static constexpr int kMaxDepth = 100;
+
+  bool parse_pipeline_body(Pipeline& pipeline, std::string& error, bool nested) {
     while (true) {
       Command command;
       if (!parse_command(command, error)) return false;
@@ -772,6 +786,7 @@ private:
 
   const std::vector<ActionToken>& tokens_;
   std::size_t pos_;
+  int depth_ = 0;
 };
 
 /// Expands $1, ${1}, $name and ${name} in a Go regexp replacement template.

@@ -65,3 +65,16 @@ TEST_CASE("a number literal beyond the range of a float is refused rather than r
   std::string message = error_of("1e400 + 1");
   CHECK(message == "parse error at line 1, col 1: the number 1e400 is out of range of a 64-bit float");
 }
+
+TEST_CASE("an expression nested too deeply is refused instead of exhausting the stack") {
+  std::string query = std::string(5000, '(') + "1" + std::string(5000, ')');
+  std::string message = error_of(query);
+  CHECK(message.find("nested more than 100 levels deep") != std::string::npos);
+  CHECK(lognurse::logql::validate(std::string(50, '(') + "1" + std::string(50, ')')).ok());
+}
+
+TEST_CASE("a template nested too deeply is refused") {
+  std::string tmpl = "{{" + std::string(500, '(') + "1" + std::string(500, ')') + "}}";
+  std::string message = error_of("{app=\"api\"} | line_format `" + tmpl + "`");
+  CHECK(message.find("nested more than 100 levels deep") != std::string::npos);
+}
