@@ -518,7 +518,8 @@ private:
       bool braced = replacement[j] == '{';
       if (braced) ++j;
       std::size_t digits = j;
-      while (digits < replacement.size() && std::isdigit(static_cast<unsigned char>(replacement[digits]))) {
+      while (digits < replacement.size() &&
+             std::isdigit(static_cast<unsigned char>(replacement[digits]))) {
         ++digits;
       }
       if (digits == j || (braced && (digits >= replacement.size() || replacement[digits] != '}'))) {

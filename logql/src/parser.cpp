@@ -297,7 +297,8 @@ private:
   std::string parse_ip_argument() {
     advance();
     expect(TokenKind::lparen, "\"(\"");
-    const Token& value = expect(TokenKind::string, "an address range string such as \"10.0.0.0/8\"");
+    const Token& value =
+        expect(TokenKind::string, "an address range string such as \"10.0.0.0/8\"");
     std::string error;
     if (!IpRange::parse(value.text, error)) fail_at(value.offset, error);
     expect(TokenKind::rparen, "\")\"");

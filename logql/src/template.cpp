@@ -1486,7 +1486,8 @@ private:
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
       unsigned n = static_cast<unsigned char>(in[i]) << 16 |
-                   static_cast<unsigned char>(in[i + 1]) << 8 | static_cast<unsigned char>(in[i + 2]);
+                   static_cast<unsigned char>(in[i + 1]) << 8 |
+                   static_cast<unsigned char>(in[i + 2]);
       out += kAlphabet[n >> 18 & 63];
       out += kAlphabet[n >> 12 & 63];
       out += kAlphabet[n >> 6 & 63];

@@ -63,7 +63,8 @@ TEST_CASE("label_format setting one label twice says how to do it instead") {
 
 TEST_CASE("a number literal beyond the range of a float is refused rather than read as infinity") {
   std::string message = error_of("1e400 + 1");
-  CHECK(message == "parse error at line 1, col 1: the number 1e400 is out of range of a 64-bit float");
+  CHECK(message ==
+        "parse error at line 1, col 1: the number 1e400 is out of range of a 64-bit float");
 }
 
 TEST_CASE("an expression nested too deeply is refused instead of exhausting the stack") {

@@ -26,11 +26,12 @@ constexpr std::int64_t kSecond = 1'000'000'000;
 class FixedSource : public logql::EntrySource {
 public:
   FixedSource() {
-    streams_.push_back({{{"app", "api"}, {"env", "prod"}},
-                        {{10 * kSecond, "level=info method=GET status=200 duration=15ms size=1KB", {}},
-                         {20 * kSecond, "level=error method=POST status=500 duration=1.5s size=3",
-                          {{"trace_id", "t1"}}},
-                         {70 * kSecond, "level=warn msg=\"not found\" status=404 =x flag", {}}}});
+    streams_.push_back(
+        {{{"app", "api"}, {"env", "prod"}},
+         {{10 * kSecond, "level=info method=GET status=200 duration=15ms size=1KB", {}},
+          {20 * kSecond, "level=error method=POST status=500 duration=1.5s size=3",
+           {{"trace_id", "t1"}}},
+          {70 * kSecond, "level=warn msg=\"not found\" status=404 =x flag", {}}}});
     streams_.push_back(
         {{{"app", "web"}, {"env", "dev"}},
          {{5 * kSecond, R"({"level":"info","user":{"id":7,"tags":["a"]},"latency":0.25})", {}},
@@ -81,7 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string printed = logql::print(parsed.value());
   auto reparsed = logql::parse(printed);
   if (!reparsed.ok()) fail("the printed query does not parse", query, printed);
-  if (!(reparsed.value() == parsed.value())) fail("the printed query parses differently", query, printed);
+  if (!(reparsed.value() == parsed.value())) {
+    fail("the printed query parses differently", query, printed);
+  }
 
   static FixedSource source;
   logql::Limits limits;
