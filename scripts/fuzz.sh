@@ -17,24 +17,31 @@ cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_CXX_COMPILER=clang++ -DLO
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target fuzz_targets
 
+# Each target with its seed corpus and, where it has one, its dictionary.
+declare -A corpus=(
+  [logql_fuzz]=tests/logql/fuzz/corpus
+  [push_json_fuzz]=tests/fuzz/corpus/push_json_fuzz
+  [host_config_fuzz]=tests/fuzz/corpus/host_config_fuzz
+  [mcp_message_fuzz]=tests/fuzz/corpus/mcp_message_fuzz
+)
+declare -A dictionary=([logql_fuzz]=tests/logql/fuzz/logql.dict)
 targets=("$@")
-if ((${#targets[@]} == 0)); then
-  for dir in "$root"/tests/fuzz/corpus/*/ "$root"/tests/*/fuzz/corpus/*/; do
-    [[ -d $dir ]] && targets+=("$(basename "$dir")")
-  done
-fi
+((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz host_config_fuzz mcp_message_fuzz)
 
 for target in "${targets[@]}"; do
   binary=$(find "$build/tests" -type f -name "$target" -perm -u+x | head -n 1)
   [[ -n $binary ]] || { echo "fuzz: no binary for $target" >&2; exit 1; }
-  seeds=$(find "$root/tests" -type d -path "*corpus/$target" | head -n 1)
+  [[ -n ${corpus[$target]:-} ]] || { echo "fuzz: unknown target $target" >&2; exit 2; }
+  seeds="$root/${corpus[$target]}"
+  dict=()
+  [[ -n ${dictionary[$target]:-} ]] && dict=(-dict="$root/${dictionary[$target]}")
   work="$build/corpus/$target"
   mkdir -p "$work"
   echo "fuzz: $target for ${seconds}s"
   log="$build/$target.log"
   rc=0
   (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work" "$seeds") >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 "${dict[@]}" "$work" "$seeds") >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
   if ((rc != 0)); then
     grep -E "^(==[0-9]+==|SUMMARY)" "$log" | head -n 20 >&2 || true

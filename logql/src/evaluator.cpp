@@ -1,11 +1,14 @@
 #include "lognurse/logql/evaluator.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
+
+#include <re2/re2.h>
 
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/lexer.hpp"
@@ -54,12 +57,25 @@ public:
   void count_entry(const Labels& stream, const LogEntry& entry) {
     stats_.lines_scanned++;
     stats_.bytes_scanned += entry.line.size();
-    if (last_stream_ == nullptr || *last_stream_ != stream) {
-      std::string key = labels_to_string(stream);
-      if (streams_.insert(std::move(key)).second) stats_.streams_matched++;
-      last_stream_copy_ = stream;
-      last_stream_ = &last_stream_copy_;
+    if (last_stream_ != nullptr && *last_stream_ == stream) return;
+    // Entries of interleaved streams switch stream on almost every entry: find
+    // the stream by a hash of its labels rather than rendering them.
+    std::size_t hash = 14695981039346656037ULL;
+    for (const auto& [name, value] : stream) {
+      for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      hash = (hash ^ 0xFF) * 1099511628211ULL;
+      for (char c : value) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+      hash = (hash ^ 0xFE) * 1099511628211ULL;
     }
+    auto& bucket = streams_[hash];
+    auto known = std::find(bucket.begin(), bucket.end(), stream);
+    if (known == bucket.end()) {
+      bucket.push_back(stream);
+      stats_.streams_matched++;
+      known = bucket.end() - 1;
+    }
+    // Map nodes never move, and only this pointer into a bucket is kept.
+    last_stream_ = &*known;
   }
 
   QueryStats finish_stats() {
@@ -75,9 +91,8 @@ private:
   std::uint64_t ticks_ = 0;
   bool expired_ = false;
   QueryStats stats_;
-  std::unordered_set<std::string> streams_;
+  std::unordered_map<std::size_t, std::vector<Labels>> streams_;  ///< by label hash
   const Labels* last_stream_ = nullptr;
-  Labels last_stream_copy_;
 };
 
 /// Finds or adds a label set in a hash index; used to group entries into
@@ -299,9 +314,6 @@ public:
 
   Result<StepMatrix> eval(const MetricNode& node) {
     auto result = std::visit([this](const auto& n) { return eval_node(n); }, node.node);
-    if (result.ok() && result.value().series.size() > execution_.limits().max_series) {
-      return max_series_error(execution_.limits().max_series);
-    }
     if (result.ok() && execution_.elapsed() > execution_.limits().timeout_seconds) {
       return timeout_error(execution_.limits().timeout_seconds);
     }
@@ -430,9 +442,10 @@ private:
         entry_times.push_back(entry.timestamp_ns);
         return true;
       }
-      if (r.grouping) apply_grouping(*r.grouping, labels);
-      labels.finish();
+      // Errors are checked before grouping, which could otherwise drop __error__
+      // and hide them, as Loki keeps the error labels of a failed entry.
       if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
+        labels.finish();
         Labels series;
         labels.copy_to(series);
         failure = invalid_argument(
@@ -442,6 +455,8 @@ private:
                 "(after unwrap when the error comes from unwrap)");
         return false;
       }
+      if (r.grouping) apply_grouping(*r.grouping, labels);
+      labels.finish();
       bool added = false;
       RawSeries& series = index.find_or_add(labels, added);
       if (added && index.items().size() > execution_.limits().max_series * 4 + 1000) {
@@ -460,7 +475,87 @@ private:
     return success();
   }
 
+  Result<StepMatrix> eval_node(const LabelReplace& r) {
+    auto inner_result = eval(*r.inner);
+    if (!inner_result.ok()) return inner_result.error();
+    StepMatrix m = std::move(inner_result).value();
+    if (m.is_scalar) return m;
+    RE2 re("^(?:" + r.regex + ")$", RE2::Quiet);
+    std::string rewrite = go_to_re2_rewrite(r.replacement);
+    for (auto& series : m.series) {
+      const std::string* value = find_label(series.labels, r.source);
+      std::string source = value != nullptr ? *value : std::string();
+      std::string result;
+      if (!RE2::Extract(source, re, rewrite, &result)) continue;
+      auto it = std::find_if(series.labels.begin(), series.labels.end(),
+                             [&r](const Label& l) { return l.first == r.destination; });
+      if (result.empty()) {
+        if (it != series.labels.end()) series.labels.erase(it);
+      } else if (it != series.labels.end()) {
+        it->second = result;
+      } else {
+        series.labels.emplace_back(r.destination, result);
+        normalize_labels(series.labels);
+      }
+    }
+    return m;
+  }
+
+  /// Prometheus writes group references as $1 or ${1}; RE2 as \1.
+  static std::string go_to_re2_rewrite(const std::string& replacement) {
+    std::string out;
+    for (std::size_t i = 0; i < replacement.size(); ++i) {
+      char c = replacement[i];
+      if (c == '\\') {
+        out += "\\\\";
+        continue;
+      }
+      if (c != '$' || i + 1 >= replacement.size()) {
+        out += c;
+        continue;
+      }
+      std::size_t j = i + 1;
+      bool braced = replacement[j] == '{';
+      if (braced) ++j;
+      std::size_t digits = j;
+      while (digits < replacement.size() &&
+             std::isdigit(static_cast<unsigned char>(replacement[digits]))) {
+        ++digits;
+      }
+      if (digits == j || (braced && (digits >= replacement.size() || replacement[digits] != '}'))) {
+        out += c;
+        continue;
+      }
+      out += '\\';
+      out += replacement.substr(j, digits - j);
+      i = braced ? digits : digits - 1;
+    }
+    return out;
+  }
+
+  /// sum by (x) of a count, rate, bytes or sum range aggregation equals the
+  /// range aggregation grouped by (x) while scanning, since sums add up. Grouping
+  /// early keeps one series per group instead of one per distinct label set,
+  /// which parsers such as logfmt multiply.
+  static std::optional<RangeAggregation> grouped_range(const VectorAggregation& v) {
+    if (v.op != VectorOp::sum) return std::nullopt;
+    const auto* r = std::get_if<RangeAggregation>(&v.inner->node);
+    if (r == nullptr || r->grouping) return std::nullopt;
+    switch (r->op) {
+      case RangeOp::count_over_time:
+      case RangeOp::rate:
+      case RangeOp::bytes_over_time:
+      case RangeOp::bytes_rate:
+      case RangeOp::sum_over_time: break;
+      default: return std::nullopt;
+    }
+    RangeAggregation grouped = *r;
+    grouped.grouping = v.grouping.value_or(Grouping{});
+    return grouped;
+  }
+
   Result<StepMatrix> eval_node(const VectorAggregation& v) {
+    if (auto grouped = grouped_range(v)) return eval_node(*grouped);
     auto inner_result = eval(*v.inner);
     if (!inner_result.ok()) return inner_result.error();
     StepMatrix inner = std::move(inner_result).value();
@@ -599,48 +694,74 @@ private:
     return out;
   }
 
+  static Error many_to_many_error(const BinaryExpr& b, const char* side) {
+    return invalid_argument(
+        "logql.many_to_many",
+        std::string("the ") + side + " side of " + print(MetricNode{b}) +
+            " has several series with the same matching labels; aggregate it first, match on "
+            "fewer labels with on (...), or say which side has many with group_left or "
+            "group_right");
+  }
+
+  /// Arithmetic and comparison between two vectors, one-to-one or, with
+  /// group_left / group_right, many-to-one and one-to-many as in Prometheus.
   Result<StepMatrix> vector_vector(const BinaryExpr& b, StepMatrix lhs, StepMatrix rhs) {
-    std::unordered_map<std::string, std::size_t> right_index;
-    for (std::size_t s = 0; s < rhs.series.size(); ++s) {
-      auto [it, added] = right_index.emplace(
-          labels_key(matching_labels(rhs.series[s].labels, b.matching)), s);
-      if (!added) {
-        return invalid_argument("logql.many_to_many",
-                                "the right side of " + print(MetricNode{b}) +
-                                    " has several series with the same labels; aggregate it "
-                                    "first or match on fewer labels with on (...)");
-      }
+    MatchCardinality cardinality =
+        b.matching ? b.matching->cardinality : MatchCardinality::one_to_one;
+    bool right_is_many = cardinality == MatchCardinality::one_to_many;
+    StepMatrix& many = right_is_many ? rhs : lhs;
+    StepMatrix& one = right_is_many ? lhs : rhs;
+
+    std::unordered_map<std::string, std::size_t> one_index;
+    for (std::size_t s = 0; s < one.series.size(); ++s) {
+      auto [it, added] =
+          one_index.emplace(labels_key(matching_labels(one.series[s].labels, b.matching)), s);
+      if (!added) return many_to_many_error(b, right_is_many ? "left" : "right");
     }
     bool filter = is_comparison(b.op) && !b.return_bool;
     StepMatrix out;
     std::unordered_set<std::string> seen;
-    for (auto& series : lhs.series) {
+    for (auto& series : many.series) {
       Labels key = matching_labels(series.labels, b.matching);
-      auto it = right_index.find(labels_key(key));
-      if (it == right_index.end()) continue;
-      if (!seen.insert(labels_key(key)).second) {
-        return invalid_argument("logql.many_to_many",
-                                "the left side of " + print(MetricNode{b}) +
-                                    " has several series with the same labels; aggregate it "
-                                    "first or match on fewer labels with on (...)");
+      auto it = one_index.find(labels_key(key));
+      if (it == one_index.end()) continue;
+      if (cardinality == MatchCardinality::one_to_one && !seen.insert(labels_key(key)).second) {
+        return many_to_many_error(b, "left");
       }
-      const StepSeries& other = rhs.series[it->second];
+      const StepSeries& other = one.series[it->second];
       bool any = false;
       for (std::size_t i = 0; i < grid_.count; ++i) {
         if (!series.present[i] || !other.present[i]) {
           series.present[i] = 0;
           continue;
         }
-        double result = apply_arithmetic(b.op, series.values[i], other.values[i]);
+        double left = right_is_many ? other.values[i] : series.values[i];
+        double right = right_is_many ? series.values[i] : other.values[i];
+        double result = apply_arithmetic(b.op, left, right);
         if (filter) {
-          if (result == 0) series.present[i] = 0;
+          if (result == 0) {
+            series.present[i] = 0;
+          } else if (right_is_many) {
+            series.values[i] = left;
+          }
         } else {
           series.values[i] = result;
         }
         any = any || series.present[i];
       }
       if (!any) continue;
-      if (!filter) series.labels = std::move(key);
+      if (cardinality == MatchCardinality::one_to_one) {
+        if (!filter) series.labels = std::move(key);
+      } else {
+        for (const auto& name : b.matching->include) {
+          const std::string* value = find_label(other.labels, name);
+          auto at = std::find_if(series.labels.begin(), series.labels.end(),
+                                 [&name](const Label& l) { return l.first == name; });
+          if (at != series.labels.end()) series.labels.erase(at);
+          if (value != nullptr && !value->empty()) series.labels.emplace_back(name, *value);
+        }
+        normalize_labels(series.labels);
+      }
       out.series.push_back(std::move(series));
     }
     return out;
@@ -780,6 +901,9 @@ Result<QueryResult> evaluate_metric_query(const MetricNode& metric, const EvalPa
   auto evaluated = evaluator.eval(metric);
   if (!evaluated.ok()) return evaluated.error();
   StepMatrix matrix = std::move(evaluated).value();
+  // As Loki's max_query_series, the limit counts the series of the result:
+  // inner expressions may have more when an aggregation reduces them.
+  if (matrix.series.size() > limits.max_series) return max_series_error(limits.max_series);
 
   QueryResult result;
   if (matrix.is_scalar) {

@@ -251,6 +251,9 @@ private:
     token.kind = TokenKind::number;
     token.text = std::string(input_.substr(start, pos_ - start));
     token.number = std::strtod(token.text.c_str(), nullptr);
+    if (!std::isfinite(token.number)) {
+      return fail(start, "the number " + token.text + " is out of range of a 64-bit float");
+    }
     return std::nullopt;
   }
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <utility>
 
+#include "lognurse/logql/ip.hpp"
+#include "lognurse/logql/pipeline.hpp"
 #include "lognurse/logql/lexer.hpp"
 #include "lognurse/logql/pattern.hpp"
 #include "lognurse/logql/template.hpp"
@@ -196,6 +198,8 @@ private:
       matchers.push_back(std::move(matcher));
       if (at(TokenKind::comma)) {
         advance();
+        // As in Loki's grammar, a comma must be followed by another matcher.
+        if (!at(TokenKind::identifier)) fail_expected("a label matcher after \",\"");
         continue;
       }
       if (!at(TokenKind::rbrace)) fail_expected("\",\" or \"}\"");
@@ -265,6 +269,14 @@ private:
       case TokenKind::pipe_pattern: filter.op = LineFilterOp::pattern; break;
       default: filter.op = LineFilterOp::not_pattern; break;
     }
+    if (at_ident("ip") && peek(1).kind == TokenKind::lparen) {
+      if (filter.op != LineFilterOp::contains && filter.op != LineFilterOp::not_contains) {
+        fail_at(peek().offset, "ip() only filters with |= or !=");
+      }
+      filter.ip = true;
+      filter.values.push_back(parse_ip_argument());
+      return filter;
+    }
     while (true) {
       const Token& value = expect(TokenKind::string, "a string");
       if (filter.op == LineFilterOp::regex || filter.op == LineFilterOp::not_regex) {
@@ -279,6 +291,18 @@ private:
       advance();
     }
     return filter;
+  }
+
+  /// ip("<range>") with the range checked; returns the range text.
+  std::string parse_ip_argument() {
+    advance();
+    expect(TokenKind::lparen, "\"(\"");
+    const Token& value =
+        expect(TokenKind::string, "an address range string such as \"10.0.0.0/8\"");
+    std::string error;
+    if (!IpRange::parse(value.text, error)) fail_at(value.offset, error);
+    expect(TokenKind::rparen, "\")\"");
+    return value.text;
   }
 
   Stage parse_stage(const Token& pipe) {
@@ -370,7 +394,14 @@ private:
     LabelFormat format;
     while (true) {
       LabelFormatItem item;
+      const Token& name = peek();
       item.name = expect_identifier("a label name");
+      for (const auto& earlier : format.items) {
+        if (earlier.name == item.name) {
+          fail_at(name.offset, "label_format sets \"" + item.name +
+                                   "\" twice; use two label_format stages to set it in turn");
+        }
+      }
       expect(TokenKind::assign, "\"=\"");
       if (at(TokenKind::identifier)) {
         item.value = advance().text;
@@ -438,7 +469,28 @@ private:
 
   // ---- label filters ----------------------------------------------------
 
+  /// Bounds the recursion of nested expressions, so that deeply nested input
+  /// gets an error instead of exhausting the stack.
+  class DepthGuard {
+  public:
+    explicit DepthGuard(Parser& parser) : parser_(parser) {
+      if (++parser_.depth_ > kMaxDepth) {
+        parser_.fail_at(parser_.peek().offset, "the expression is nested more than " +
+                                                   std::to_string(kMaxDepth) +
+                                                   " levels deep; simplify it");
+      }
+    }
+    ~DepthGuard() { --parser_.depth_; }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
+
+  private:
+    Parser& parser_;
+  };
+  static constexpr int kMaxDepth = 100;
+
   LabelFilterExpr parse_label_or() {
+    DepthGuard guard(*this);
     LabelFilterExpr left = parse_label_and();
     while (at_ident("or")) {
       advance();
@@ -478,6 +530,12 @@ private:
     advance();
     TokenKind op = op_token.kind;
 
+    if (at_ident("ip") && peek(1).kind == TokenKind::lparen) {
+      if (op != TokenKind::assign && op != TokenKind::equal_equal && op != TokenKind::not_equal) {
+        fail_at(op_token.offset, "ip() label filters only compare with =, == or !=");
+      }
+      return IpLabelFilter{name, op == TokenKind::not_equal, parse_ip_argument()};
+    }
     if (at(TokenKind::string)) {
       const Token& value = advance();
       Matcher matcher{name, MatchType::equal, value.text};
@@ -548,6 +606,7 @@ private:
   }
 
   MetricNode parse_binary(int min_precedence) {
+    DepthGuard guard(*this);
     MetricNode lhs = parse_unary();
     while (true) {
       std::optional<BinaryOp> op = binary_op_at();
@@ -565,6 +624,16 @@ private:
         VectorMatching matching;
         matching.on = advance().text == "on";
         matching.labels = parse_label_list();
+        if (at_ident("group_left") || at_ident("group_right")) {
+          const Token& group = advance();
+          if (is_set_operator(*op)) {
+            fail_at(group.offset, group.text + " is not allowed with the set operator " +
+                                      describe(op_token));
+          }
+          matching.cardinality = group.text == "group_left" ? MatchCardinality::many_to_one
+                                                            : MatchCardinality::one_to_many;
+          if (at(TokenKind::lparen)) matching.include = parse_label_list();
+        }
         binary.matching = std::move(matching);
       }
       int next = *op == BinaryOp::pow ? precedence(*op) : precedence(*op) + 1;
@@ -592,10 +661,8 @@ private:
         double value = advance().number;
         return MetricNode{NumberLiteral{negative ? -value : value}};
       }
-      MetricNode operand = parse_unary();
-      if (!negative) return operand;
-      return MetricNode{BinaryExpr{BinaryOp::mul, false, std::nullopt,
-                                   MetricNode{NumberLiteral{-1}}, std::move(operand)}};
+      // Loki's grammar signs number literals only: -rate(...) is written -1 * rate(...).
+      fail_expected("a number after the sign");
     }
     return parse_primary();
   }
@@ -614,6 +681,7 @@ private:
     }
     if (!at(TokenKind::identifier)) fail_expected("a metric expression or a log selector");
     const Token& name = peek();
+    if (name.text == "label_replace") return MetricNode{parse_label_replace()};
     if (name.text == "vector") {
       advance();
       expect(TokenKind::lparen, "\"(\"");
@@ -630,6 +698,29 @@ private:
     fail_expected("a metric expression such as count_over_time or sum");
   }
 
+  LabelReplace parse_label_replace() {
+    advance();
+    expect(TokenKind::lparen, "\"(\"");
+    LabelReplace replace{parse_binary(0), {}, {}, {}, {}};
+    auto string_argument = [this](const char* what) {
+      expect(TokenKind::comma, "\",\"");
+      return expect(TokenKind::string, what);
+    };
+    const Token& destination = string_argument("the destination label name string");
+    replace.destination = destination.text;
+    if (!is_valid_label_name(replace.destination)) {
+      fail_at(destination.offset, "label_replace: \"" + replace.destination +
+                                      "\" is not a valid label name");
+    }
+    replace.replacement = string_argument("the replacement string").text;
+    replace.source = string_argument("the source label name string").text;
+    const Token& regex = string_argument("the regular expression string");
+    replace.regex = regex.text;
+    check_regex(regex, regex.text);
+    expect(TokenKind::rparen, "\")\"");
+    return replace;
+  }
+
   double parse_signed_number(const std::string& expected) {
     double sign = 1;
     if (at(TokenKind::minus) || at(TokenKind::plus)) sign = advance().kind == TokenKind::minus ? -1 : 1;
@@ -643,6 +734,7 @@ private:
       labels.push_back(expect_identifier("a label name"));
       if (at(TokenKind::comma)) {
         advance();
+        if (!at(TokenKind::identifier)) fail_expected("a label name after \",\"");
         continue;
       }
       if (!at(TokenKind::rparen)) fail_expected("\",\" or \")\"");
@@ -753,6 +845,7 @@ private:
   std::string_view input_;
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

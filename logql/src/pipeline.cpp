@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "lognurse/logql/ip.hpp"
 #include "lognurse/logql/json_scanner.hpp"
 #include "lognurse/logql/lexer.hpp"
 #include "lognurse/logql/pattern.hpp"
@@ -295,6 +296,29 @@ std::unique_ptr<LabelPredicate> make_value_predicate(std::string name, CompareOp
   return std::make_unique<ValuePredicate<T, Parse>>(std::move(name), op, value, parse, what);
 }
 
+/// name = ip("..."): like the converting filters, it lets entries that
+/// already carry an error through, and drops entries without the label.
+class IpPredicate : public LabelPredicate {
+public:
+  explicit IpPredicate(const IpLabelFilter& filter)
+      : name_(filter.name), negated_(filter.negated) {
+    std::string error;
+    if (auto range = IpRange::parse(filter.range, error)) range_ = *range;
+  }
+
+  bool keep(LabelsBuilder& labels) const override {
+    if (labels.has_error()) return true;
+    const std::string* value = labels.get(name_);
+    if (value == nullptr || !range_) return false;
+    return range_->contains(*value) != negated_;
+  }
+
+private:
+  std::string name_;
+  bool negated_;
+  std::optional<IpRange> range_;
+};
+
 class BinaryPredicate : public LabelPredicate {
 public:
   BinaryPredicate(bool is_and, std::unique_ptr<LabelPredicate> left,
@@ -329,6 +353,9 @@ std::unique_ptr<LabelPredicate> compile_predicate(const LabelFilterExpr& expr) {
       return parse_bytes_literal(text, out);
     };
     return make_value_predicate(b->name, b->op, b->value, parse, "a byte size");
+  }
+  if (const auto* ip = std::get_if<IpLabelFilter>(&expr)) {
+    return std::make_unique<IpPredicate>(*ip);
   }
   const auto& binary = *std::get<Box<LabelFilterBinary>>(expr);
   return std::make_unique<BinaryPredicate>(binary.is_and, compile_predicate(binary.left),
@@ -403,6 +430,11 @@ class LineFilterStage : public StageRunner {
 public:
   explicit LineFilterStage(const LineFilter& filter) : op_(filter.op), values_(filter.values) {
     for (const auto& value : values_) {
+      if (filter.ip) {
+        std::string error;
+        if (auto range = IpRange::parse(value, error)) ranges_.push_back(*range);
+        continue;
+      }
       if (op_ == LineFilterOp::regex || op_ == LineFilterOp::not_regex) {
         regexes_.push_back(std::make_unique<RE2>(value, RE2::Quiet));
       } else if (op_ == LineFilterOp::pattern || op_ == LineFilterOp::not_pattern) {
@@ -415,6 +447,10 @@ public:
   bool process(LogPipeline& p) override {
     std::string_view text = line(p);
     bool any = false;
+    if (!ranges_.empty()) {
+      for (const auto& range : ranges_) any = any || range.matches_line(text);
+      return op_ == LineFilterOp::contains ? any : !any;
+    }
     switch (op_) {
       case LineFilterOp::contains:
       case LineFilterOp::not_contains:
@@ -439,6 +475,7 @@ private:
   std::vector<std::string> values_;
   std::vector<std::unique_ptr<RE2>> regexes_;
   std::vector<Pattern> patterns_;
+  std::vector<IpRange> ranges_;
 };
 
 class JsonStage : public StageRunner {
@@ -805,6 +842,8 @@ public:
   explicit KeepStage(const Keep& keep) : items_(compile_select(keep.items)) {}
   bool process(LogPipeline& p) override {
     labels(p).retain([this](const std::string& name, const std::string& value) {
+      // keep never removes the error labels: only drop or a filter can.
+      if (name == kErrorLabel || name == kErrorDetailsLabel) return true;
       for (const auto& item : items_) {
         if (item.selects(name, value)) return true;
       }
@@ -886,10 +925,14 @@ struct StageFactory {
 
 LogPipeline::LogPipeline(const LogExpr& log) {
   bool line_rewritten = false;
+  bool only_line_filters = true;
   for (const auto& stage : log.pipeline) {
     stages_.push_back(std::visit(StageFactory{}, stage));
+    only_line_filters = only_line_filters && std::holds_alternative<LineFilter>(stage);
+    if (only_line_filters) leading_line_filters_ = stages_.size();
     if (const auto* filter = std::get_if<LineFilter>(&stage)) {
-      if (!line_rewritten && filter->op == LineFilterOp::contains && filter->values.size() == 1 &&
+      if (!line_rewritten && !filter->ip && filter->op == LineFilterOp::contains &&
+          filter->values.size() == 1 &&
           !filter->values[0].empty()) {
         required_literals_.push_back(filter->values[0]);
       }
@@ -908,11 +951,14 @@ LogPipeline::LogPipeline(LogPipeline&&) noexcept = default;
 LogPipeline& LogPipeline::operator=(LogPipeline&&) noexcept = default;
 
 bool LogPipeline::process(const Labels& stream_labels, const LogEntry& entry) {
-  labels_.reset(stream_labels, entry.metadata);
   line_ = entry.line;
   timestamp_ns_ = entry.timestamp_ns;
-  for (const auto& stage : stages_) {
-    if (!stage->process(*this)) return false;
+  for (std::size_t i = 0; i < leading_line_filters_; ++i) {
+    if (!stages_[i]->process(*this)) return false;
+  }
+  labels_.reset(stream_labels, entry.metadata);
+  for (std::size_t i = leading_line_filters_; i < stages_.size(); ++i) {
+    if (!stages_[i]->process(*this)) return false;
   }
   return true;
 }

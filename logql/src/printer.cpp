@@ -141,6 +141,8 @@ void print_label_filter_leaf(const LabelFilterExpr& expr, std::string& out) {
     out += d->name + " " + compare_op(d->op) + " " + format_duration_literal(d->value_ns);
   } else if (const auto* b = std::get_if<BytesLabelFilter>(&expr)) {
     out += b->name + " " + compare_op(b->op) + " " + format_bytes_literal(b->value);
+  } else if (const auto* ip = std::get_if<IpLabelFilter>(&expr)) {
+    out += ip->name + (ip->negated ? " != ip(" : " = ip(") + quote(ip->range) + ")";
   }
 }
 
@@ -190,6 +192,10 @@ struct StagePrinter {
 
   void operator()(const LineFilter& f) {
     out += line_filter_op(f.op);
+    if (f.ip) {
+      out += " ip(" + quote(f.values.at(0)) + ")";
+      return;
+    }
     for (std::size_t i = 0; i < f.values.size(); ++i) {
       out += i == 0 ? " " : " or ";
       out += quote(f.values[i]);
@@ -310,6 +316,14 @@ void print_binary(const BinaryExpr& b, std::string& out) {
   if (b.matching) {
     out += b.matching->on ? " on " : " ignoring ";
     print_label_list(b.matching->labels, out);
+    if (b.matching->cardinality != MatchCardinality::one_to_one) {
+      out += b.matching->cardinality == MatchCardinality::many_to_one ? " group_left"
+                                                                      : " group_right";
+      if (!b.matching->include.empty()) {
+        out += ' ';
+        print_label_list(b.matching->include, out);
+      }
+    }
   }
   out += ' ';
   bool right_parens = needs_parens(*b.rhs, b.op, true);
@@ -330,6 +344,11 @@ void print_metric(const MetricNode& node, std::string& out) {
           print_binary(n, out);
         } else if constexpr (std::is_same_v<T, NumberLiteral>) {
           out += format_number(n.value);
+        } else if constexpr (std::is_same_v<T, LabelReplace>) {
+          out += "label_replace(";
+          print_metric(*n.inner, out);
+          out += ", " + quote(n.destination) + ", " + quote(n.replacement) + ", " +
+                 quote(n.source) + ", " + quote(n.regex) + ")";
         } else {
           out += "vector(" + format_number(n.value) + ")";
         }

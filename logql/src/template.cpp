@@ -7,7 +7,9 @@
 #include <cstring>
 #include <charconv>
 #include <cmath>
+#include <chrono>
 #include <cstdio>
+#include <unordered_map>
 #include <vector>
 
 #include "lognurse/host_api/time.hpp"
@@ -46,6 +48,48 @@ enum class Function {
   not_,
   line,
   timestamp,
+  trim_all,
+  trim_cutset,
+  trim_left,
+  trim_right,
+  align_left,
+  align_right,
+  repeat,
+  b64enc,
+  b64dec,
+  urlencode,
+  urldecode,
+  indent,
+  nindent,
+  add,
+  sub,
+  mul,
+  div,
+  mod,
+  addf,
+  subf,
+  mulf,
+  divf,
+  max_,
+  min_,
+  maxf,
+  minf,
+  ceil_,
+  floor_,
+  round_,
+  float64,
+  int_,
+  date,
+  to_date,
+  to_date_in_zone,
+  unix_epoch,
+  unix_epoch_millis,
+  unix_epoch_nanos,
+  unix_to_time,
+  now,
+  duration_seconds,
+  bytes,
+  go_replace,
 };
 
 struct FunctionInfo {
@@ -90,6 +134,49 @@ constexpr FunctionInfo kFunctions[] = {
     {"not", Function::not_, 1, 1},
     {"__line__", Function::line, 0, 0},
     {"__timestamp__", Function::timestamp, 0, 0},
+    {"trimAll", Function::trim_all, 2, 2},
+    {"Trim", Function::trim_cutset, 2, 2},
+    {"TrimLeft", Function::trim_left, 2, 2},
+    {"TrimRight", Function::trim_right, 2, 2},
+    {"alignLeft", Function::align_left, 2, 2},
+    {"alignRight", Function::align_right, 2, 2},
+    {"repeat", Function::repeat, 2, 2},
+    {"b64enc", Function::b64enc, 1, 1},
+    {"b64dec", Function::b64dec, 1, 1},
+    {"urlencode", Function::urlencode, 1, 1},
+    {"urldecode", Function::urldecode, 1, 1},
+    {"indent", Function::indent, 2, 2},
+    {"nindent", Function::nindent, 2, 2},
+    {"add", Function::add, 1, -1},
+    {"sub", Function::sub, 2, 2},
+    {"mul", Function::mul, 1, -1},
+    {"div", Function::div, 2, 2},
+    {"mod", Function::mod, 2, 2},
+    {"addf", Function::addf, 1, -1},
+    {"subf", Function::subf, 1, -1},
+    {"mulf", Function::mulf, 1, -1},
+    {"divf", Function::divf, 1, -1},
+    {"max", Function::max_, 1, -1},
+    {"min", Function::min_, 1, -1},
+    {"maxf", Function::maxf, 1, -1},
+    {"minf", Function::minf, 1, -1},
+    {"ceil", Function::ceil_, 1, 1},
+    {"floor", Function::floor_, 1, 1},
+    {"round", Function::round_, 2, 3},
+    {"float64", Function::float64, 1, 1},
+    {"int", Function::int_, 1, 1},
+    {"date", Function::date, 2, 2},
+    {"toDate", Function::to_date, 2, 2},
+    {"toDateInZone", Function::to_date_in_zone, 3, 3},
+    {"unixEpoch", Function::unix_epoch, 1, 1},
+    {"unixEpochMillis", Function::unix_epoch_millis, 1, 1},
+    {"unixEpochNanos", Function::unix_epoch_nanos, 1, 1},
+    {"unixToTime", Function::unix_to_time, 1, 1},
+    {"now", Function::now, 0, 0},
+    {"duration", Function::duration_seconds, 1, 1},
+    {"duration_seconds", Function::duration_seconds, 1, 1},
+    {"bytes", Function::bytes, 1, 1},
+    {"Replace", Function::go_replace, 4, 4},
 };
 
 const FunctionInfo* find_function(std::string_view name) {
@@ -99,23 +186,298 @@ const FunctionInfo* find_function(std::string_view name) {
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------
+// Go time layouts ("2006-01-02T15:04:05Z07:00"), in UTC: what date, toDate,
+// toDateInZone (UTC and Local only, both UTC here) and __timestamp__ need.
+
+struct CivilTime {
+  long long year = 1970;
+  int month = 1, day = 1, hour = 0, minute = 0, second = 0;
+  long long nanos = 0;
+  int weekday = 4;  ///< 0 = Sunday
+  int yday = 1;
+};
+
+long long days_from_civil(long long y, int m, int d) {
+  y -= m <= 2;
+  long long era = (y >= 0 ? y : y - 399) / 400;
+  long long yoe = y - era * 400;
+  long long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+CivilTime civil_from_ns(std::int64_t ns) {
+  CivilTime t;
+  long long seconds = ns / 1'000'000'000LL;
+  t.nanos = ns % 1'000'000'000LL;
+  if (t.nanos < 0) {
+    t.nanos += 1'000'000'000LL;
+    --seconds;
+  }
+  long long days = seconds / 86400;
+  long long rest = seconds % 86400;
+  if (rest < 0) {
+    rest += 86400;
+    --days;
+  }
+  t.hour = static_cast<int>(rest / 3600);
+  t.minute = static_cast<int>(rest % 3600 / 60);
+  t.second = static_cast<int>(rest % 60);
+  t.weekday = static_cast<int>(((days % 7) + 11) % 7);
+  long long z = days + 719468;
+  long long era = (z >= 0 ? z : z - 146096) / 146097;
+  long long doe = z - era * 146097;
+  long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long long mp = (5 * doy + 2) / 153;
+  t.day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  t.month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  t.year = yoe + era * 400 + (t.month <= 2);
+  t.yday = static_cast<int>(days - days_from_civil(t.year, 1, 1) + 1);
+  return t;
+}
+
+constexpr const char* kMonthNames[] = {"January", "February", "March",     "April",
+                                       "May",     "June",     "July",      "August",
+                                       "September", "October", "November", "December"};
+constexpr const char* kDayNames[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                     "Thursday", "Friday", "Saturday"};
+
+/// The layout elements Go recognises, longest first where one prefixes another.
+constexpr const char* kLayoutElements[] = {
+    "January", "Jan", "Monday", "Mon", "MST", "2006", "Z07:00:00", "-07:00:00", "Z07:00",
+    "-07:00",  "Z0700", "-0700", "Z07", "-07", "002", "__2", "_2", "01", "02", "03", "04",
+    "05",      "06",  "15",    "PM",  "pm",  "1",   "2",   "3",   "4",   "5"};
+
+/// The layout element at `layout[i]`, or "" for literal text; fractional
+/// seconds (.000, .999) are matched separately.
+std::string_view layout_element(std::string_view layout, std::size_t i) {
+  for (const char* element : kLayoutElements) {
+    std::string_view e(element);
+    if (layout.substr(i, e.size()) == e) return e;
+  }
+  return {};
+}
+
+std::size_t fraction_length(std::string_view layout, std::size_t i) {
+  if (i >= layout.size() || (layout[i] != '.' && layout[i] != ',')) return 0;
+  if (i + 1 >= layout.size() || (layout[i + 1] != '0' && layout[i + 1] != '9')) return 0;
+  char digit = layout[i + 1];
+  std::size_t end = i + 1;
+  while (end < layout.size() && layout[end] == digit) ++end;
+  if (end < layout.size() && std::isdigit(static_cast<unsigned char>(layout[end]))) return 0;
+  return end - i;
+}
+
+std::string pad(long long value, int width, char fill = '0') {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string out = value < 0 ? "-" : "";
+  if (static_cast<int>(digits.size()) < width) out.append(width - digits.size(), fill);
+  return out + digits;
+}
+
+std::string go_format_time(std::int64_t ns, std::string_view layout) {
+  CivilTime t = civil_from_ns(ns);
+  std::string out;
+  for (std::size_t i = 0; i < layout.size();) {
+    if (std::size_t n = fraction_length(layout, i)) {
+      std::string digits = pad(t.nanos, 9).substr(0, n - 1);
+      if (layout[i + 1] == '9') {
+        while (!digits.empty() && digits.back() == '0') digits.pop_back();
+        if (!digits.empty()) out += layout[i] + digits;
+      } else {
+        out += layout[i] + digits;
+      }
+      i += n;
+      continue;
+    }
+    std::string_view e = layout_element(layout, i);
+    if (e.empty()) {
+      out += layout[i++];
+      continue;
+    }
+    int hour12 = t.hour % 12 == 0 ? 12 : t.hour % 12;
+    if (e == "January") out += kMonthNames[t.month - 1];
+    else if (e == "Jan") out += std::string(kMonthNames[t.month - 1]).substr(0, 3);
+    else if (e == "Monday") out += kDayNames[t.weekday];
+    else if (e == "Mon") out += std::string(kDayNames[t.weekday]).substr(0, 3);
+    else if (e == "MST") out += "UTC";
+    else if (e == "2006") out += pad(t.year, 4);
+    else if (e == "06") out += pad(t.year % 100, 2);
+    else if (e[0] == 'Z') out += 'Z';
+    else if (e == "-07:00:00") out += "+00:00:00";
+    else if (e == "-07:00") out += "+00:00";
+    else if (e == "-0700") out += "+0000";
+    else if (e == "-07") out += "+00";
+    else if (e == "002") out += pad(t.yday, 3);
+    else if (e == "__2") out += pad(t.yday, 3, ' ');
+    else if (e == "_2") out += pad(t.day, 2, ' ');
+    else if (e == "01") out += pad(t.month, 2);
+    else if (e == "02") out += pad(t.day, 2);
+    else if (e == "03") out += pad(hour12, 2);
+    else if (e == "04") out += pad(t.minute, 2);
+    else if (e == "05") out += pad(t.second, 2);
+    else if (e == "15") out += pad(t.hour, 2);
+    else if (e == "PM") out += t.hour >= 12 ? "PM" : "AM";
+    else if (e == "pm") out += t.hour >= 12 ? "pm" : "am";
+    else if (e == "1") out += std::to_string(t.month);
+    else if (e == "2") out += std::to_string(t.day);
+    else if (e == "3") out += std::to_string(hour12);
+    else if (e == "4") out += std::to_string(t.minute);
+    else if (e == "5") out += std::to_string(t.second);
+    i += e.size();
+  }
+  return out;
+}
+
+/// Go's default rendering of a time.Time, as {{ __timestamp__ }} prints it.
+std::string go_time_string(std::int64_t ns) {
+  return go_format_time(ns, "2006-01-02 15:04:05.999999999 -0700 MST");
+}
+
+/// Reads up to `max` digits (at least `min`) at text[pos].
+bool read_number(std::string_view text, std::size_t& pos, int min, int max, long long& out) {
+  std::size_t start = pos;
+  out = 0;
+  while (pos < text.size() && static_cast<int>(pos - start) < max &&
+         std::isdigit(static_cast<unsigned char>(text[pos]))) {
+    out = out * 10 + (text[pos++] - '0');
+  }
+  return static_cast<int>(pos - start) >= min;
+}
+
+/// Parses `text` with a Go layout; numeric fields, month names, fractions and
+/// Z or numeric UTC offsets. Returns false when the text does not fit.
+bool go_parse_time(std::string_view layout, std::string_view text, std::int64_t& out_ns) {
+  long long year = 1, month = 1, day = 1, hour = 0, minute = 0, second = 0, nanos = 0;
+  long long offset_seconds = 0;
+  bool pm = false;
+  bool has_pm = false;
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < layout.size();) {
+    if (std::size_t n = fraction_length(layout, i)) {
+      if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+        ++pos;
+        long long digits = 0;
+        std::size_t start = pos;
+        if (!read_number(text, pos, 1, 9, digits)) return false;
+        for (std::size_t k = pos - start; k < 9; ++k) digits *= 10;
+        nanos = digits;
+      } else if (layout[i + 1] == '0') {
+        return false;
+      }
+      i += n;
+      continue;
+    }
+    std::string_view e = layout_element(layout, i);
+    if (e.empty()) {
+      if (pos >= text.size() || text[pos] != layout[i]) return false;
+      ++pos;
+      ++i;
+      continue;
+    }
+    i += e.size();
+    long long value = 0;
+    if (e == "January" || e == "Jan") {
+      bool found = false;
+      for (int m = 0; m < 12 && !found; ++m) {
+        std::string name = e == "Jan" ? std::string(kMonthNames[m]).substr(0, 3) : kMonthNames[m];
+        if (text.substr(pos, name.size()) == name) {
+          month = m + 1;
+          pos += name.size();
+          found = true;
+        }
+      }
+      if (!found) return false;
+    } else if (e == "Monday" || e == "Mon") {
+      bool found = false;
+      for (int d = 0; d < 7 && !found; ++d) {
+        std::string name = e == "Mon" ? std::string(kDayNames[d]).substr(0, 3) : kDayNames[d];
+        if (text.substr(pos, name.size()) == name) {
+          pos += name.size();
+          found = true;
+        }
+      }
+      if (!found) return false;
+    } else if (e == "MST") {
+      while (pos < text.size() && std::isupper(static_cast<unsigned char>(text[pos]))) ++pos;
+    } else if (e == "2006") {
+      if (!read_number(text, pos, 4, 4, year)) return false;
+    } else if (e == "06") {
+      if (!read_number(text, pos, 2, 2, value)) return false;
+      year = value + (value >= 69 ? 1900 : 2000);
+    } else if (e[0] == 'Z' || e[0] == '-') {
+      if (e[0] == 'Z' && pos < text.size() && text[pos] == 'Z') {
+        ++pos;
+        continue;
+      }
+      if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) return false;
+      int sign = text[pos++] == '-' ? -1 : 1;
+      long long hours = 0, minutes = 0;
+      if (!read_number(text, pos, 2, 2, hours)) return false;
+      if (e.size() > 3) {
+        if (e.find(':') != std::string_view::npos) {
+          if (pos >= text.size() || text[pos] != ':') return false;
+          ++pos;
+        }
+        if (!read_number(text, pos, 2, 2, minutes)) return false;
+      }
+      offset_seconds = sign * (hours * 3600 + minutes * 60);
+    } else if (e == "002" || e == "__2") {
+      return false;
+    } else if (e == "01" || e == "1") {
+      if (!read_number(text, pos, e.size(), 2, month)) return false;
+    } else if (e == "02" || e == "2" || e == "_2") {
+      if (e == "_2" && pos < text.size() && text[pos] == ' ') ++pos;
+      if (!read_number(text, pos, e == "02" ? 2 : 1, 2, day)) return false;
+    } else if (e == "15") {
+      if (!read_number(text, pos, 1, 2, hour)) return false;
+    } else if (e == "03" || e == "3") {
+      if (!read_number(text, pos, e.size(), 2, hour)) return false;
+    } else if (e == "04" || e == "4") {
+      if (!read_number(text, pos, e.size(), 2, minute)) return false;
+    } else if (e == "05" || e == "5") {
+      if (!read_number(text, pos, e.size(), 2, second)) return false;
+    } else if (e == "PM" || e == "pm") {
+      std::string_view marker = text.substr(pos, 2);
+      if (marker != "AM" && marker != "PM" && marker != "am" && marker != "pm") return false;
+      has_pm = true;
+      pm = marker[0] == 'P' || marker[0] == 'p';
+      pos += 2;
+    }
+  }
+  if (pos != text.size()) return false;
+  if (has_pm) hour = hour % 12 + (pm ? 12 : 0);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+    return false;
+  }
+  long long seconds = days_from_civil(year, static_cast<int>(month), static_cast<int>(day)) *
+                          86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+  out_ns = seconds * 1'000'000'000LL + nanos;
+  return true;
+}
+
 /// A runtime value: templates see strings (labels), numbers (literals, len)
 /// and booleans (comparisons).
 struct Value {
-  enum class Kind { string, number, boolean } kind = Kind::string;
+  enum class Kind { string, number, boolean, time } kind = Kind::string;
   std::string text;
   double number = 0;
   bool boolean = false;
+  std::int64_t time_ns = 0;  ///< for Kind::time, Unix nanoseconds
 
-  static Value of_string(std::string s) { return {Kind::string, std::move(s), 0, false}; }
-  static Value of_number(double n) { return {Kind::number, {}, n, false}; }
-  static Value of_bool(bool b) { return {Kind::boolean, {}, 0, b}; }
+  static Value of_string(std::string s) { return {Kind::string, std::move(s), 0, false, 0}; }
+  static Value of_number(double n) { return {Kind::number, {}, n, false, 0}; }
+  static Value of_bool(bool b) { return {Kind::boolean, {}, 0, b, 0}; }
+  static Value of_time(std::int64_t ns) { return {Kind::time, {}, 0, false, ns}; }
 
   bool truthy() const {
     switch (kind) {
       case Kind::string: return !text.empty();
       case Kind::number: return number != 0;
       case Kind::boolean: return boolean;
+      case Kind::time: return true;
     }
     return false;
   }
@@ -125,6 +487,7 @@ struct Value {
       case Kind::string: return text;
       case Kind::number: return format_number(number);
       case Kind::boolean: return boolean ? "true" : "false";
+      case Kind::time: return go_time_string(time_ns);
     }
     return {};
   }
@@ -143,8 +506,8 @@ struct Value {
 struct Pipeline;
 
 struct Argument {
-  enum class Kind { field, dot, literal, function, pipeline } kind = Kind::literal;
-  std::string name;  ///< the field name of .field
+  enum class Kind { field, dot, literal, function, pipeline, variable } kind = Kind::literal;
+  std::string name;  ///< the field name of .field, the variable name of $x
   Value literal;
   const FunctionInfo* function = nullptr;
   std::shared_ptr<Pipeline> pipeline;
@@ -164,6 +527,11 @@ struct Pipeline {
 struct TemplateNode {
   enum class Kind { list, text, action, branch } kind = Kind::list;
   std::string text;
+  /// For an action: the variable it declares or assigns ({{ $x := ... }}),
+  /// which then renders nothing. For a branch: whether it is {{with}}, which
+  /// also sets dot to the value in its body.
+  std::string variable;
+  bool is_with = false;
   Pipeline pipeline;
   std::vector<TemplateNode> body;
   std::vector<TemplateNode> else_body;
@@ -181,7 +549,19 @@ std::string trim_space(std::string_view s) {
 
 /// Tokens inside {{ }}.
 struct ActionToken {
-  enum class Kind { identifier, field, dot, string, number, pipe, lparen, rparen } kind;
+  enum class Kind {
+    identifier,
+    field,
+    dot,
+    string,
+    number,
+    pipe,
+    lparen,
+    rparen,
+    variable,
+    declare,
+    assign
+  } kind;
   std::string text;
   double number = 0;
 };
@@ -194,6 +574,20 @@ bool lex_action(std::string_view body, std::vector<ActionToken>& out, std::strin
       ++i;
     } else if (c == '|') {
       out.push_back({ActionToken::Kind::pipe, "|"});
+      ++i;
+    } else if (c == '$') {
+      std::size_t end = i + 1;
+      while (end < body.size() &&
+             (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_')) {
+        ++end;
+      }
+      out.push_back({ActionToken::Kind::variable, std::string(body.substr(i, end - i))});
+      i = end;
+    } else if (c == ':' && i + 1 < body.size() && body[i + 1] == '=') {
+      out.push_back({ActionToken::Kind::declare, ":="});
+      i += 2;
+    } else if (c == '=') {
+      out.push_back({ActionToken::Kind::assign, "="});
       ++i;
     } else if (c == '(') {
       out.push_back({ActionToken::Kind::lparen, "("});
@@ -262,6 +656,20 @@ public:
       : tokens_(tokens), pos_(start) {}
 
   bool parse_pipeline(Pipeline& pipeline, std::string& error, bool nested) {
+    // Parenthesised pipelines recurse: bound them so input cannot exhaust the stack.
+    if (++depth_ > kMaxDepth) {
+      error = "template action nested more than " + std::to_string(kMaxDepth) + " levels deep";
+      return false;
+    }
+    bool ok = parse_pipeline_body(pipeline, error, nested);
+    --depth_;
+    return ok;
+  }
+
+private:
+  static constexpr int kMaxDepth = 100;
+
+  bool parse_pipeline_body(Pipeline& pipeline, std::string& error, bool nested) {
     while (true) {
       Command command;
       if (!parse_command(command, error)) return false;
@@ -298,6 +706,10 @@ private:
           arg.name = token.text;
           break;
         case ActionToken::Kind::dot: arg.kind = Argument::Kind::dot; break;
+        case ActionToken::Kind::variable:
+          arg.kind = Argument::Kind::variable;
+          arg.name = token.text;
+          break;
         case ActionToken::Kind::string: arg.literal = Value::of_string(token.text); break;
         case ActionToken::Kind::number: arg.literal = Value::of_number(token.number); break;
         case ActionToken::Kind::lparen: {
@@ -374,6 +786,7 @@ private:
 
   const std::vector<ActionToken>& tokens_;
   std::size_t pos_;
+  int depth_ = 0;
 };
 
 /// Expands $1, ${1}, $name and ${name} in a Go regexp replacement template.
@@ -553,16 +966,24 @@ public:
       case TemplateNode::Kind::action: {
         Value value;
         if (!eval_pipeline(node.pipeline, value)) return false;
+        if (!node.variable.empty()) {
+          variables_[node.variable] = std::move(value);
+          return true;
+        }
         out += value.to_string();
         return true;
       }
       case TemplateNode::Kind::branch: {
         Value condition;
         if (!eval_pipeline(node.pipeline, condition)) return false;
-        const auto& chosen = condition.truthy() ? node.body : node.else_body;
+        bool taken = condition.truthy();
+        const auto& chosen = taken ? node.body : node.else_body;
+        bool sets_dot = node.is_with && taken;
+        if (sets_dot) dots_.push_back(condition);
         for (const auto& child : chosen) {
           if (!render(child, out)) return false;
         }
+        if (sets_dot) dots_.pop_back();
         return true;
       }
     }
@@ -590,7 +1011,14 @@ private:
         out = Value::of_string(value != nullptr ? *value : std::string());
         return true;
       }
-      case Argument::Kind::dot: out = Value::of_string(std::string(data_.line())); return true;
+      case Argument::Kind::dot:
+        out = dots_.empty() ? Value::of_string(std::string(data_.line())) : dots_.back();
+        return true;
+      case Argument::Kind::variable: {
+        auto it = variables_.find(arg.name);
+        out = it != variables_.end() ? it->second : Value::of_string({});
+        return true;
+      }
       case Argument::Kind::literal: out = arg.literal; return true;
       case Argument::Kind::pipeline: return eval_pipeline(*arg.pipeline, out);
       case Argument::Kind::function: {
@@ -774,12 +1202,372 @@ private:
       }
       case Function::not_: result = Value::of_bool(!args[0].truthy()); return true;
       case Function::line: result = Value::of_string(std::string(data_.line())); return true;
-      case Function::timestamp:
-        result = Value::of_string(format_time(data_.timestamp_ns()));
+      case Function::timestamp: result = Value::of_time(data_.timestamp_ns()); return true;
+      case Function::trim_all:
+        result = Value::of_string(trim_cutset(text(1), text(0), true, true));
         return true;
+      case Function::trim_cutset:
+      case Function::trim_left:
+      case Function::trim_right:
+        result = Value::of_string(trim_cutset(text(0), text(1),
+                                              info.function != Function::trim_right,
+                                              info.function != Function::trim_left));
+        return true;
+      case Function::align_left:
+      case Function::align_right: {
+        long long n = 0;
+        if (!need_int(args[0], info.name, n)) return false;
+        std::string value = text(1);
+        auto width = static_cast<std::size_t>(n < 0 ? 0 : n);
+        bool left = info.function == Function::align_left;
+        if (value.size() > width) {
+          value = left ? value.substr(0, width) : value.substr(value.size() - width);
+        } else if (left) {
+          value.append(width - value.size(), ' ');
+        } else {
+          value.insert(0, width - value.size(), ' ');
+        }
+        result = Value::of_string(std::move(value));
+        return true;
+      }
+      case Function::repeat: {
+        long long n = 0;
+        if (!need_int(args[0], "repeat", n)) return false;
+        std::string value = text(1);
+        std::string out;
+        for (long long i = 0; i < n && out.size() < kMaxRepeatBytes; ++i) out += value;
+        result = Value::of_string(std::move(out));
+        return true;
+      }
+      case Function::b64enc: result = Value::of_string(base64_encode(text(0))); return true;
+      case Function::b64dec: result = Value::of_string(base64_decode(text(0))); return true;
+      case Function::urlencode: result = Value::of_string(query_escape(text(0))); return true;
+      case Function::urldecode: result = Value::of_string(query_unescape(text(0))); return true;
+      case Function::indent:
+      case Function::nindent: {
+        long long n = 0;
+        if (!need_int(args[0], info.name, n)) return false;
+        std::string padding(static_cast<std::size_t>(n < 0 ? 0 : n), ' ');
+        std::string out = (info.function == Function::nindent ? "\n" : "") + padding;
+        for (char c : text(1)) {
+          out += c;
+          if (c == '\n') out += padding;
+        }
+        result = Value::of_string(std::move(out));
+        return true;
+      }
+      case Function::add:
+      case Function::mul:
+      case Function::max_:
+      case Function::min_: {
+        long long acc = to_int64(args[0]);
+        for (std::size_t i = 1; i < args.size(); ++i) {
+          long long x = to_int64(args[i]);
+          if (info.function == Function::add) acc += x;
+          if (info.function == Function::mul) acc *= x;
+          if (info.function == Function::max_) acc = std::max(acc, x);
+          if (info.function == Function::min_) acc = std::min(acc, x);
+        }
+        result = Value::of_number(static_cast<double>(acc));
+        return true;
+      }
+      case Function::sub:
+        result = Value::of_number(static_cast<double>(to_int64(args[0]) - to_int64(args[1])));
+        return true;
+      case Function::div:
+      case Function::mod: {
+        long long b = to_int64(args[1]);
+        if (b == 0) {
+          error = std::string(info.name) + ": integer divide by zero";
+          return false;
+        }
+        long long a = to_int64(args[0]);
+        result = Value::of_number(static_cast<double>(info.function == Function::div ? a / b
+                                                                                     : a % b));
+        return true;
+      }
+      case Function::addf:
+      case Function::subf:
+      case Function::mulf:
+      case Function::divf:
+      case Function::maxf:
+      case Function::minf: {
+        double acc = to_float(args[0]);
+        for (std::size_t i = 1; i < args.size(); ++i) {
+          double x = to_float(args[i]);
+          switch (info.function) {
+            case Function::addf: acc += x; break;
+            case Function::subf: acc -= x; break;
+            case Function::mulf: acc *= x; break;
+            case Function::divf: acc /= x; break;
+            case Function::maxf: acc = std::max(acc, x); break;
+            default: acc = std::min(acc, x); break;
+          }
+        }
+        result = Value::of_number(acc);
+        return true;
+      }
+      case Function::ceil_: result = Value::of_number(std::ceil(to_float(args[0]))); return true;
+      case Function::floor_: result = Value::of_number(std::floor(to_float(args[0]))); return true;
+      case Function::round_: {
+        // sprig's round: scale, round half up on the fraction, scale back.
+        double on = args.size() > 2 ? to_float(args[2]) : 0.5;
+        double scale = std::pow(10.0, static_cast<double>(to_int64(args[1])));
+        double digit = to_float(args[0]) * scale;
+        double whole = 0;
+        double fraction = std::modf(digit, &whole);
+        result = Value::of_number((fraction >= on ? std::ceil(digit) : std::floor(digit)) / scale);
+        return true;
+      }
+      case Function::float64: result = Value::of_number(to_float(args[0])); return true;
+      case Function::int_:
+        result = Value::of_number(static_cast<double>(to_int64(args[0])));
+        return true;
+      case Function::date: {
+        std::int64_t ns = 0;
+        if (!to_time(args[1], ns)) {
+          error = "date: \"" + args[1].to_string() + "\" is not a time";
+          return false;
+        }
+        result = Value::of_string(go_format_time(ns, text(0)));
+        return true;
+      }
+      case Function::to_date:
+      case Function::to_date_in_zone: {
+        bool in_zone = info.function == Function::to_date_in_zone;
+        if (in_zone && text(1) != "UTC" && text(1) != "Local") {
+          error = "toDateInZone: only the UTC and Local zones are known, not \"" + text(1) + "\"";
+          return false;
+        }
+        std::int64_t ns = 0;
+        std::string value = text(in_zone ? 2 : 1);
+        if (!go_parse_time(text(0), value, ns)) {
+          error = std::string(info.name) + ": \"" + value + "\" does not match the layout \"" +
+                  text(0) + "\"";
+          return false;
+        }
+        result = Value::of_time(ns);
+        return true;
+      }
+      case Function::unix_epoch:
+      case Function::unix_epoch_millis:
+      case Function::unix_epoch_nanos: {
+        std::int64_t ns = 0;
+        if (!to_time(args[0], ns)) {
+          error = std::string(info.name) + ": \"" + args[0].to_string() + "\" is not a time";
+          return false;
+        }
+        std::int64_t divisor = info.function == Function::unix_epoch          ? 1'000'000'000
+                               : info.function == Function::unix_epoch_millis ? 1'000'000
+                                                                              : 1;
+        std::int64_t value = ns / divisor;
+        if (ns % divisor < 0) --value;
+        result = Value::of_string(std::to_string(value));
+        return true;
+      }
+      case Function::unix_to_time: {
+        std::string epoch = text(0);
+        long long value = 0;
+        auto [ptr, ec] = std::from_chars(epoch.data(), epoch.data() + epoch.size(), value);
+        // The number of digits says the unit: days, seconds, ms, us or ns.
+        std::int64_t scale = 0;
+        switch (epoch.size()) {
+          case 5: scale = 86'400'000'000'000LL; break;
+          case 10: scale = 1'000'000'000LL; break;
+          case 13: scale = 1'000'000LL; break;
+          case 16: scale = 1'000LL; break;
+          case 19: scale = 1; break;
+          default: break;
+        }
+        if (ec != std::errc() || ptr != epoch.data() + epoch.size() || scale == 0) {
+          error = "unixToTime: \"" + epoch + "\" is not an epoch in days, s, ms, us or ns";
+          return false;
+        }
+        result = Value::of_time(value * scale);
+        return true;
+      }
+      case Function::now:
+        result = Value::of_time(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
+        return true;
+      case Function::duration_seconds: {
+        std::int64_t ns = 0;
+        std::string value = text(0);
+        bool negative = !value.empty() && value[0] == '-';
+        if (!parse_duration_literal(negative ? value.substr(1) : value, ns) && value != "0") {
+          error = "duration: \"" + value + "\" is not a duration such as 1m30s";
+          return false;
+        }
+        result = Value::of_number((negative ? -1.0 : 1.0) * static_cast<double>(ns) / 1e9);
+        return true;
+      }
+      case Function::bytes: {
+        std::uint64_t value = 0;
+        if (!parse_bytes_literal(text(0), value)) {
+          error = "bytes: \"" + text(0) + "\" is not a byte size such as 20MB";
+          return false;
+        }
+        result = Value::of_number(static_cast<double>(value));
+        return true;
+      }
+      case Function::go_replace: {
+        // Go's strings.Replace(s, old, new, n): at most n replacements, all when n < 0.
+        long long n = 0;
+        if (!need_int(args[3], "Replace", n)) return false;
+        std::string source = text(0);
+        std::string from = text(1);
+        std::string to = text(2);
+        std::string out;
+        std::size_t pos = 0;
+        for (long long done = 0; n < 0 || done < n; ++done) {
+          std::size_t found = from.empty() ? std::string::npos : source.find(from, pos);
+          if (found == std::string::npos) break;
+          out.append(source, pos, found - pos);
+          out += to;
+          pos = found + from.size();
+        }
+        out.append(source, pos, std::string::npos);
+        result = Value::of_string(std::move(out));
+        return true;
+      }
       case Function::none: break;
     }
     return true;
+  }
+
+  /// Upper bound of what repeat builds, so that a template cannot exhaust memory.
+  static constexpr std::size_t kMaxRepeatBytes = 1 << 20;
+
+  /// Go's cast.ToInt64 as sprig uses it: numbers truncate, strings parse as
+  /// integers, anything else is 0.
+  static long long to_int64(const Value& value) {
+    if (value.kind == Value::Kind::number) return static_cast<long long>(value.number);
+    if (value.kind == Value::Kind::boolean) return value.boolean ? 1 : 0;
+    if (value.kind == Value::Kind::time) return value.time_ns / 1'000'000'000;
+    long long out = 0;
+    const std::string& t = value.text;
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    return ec == std::errc() && ptr == t.data() + t.size() ? out : 0;
+  }
+
+  /// Go's cast.ToFloat64: numbers as they are, strings parsed, else 0.
+  static double to_float(const Value& value) {
+    double out = 0;
+    if (value.kind == Value::Kind::boolean) return value.boolean ? 1 : 0;
+    return value.to_number(out) ? out : 0;
+  }
+
+  /// A time argument: a time value, or a number of Unix seconds as sprig's date takes.
+  static bool to_time(const Value& value, std::int64_t& ns) {
+    if (value.kind == Value::Kind::time) {
+      ns = value.time_ns;
+      return true;
+    }
+    double seconds = 0;
+    if (!value.to_number(seconds)) return false;
+    ns = static_cast<std::int64_t>(seconds * 1e9);
+    return true;
+  }
+
+  static std::string trim_cutset(const std::string& s, const std::string& cutset, bool left,
+                                 bool right) {
+    std::size_t b = 0;
+    std::size_t e = s.size();
+    while (left && b < e && cutset.find(s[b]) != std::string::npos) ++b;
+    while (right && e > b && cutset.find(s[e - 1]) != std::string::npos) --e;
+    return s.substr(b, e - b);
+  }
+
+  static std::string base64_encode(const std::string& in) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+      unsigned n = static_cast<unsigned char>(in[i]) << 16 |
+                   static_cast<unsigned char>(in[i + 1]) << 8 |
+                   static_cast<unsigned char>(in[i + 2]);
+      out += kAlphabet[n >> 18 & 63];
+      out += kAlphabet[n >> 12 & 63];
+      out += kAlphabet[n >> 6 & 63];
+      out += kAlphabet[n & 63];
+    }
+    if (i < in.size()) {
+      unsigned n = static_cast<unsigned char>(in[i]) << 16;
+      if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+      out += kAlphabet[n >> 18 & 63];
+      out += kAlphabet[n >> 12 & 63];
+      out += i + 1 < in.size() ? kAlphabet[n >> 6 & 63] : '=';
+      out += '=';
+    }
+    return out;
+  }
+
+  /// Standard base64 with padding; like sprig, a malformed input yields Go's
+  /// error text instead of failing the template.
+  static std::string base64_decode(const std::string& in) {
+    auto sextet = [](char c) -> int {
+      if (c >= 'A' && c <= 'Z') return c - 'A';
+      if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+      if (c >= '0' && c <= '9') return c - '0' + 52;
+      if (c == '+') return 62;
+      if (c == '/') return 63;
+      return -1;
+    };
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    std::size_t i = 0;
+    for (; i < in.size() && in[i] != '='; ++i) {
+      int v = sextet(in[i]);
+      if (v < 0) return "illegal base64 data at input byte " + std::to_string(i);
+      buffer = buffer << 6 | static_cast<unsigned>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>(buffer >> bits & 0xFF);
+      }
+    }
+    if (in.size() % 4 != 0) return "illegal base64 data at input byte " + std::to_string(i);
+    return out;
+  }
+
+  static std::string query_escape(const std::string& in) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char c : in) {
+      auto u = static_cast<unsigned char>(c);
+      if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += c;
+      } else if (c == ' ') {
+        out += '+';
+      } else {
+        out += '%';
+        out += kHex[u >> 4];
+        out += kHex[u & 15];
+      }
+    }
+    return out;
+  }
+
+  static std::string query_unescape(const std::string& in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out += ' ';
+      } else if (in[i] == '%') {
+        if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+          return "";
+        }
+        out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += in[i];
+      }
+    }
+    return out;
   }
 
   static std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -798,6 +1586,8 @@ private:
   }
 
   const TemplateData& data_;
+  std::vector<Value> dots_;                        ///< dot inside {{with}} blocks
+  std::unordered_map<std::string, Value> variables_;  ///< $x, in one flat scope
 };
 
 /// Builds the node tree from text and actions, tracking open if blocks.
@@ -877,6 +1667,21 @@ private:
     const ActionToken& first = tokens[0];
     bool keyword = first.kind == ActionToken::Kind::identifier;
     if (keyword && first.text == "if") return open_if(tokens, 1, error);
+    if (keyword && first.text == "with") return open_if(tokens, 1, error, false, true);
+    if (first.kind == ActionToken::Kind::variable && tokens.size() > 1 &&
+        (tokens[1].kind == ActionToken::Kind::declare ||
+         tokens[1].kind == ActionToken::Kind::assign)) {
+      if (tokens.size() == 2) {
+        error = "missing value for " + first.text;
+        return false;
+      }
+      TemplateNode node;
+      node.kind = TemplateNode::Kind::action;
+      node.variable = first.text;
+      if (!ActionParser(tokens, 2).parse_pipeline(node.pipeline, error, false)) return false;
+      stack_.back().target->push_back(std::move(node));
+      return true;
+    }
     if (keyword && first.text == "else") return add_else(tokens, error);
     if (keyword && first.text == "end") {
       if (tokens.size() != 1 || stack_.size() < 2) {
@@ -896,13 +1701,14 @@ private:
   }
 
   bool open_if(const std::vector<ActionToken>& tokens, std::size_t start, std::string& error,
-               bool chained = false) {
+               bool chained = false, bool is_with = false) {
     if (start >= tokens.size()) {
-      error = "missing value for if";
+      error = is_with ? "missing value for with" : "missing value for if";
       return false;
     }
     TemplateNode node;
     node.kind = TemplateNode::Kind::branch;
+    node.is_with = is_with;
     if (!ActionParser(tokens, start).parse_pipeline(node.pipeline, error, false)) return false;
     auto& target = *stack_.back().target;
     target.push_back(std::move(node));

@@ -59,6 +59,9 @@ enum class LineFilterOp { contains, not_contains, regex, not_regex, pattern, not
 struct LineFilter {
   LineFilterOp op = LineFilterOp::contains;
   std::vector<std::string> values;  ///< at least one
+  /// |= ip("...") / != ip("..."): values are address ranges (see ip.hpp) that
+  /// some address written in the line must (or must not) fall in.
+  bool ip = false;
   bool operator==(const LineFilter&) const = default;
 };
 
@@ -134,14 +137,22 @@ struct BytesLabelFilter {
   bool operator==(const BytesLabelFilter&) const = default;
 };
 
+/// name = ip("10.0.0.0/8"), name != ip("..."): the label value is an address in the range.
+struct IpLabelFilter {
+  std::string name;
+  bool negated = false;
+  std::string range;
+  bool operator==(const IpLabelFilter&) const = default;
+};
+
 struct LabelFilterBinary;
 
 /// A label filter expression: a leaf comparison or an and/or of two.
 using LabelFilterExpr = std::variant<StringLabelFilter, NumberLabelFilter, DurationLabelFilter,
-                                     BytesLabelFilter, Box<LabelFilterBinary>>;
+                                     BytesLabelFilter, IpLabelFilter, Box<LabelFilterBinary>>;
 
-/// left and right, left or right. `and` binds tighter than `or`; a comma or
-/// plain whitespace between filters means `and`.
+/// left and right, left or right. `and` binds tighter than `or` (as Loki's
+/// engine evaluates them); a comma or plain whitespace between filters means `and`.
 struct LabelFilterBinary {
   bool is_and = true;
   LabelFilterExpr left;
@@ -284,10 +295,17 @@ struct VectorAggregation {
 
 enum class BinaryOp { add, sub, mul, div, mod, pow, eq, ne, gt, ge, lt, le, land, lor, lunless };
 
-/// on (a) / ignoring (a) after a binary operator.
+/// Which side of a vector match may hold several series per matching key.
+enum class MatchCardinality { one_to_one, many_to_one, one_to_many };
+
+/// on (a) / ignoring (a) after a binary operator, optionally followed by
+/// group_left (many_to_one) or group_right (one_to_many) with the labels to
+/// copy from the "one" side.
 struct VectorMatching {
   bool on = true;
   std::vector<std::string> labels;
+  MatchCardinality cardinality = MatchCardinality::one_to_one;
+  std::vector<std::string> include;
   bool operator==(const VectorMatching&) const = default;
 };
 
@@ -313,9 +331,22 @@ struct VectorLiteral {
   bool operator==(const VectorLiteral&) const = default;
 };
 
+/// label_replace(v, "dst", "replacement", "src", "regex"): for each series whose
+/// src value the (anchored) regex matches, sets dst to the expanded replacement.
+struct LabelReplace {
+  MetricExpr inner;
+  std::string destination;
+  std::string replacement;
+  std::string source;
+  std::string regex;
+  bool operator==(const LabelReplace&) const = default;
+};
+
 /// The alternatives of a metric expression.
 struct MetricNode {
-  std::variant<RangeAggregation, VectorAggregation, BinaryExpr, NumberLiteral, VectorLiteral> node;
+  std::variant<RangeAggregation, VectorAggregation, BinaryExpr, NumberLiteral, VectorLiteral,
+               LabelReplace>
+      node;
   bool operator==(const MetricNode&) const = default;
 };
 

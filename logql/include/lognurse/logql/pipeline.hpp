@@ -159,6 +159,9 @@ public:
 private:
   friend class StageRunner;
   std::vector<std::unique_ptr<StageRunner>> stages_;
+  /// How many stages at the front are line filters: they run before the
+  /// labels are built, so that a dropped line costs no label work.
+  std::size_t leading_line_filters_ = 0;
   std::vector<std::string> required_literals_;
   bool may_change_labels_ = false;
 
