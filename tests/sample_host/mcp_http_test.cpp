@@ -47,7 +47,7 @@ TEST_CASE("Streamable HTTP: sessions, protocol header, origin check and DELETE")
 
   auto list = http_request(port, "POST", "/mcp", rpc(2, "tools/list"), with_session);
   REQUIRE(list.status == 200);
-  CHECK(json::parse(list.body)["result"]["tools"].size() == 4);
+  CHECK(json::parse(list.body)["result"]["tools"].size() == 9);
 
   auto no_session = http_request(port, "POST", "/mcp", rpc(3, "tools/list"), accept);
   CHECK(no_session.status == 400);
