@@ -112,28 +112,14 @@ std::vector<std::string> empty_result_hints(LogAggregationProtocol& backend,
   return hints;
 }
 
-Status check_query_cost(const std::string& logql, const TimeRange& range,
-                        std::int64_t max_range_ns) {
+Status check_query_cost(const TimeRange& range, std::int64_t max_range_ns) {
+  // One nanosecond of slack: an inclusive end given by the user adds it.
   if (range.end_ns - range.start_ns > max_range_ns + 1) {
     return limit_exceeded("nurse.range_too_long",
-                          "the time range " + format_duration(range.end_ns - range.start_ns - 1) +
+                          "the time range " + format_duration(range.end_ns - range.start_ns) +
                               " is longer than the maximum " + format_duration(max_range_ns) +
                               "; narrow it with since (e.g. \"1h\") or start and end, or raise "
                               "plugins.nurse_logs.max_range_hours");
-  }
-  auto parsed = logql::parse(logql);
-  if (!parsed) return success();
-  const logql::LogExpr* expression = log_expression(parsed.value());
-  if (expression == nullptr) return success();
-  const bool selective =
-      std::any_of(expression->selector.begin(), expression->selector.end(),
-                  [](const logql::Matcher& m) { return !logql::matches_empty(m); });
-  if (!selective) {
-    return invalid_argument("nurse.query_too_broad",
-                            "the selector " + logql::print_selector(expression->selector) +
-                                " matches every stream; add a matcher that needs a value, e.g. "
-                                "{service_name=\"api\"} (nurse_list_labels and "
-                                "nurse_label_values show what exists)");
   }
   return success();
 }

@@ -269,7 +269,7 @@ Result<nlohmann::json> NurseTools::get_trace_logs(const json& arguments) {
   if (!limit) return limit.error();
   auto range = resolve_range(arguments, options_.default_range_ns, "arguments");
   if (!range) return range.error();
-  auto guard = check_query_cost(selector.value(), range.value().range, options_.max_range_ns);
+  auto guard = check_query_cost(range.value().range, options_.max_range_ns);
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
@@ -345,22 +345,44 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
   if (!limit) return limit.error();
   auto range = resolve_range(arguments, options_.default_range_ns, "arguments");
   if (!range) return range.error();
-  auto guard = check_query_cost(selector.value(), range.value().range, options_.max_range_ns);
+  auto guard = check_query_cost(range.value().range, options_.max_range_ns);
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
 
-  LogQuery query;
-  query.tenant = options_.tenant;
-  query.logql = selector.value() +
-                R"re( |~ "(?i)(error|warn|fatal|critical|exception|panic|fail)")re";
-  query.range = range.value().range;
-  query.direction = Direction::backward;
-  // Loki and the store refuse more than 5000 entries per query, so the scan
-  // asks for exactly the budget and calls a full answer truncated.
-  query.limit = static_cast<std::size_t>(options_.pattern_scan_lines);
-  auto result = backend.value()->query(query);
-  if (!result) return result.error();
+  // Two queries, because LogQL cannot "or" a label filter with a line
+  // filter: lines whose level says error or warning, and lines whose text
+  // does. Loki and the store refuse more than 5000 entries per query, so each
+  // asks for exactly the budget and a full answer counts as truncated.
+  const std::vector<std::string> queries = {
+      selector.value() + R"re( | detected_level=~"(?i)(err|error|warn|warning|critical|fatal)")re",
+      selector.value() + R"re( |~ "(?i)(error|warn|fatal|critical|exception|panic|fail)")re"};
+  QueryResult merged;
+  std::set<std::tuple<std::string, std::int64_t, std::string>> seen;
+  bool truncated = false;
+  for (const auto& logql : queries) {
+    LogQuery query;
+    query.tenant = options_.tenant;
+    query.logql = logql;
+    query.range = range.value().range;
+    query.direction = Direction::backward;
+    query.limit = static_cast<std::size_t>(options_.pattern_scan_lines);
+    auto result = backend.value()->query(query);
+    if (!result) return result.error();
+    truncated = truncated || count_entries(result.value()) >=
+                                 static_cast<std::uint64_t>(options_.pattern_scan_lines);
+    merged.stats.lines_scanned += result.value().stats.lines_scanned;
+    for (auto& stream : result.value().streams) {
+      const std::string key = labels_to_string(stream.labels);
+      LogStream kept{stream.labels, {}};
+      for (auto& entry : stream.entries) {
+        if (seen.emplace(key, entry.timestamp_ns, entry.line).second) {
+          kept.entries.push_back(std::move(entry));
+        }
+      }
+      merged.streams.push_back(std::move(kept));
+    }
+  }
 
   struct Cluster {
     std::uint64_t count = 0;
@@ -371,9 +393,7 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
   };
   std::map<std::string, Cluster> clusters;
   std::uint64_t clustered = 0;
-  const bool truncated = count_entries(result.value()) >=
-                         static_cast<std::uint64_t>(options_.pattern_scan_lines);
-  for (const auto& stream : result.value().streams) {
+  for (const auto& stream : merged.streams) {
     for (const auto& entry : stream.entries) {
       if (clustered >= static_cast<std::uint64_t>(options_.pattern_scan_lines)) break;
       if (!is_error_or_warning(stream, entry)) continue;
@@ -406,8 +426,8 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
                     {"services", std::vector<std::string>(cluster.services.begin(),
                                                           cluster.services.end())}});
   }
-  json metadata = {{"query", query.logql},
-                   {"lines_scanned", result.value().stats.lines_scanned},
+  json metadata = {{"query", queries[0] + " ; " + queries[1]},
+                   {"lines_scanned", merged.stats.lines_scanned},
                    {"lines_clustered", clustered},
                    {"patterns", clusters.size()},
                    {"truncated", truncated || ranked.size() > data.size()},

@@ -297,7 +297,7 @@ Result<bool> parse_compact_format(const json& arguments, const std::string& wher
 
 Result<nlohmann::json> NurseTools::bounded_query(LogQuery query, std::int64_t limit,
                                                  const std::string& range_source, bool compact) {
-  auto guard = check_query_cost(query.logql, query.range, options_.max_range_ns);
+  auto guard = check_query_cost(query.range, options_.max_range_ns);
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
@@ -419,7 +419,7 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
   if (!direction) return direction.error();
   auto compact = parse_compact_format(arguments, where);
   if (!compact) return compact.error();
-  auto guard = check_query_cost("", range.value().range, options_.max_range_ns);
+  auto guard = check_query_cost(range.value().range, options_.max_range_ns);
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
