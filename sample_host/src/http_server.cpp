@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "host_metrics.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
+#include "openapi.hpp"
 
 namespace lognurse::host {
 
@@ -267,6 +269,10 @@ void HttpServer::install_routes() {
   }
 
   mcp_http_.install(server);
+  HostMetrics::instance().install(server, registry_);
+  server.Get("/api/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(dump(openapi_document(registry_)), kJson);
+  });
 
   server.Post("/loki/api/v1/push", [this](const httplib::Request& req, httplib::Response& res) {
     const auto content_type = req.get_header_value("Content-Type");

@@ -9,6 +9,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "host_metrics.hpp"
+
 namespace lognurse::host {
 
 using nlohmann::json;
@@ -214,8 +216,12 @@ json McpServer::call_tool(const json& params, const json& id, McpSession& sessio
                       {"params", {{"level", to_string(level)}, {"logger", logger}, {"data", text}}}});
     });
   }
+  const auto started = std::chrono::steady_clock::now();
   auto result = registry_.call_tool(name, arguments);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   capture.reset();
+  HostMetrics::instance().record_tool_call(name, session.transport, result ? "ok" : "error",
+                                           elapsed.count());
 
   if (!result) {
     const auto& error = result.error();

@@ -32,6 +32,7 @@ enum RpcError : int {
 /// no log notifications), and where notifications for the request being
 /// handled go (empty: the transport cannot deliver them, and they are dropped).
 struct McpSession {
+  std::string transport = "stdio";  ///< "stdio" or "http", for the tool-call metrics
   std::string protocol_version;
   std::optional<McpLogLevel> log_level;
   std::function<void(const nlohmann::json& notification)> notify;

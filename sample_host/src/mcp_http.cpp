@@ -157,6 +157,7 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
   const bool is_initialize = message.is_object() && message.value("method", "") == "initialize";
   const std::string session_id = req.get_header_value(kSessionHeader);
   McpSession state;
+  state.transport = "http";
   if (!is_initialize) {
     if (session_id.empty()) {
       send_rpc_error(res, 400, kInvalidRequest,
