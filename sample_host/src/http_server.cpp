@@ -167,6 +167,7 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
   const std::size_t workers = options_.worker_threads;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   install_routes();
+  watcher_ = std::make_unique<PluginWatcher>(registry_, std::chrono::milliseconds(500));
 }
 
 HttpServer::~HttpServer() = default;
@@ -385,6 +386,9 @@ void HttpServer::install_routes() {
   server.Get("/loki/api/v1/labels", labels);
   server.Post("/loki/api/v1/labels", labels);
   server.Get(R"(/loki/api/v1/label/([^/]+)/values)", labels);
+
+  // Last: the listener tries routes in order, and this one matches all of /api/.
+  install_late_tool_routes(server, registry_);
 }
 
 }  // namespace lognurse::host
