@@ -100,7 +100,10 @@ void HostMetrics::install(httplib::Server& http, registry::Registry& registry,
     request_started = std::chrono::steady_clock::now();
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  http.set_logger([this, &registry](const httplib::Request& req, const httplib::Response& res) {
+  // Counted before the answer is written, so a client that has its answer
+  // sees the call in the next scrape.
+  http.set_post_routing_handler([this, &registry](const httplib::Request& req,
+                                                  httplib::Response& res) {
     const std::string tool = tool_of_route(registry, req.method, req.path);
     if (tool.empty()) return;
     const std::chrono::duration<double> elapsed =
@@ -124,7 +127,8 @@ std::string HostMetrics::render(registry::Registry& registry) {
     up = health.ready;
     health_seconds = health.latency_ms / 1000.0;
     const std::int64_t end = now_ns();
-    auto counted = backend->metrics(kDefaultTenant, {end - interval_.count() * kNanosPerSecond, end});
+    const std::int64_t start = end - interval_.count() * kNanosPerSecond;
+    auto counted = backend->metrics(kDefaultTenant, {start, end});
     if (counted) volume = counted.value();
   }
 

@@ -49,7 +49,7 @@ public:
                         const std::string& outcome, double seconds);
 
   /// Serves GET /metrics and times the REST tool routes (through the
-  /// listener's pre-routing handler and logger, which it takes over).
+  /// listener's pre- and post-routing handlers, which it takes over).
   /// `interval` is the window of the lines and bytes gauges.
   void install(httplib::Server& http, registry::Registry& registry,
                std::chrono::seconds interval = std::chrono::seconds(300));

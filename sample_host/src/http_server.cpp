@@ -159,7 +159,8 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& list
 
 HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
     : registry_(registry), options_(std::move(options)), mcp_(registry),
-      mcp_http_(mcp_, registry, mcp_http_options_for(options_.listen)), server_(std::make_unique<httplib::Server>()) {
+      mcp_http_(mcp_, registry, mcp_http_options_for(options_.listen)),
+      server_(std::make_unique<httplib::Server>()) {
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);

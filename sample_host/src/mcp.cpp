@@ -84,7 +84,9 @@ json tool_result_to_mcp(const json& value) {
       !value["content"].empty() &&
       std::all_of(value["content"].begin(), value["content"].end(), is_content_block)) {
     json result = {{"content", value["content"]}, {"isError", false}};
-    if (value.contains("structuredContent")) result["structuredContent"] = value["structuredContent"];
+    if (value.contains("structuredContent")) {
+      result["structuredContent"] = value["structuredContent"];
+    }
     return result;
   }
   return {{"content", {{{"type", "text"}, {"text", dump(value)}}}},
@@ -116,7 +118,8 @@ std::optional<json> McpServer::handle(const json& message, McpSession& session) 
   const bool has_id = message.contains("id");
   const json id = has_id ? message["id"] : json(nullptr);
   if (has_id && !(id.is_string() || id.is_number_integer())) {
-    return rpc_error(nullptr, kInvalidRequest, "invalid request: id must be a string or an integer");
+    return rpc_error(nullptr, kInvalidRequest,
+                     "invalid request: id must be a string or an integer");
   }
   if (!message.contains("method")) {
     // A response from the client (we send no requests) or garbage.
@@ -213,7 +216,8 @@ json McpServer::call_tool(const json& params, const json& id, McpSession& sessio
       if (level < threshold) return;
       session.notify({{"jsonrpc", "2.0"},
                       {"method", "notifications/message"},
-                      {"params", {{"level", to_string(level)}, {"logger", logger}, {"data", text}}}});
+                      {"params",
+                       {{"level", to_string(level)}, {"logger", logger}, {"data", text}}}});
     });
   }
   const auto started = std::chrono::steady_clock::now();

@@ -120,7 +120,8 @@ std::string McpHttpTransport::new_session(const McpSession& state) {
   std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(generator()),
                 static_cast<unsigned long long>(generator()));
   std::lock_guard lock(mutex_);
-  sessions_[id] = Session{state.protocol_version, state.log_level, std::chrono::steady_clock::now()};
+  sessions_[id] =
+      Session{state.protocol_version, state.log_level, std::chrono::steady_clock::now()};
   return id;
 }
 

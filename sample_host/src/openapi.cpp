@@ -30,6 +30,21 @@ json query_parameters(const json& input) {
   return parameters;
 }
 
+/// REST errors: {"status":"error","error":{"code":…,"message":…}}.
+json error_schema() {
+  json detail = {{"type", "object"},
+                 {"required", {"code", "message"}},
+                 {"properties",
+                  {{"code", {{"type", "string"},
+                             {"description", "stable identifier, e.g. logql.parse_error"}}},
+                   {"message", {{"type", "string"},
+                                {"description", "what was wrong and how to fix it"}}}}}};
+  return {{"type", "object"},
+          {"required", {"status", "error"}},
+          {"properties",
+           {{"status", {{"type", "string"}, {"const", "error"}}}, {"error", detail}}}};
+}
+
 }  // namespace
 
 json openapi_document(const registry::Registry& registry) {
@@ -68,21 +83,7 @@ json openapi_document(const registry::Registry& registry) {
                             "served over MCP at /mcp."}}},
           {"jsonSchemaDialect", "https://json-schema.org/draft/2020-12/schema"},
           {"paths", std::move(paths)},
-          {"components",
-           {{"schemas",
-             {{"Error",
-               {{"type", "object"},
-                {"required", {"status", "error"}},
-                {"properties",
-                 {{"status", {{"type", "string"}, {"const", "error"}}},
-                  {"error",
-                   {{"type", "object"},
-                    {"required", {"code", "message"}},
-                    {"properties",
-                     {{"code", {{"type", "string"},
-                                {"description", "stable identifier, e.g. logql.parse_error"}}},
-                      {"message", {{"type", "string"},
-                                   {"description", "what was wrong and how to fix it"}}}}}}}}}}}}}}}};
+          {"components", {{"schemas", {{"Error", error_schema()}}}}}};
 }
 
 }  // namespace lognurse::host

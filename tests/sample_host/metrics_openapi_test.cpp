@@ -47,9 +47,10 @@ TEST_CASE("/metrics counts tool calls by tool, transport and outcome and reports
   CHECK(metrics.content_type == "text/plain; version=0.0.4; charset=utf-8");
   const std::string& text = metrics.body;
   CHECK_THAT(text, Catch::Contains("lognurse_backend_up{backend=\"local_store\"} 1\n"));
-  CHECK_THAT(text, Catch::Contains("lognurse_backend_check_seconds_count{backend=\"local_store\"} 1\n"));
   CHECK_THAT(text, Catch::Contains(
-                       "lognurse_log_lines_last_interval{backend=\"local_store\",window=\"5m\"} 2\n"));
+                       "lognurse_backend_check_seconds_count{backend=\"local_store\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("lognurse_log_lines_last_interval{backend=\"local_store\","
+                                   "window=\"5m\"} 2\n"));
   CHECK_THAT(text, Catch::Contains("lognurse_tool_calls_total{tool=\"nurse_query_logs\","
                                    "transport=\"rest\",outcome=\"ok\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("lognurse_tool_calls_total{tool=\"nurse_query_logs\","

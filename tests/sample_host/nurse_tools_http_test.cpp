@@ -86,7 +86,8 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
     CHECK(json::parse(values.body)["data"] == json::array({"checkout", "inventory"}));
     CHECK(json::parse(values.body)["metadata"]["count"] == 2);
 
-    auto typo = json::parse(http_get(port, "/api/nurse/logs/label_values?name=service&since=1h").body);
+    auto typo = json::parse(
+        http_get(port, "/api/nurse/logs/label_values?name=service&since=1h").body);
     CHECK(typo["data"] == json::array());
     CHECK(typo["metadata"]["hints"][0] ==
           "no stream has the label \"service\" in the range; closest label names: "
@@ -156,7 +157,8 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
   }
 
   SECTION("get_trace_logs follows a trace id through metadata and text across services") {
-    const auto answer = call(port, "/api/nurse/logs/trace", {{"trace_id", "t-77"}, {"since", "1h"}});
+    const auto answer =
+        call(port, "/api/nurse/logs/trace", {{"trace_id", "t-77"}, {"since", "1h"}});
     CHECK(lines_in_order(answer["data"]) ==
           std::vector<std::string>{"cart opened trace=t-77", "payment 4411 failed after 120ms",
                                    "stock low for sku \"A-1\" trace=t-77"});

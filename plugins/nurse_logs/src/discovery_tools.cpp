@@ -122,7 +122,8 @@ std::vector<ToolSpec> NurseTools::discovery_tools() const {
       "/api/nurse/logs/labels"));
 
   json values_properties = range_properties();
-  values_properties["name"] = {{"type", "string"}, {"description", "Label name, e.g. service_name"}};
+  values_properties["name"] = {{"type", "string"},
+                               {"description", "Label name, e.g. service_name"}};
   specs.push_back(make_spec(
       "label_values", "List the values of a label",
       "Values of one label in the streams that have lines in the range (default: the last hour). "
