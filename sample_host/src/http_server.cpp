@@ -3,11 +3,13 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "host_metrics.hpp"
 #include "ingest_routes.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "loki_query_api.hpp"
 #include "loki_tail.hpp"
+#include "openapi.hpp"
 
 namespace lognurse::host {
 
@@ -104,7 +106,8 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& list
 
 HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
     : registry_(registry), options_(std::move(options)), mcp_(registry),
-      mcp_http_(mcp_, registry, McpHttpOptions{}), server_(std::make_unique<httplib::Server>()) {
+      mcp_http_(mcp_, registry, mcp_http_options_for(options_.listen)),
+      server_(std::make_unique<httplib::Server>()) {
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);
@@ -112,6 +115,7 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
   const std::size_t workers = options_.worker_threads;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   install_routes();
+  watcher_ = std::make_unique<PluginWatcher>(registry_, std::chrono::milliseconds(500));
 }
 
 HttpServer::~HttpServer() = default;
@@ -158,6 +162,7 @@ void HttpServer::install_routes() {
   });
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    HostMetrics::mark_request_start();
     if (BearerAuth::is_open_path(req.path) ||
         options_.auth.allows(req.get_header_value("Authorization"))) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -240,10 +245,17 @@ void HttpServer::install_routes() {
   }
 
   mcp_http_.install(server);
+  HostMetrics::instance().install(server, registry_);
+  server.Get("/api/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(dump(openapi_document(registry_)), kJson);
+  });
 
   install_ingest_routes(server, registry_, options_.max_body_bytes);
 
   install_loki_query_api(server, registry_);
+
+  // Last: the listener tries routes in order, and this one matches all of /api/.
+  install_late_tool_routes(server, registry_);
 }
 
 }  // namespace lognurse::host

@@ -12,6 +12,7 @@
 #include "lognurse/registry/registry.hpp"
 #include "mcp.hpp"
 #include "mcp_http.hpp"
+#include "plugin_watcher.hpp"
 
 namespace httplib {
 class Server;
@@ -48,6 +49,7 @@ private:
   McpServer mcp_;
   McpHttpTransport mcp_http_;
   std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<PluginWatcher> watcher_;  ///< loads plugins dropped in while serving
 };
 
 /// Splits "host:port"; "[::1]:80" and ":8470" (→ 127.0.0.1) are accepted.

@@ -1,10 +1,15 @@
 #include "mcp.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <istream>
-#include <map>
+#include <mutex>
 #include <ostream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
+
+#include "host_metrics.hpp"
 
 namespace lognurse::host {
 
@@ -25,9 +30,22 @@ struct RpcFault {
   std::string message;
 };
 
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool is_content_block(const json& block) {
+  static const std::vector<std::string> types = {"text", "image", "audio", "resource",
+                                                 "resource_link"};
+  if (!block.is_object() || !block.contains("type") || !block["type"].is_string()) return false;
+  return std::find(types.begin(), types.end(), block["type"].get<std::string>()) != types.end();
+}
+
 }  // namespace
 
-McpServer::McpServer(registry::Registry& registry) : registry_(registry) {}
+McpServer::McpServer(registry::Registry& registry) : registry_(registry) {
+  install_log_forwarder();
+}
 
 const std::vector<std::string>& McpServer::supported_versions() {
   static const std::vector<std::string> versions = {"2025-11-25", "2025-06-18", "2025-03-26",
@@ -35,19 +53,48 @@ const std::vector<std::string>& McpServer::supported_versions() {
   return versions;
 }
 
+json tool_input_schema(const ToolSpec& spec) {
+  json schema = spec.input_schema;
+  if (schema.is_object()) schema.erase(kOutputSchemaKeyword);
+  return schema;
+}
+
+json tool_output_schema(const ToolSpec& spec) {
+  if (!spec.input_schema.is_object()) return nullptr;
+  const auto it = spec.input_schema.find(kOutputSchemaKeyword);
+  return it == spec.input_schema.end() ? json(nullptr) : *it;
+}
+
 json mcp_tool_description(const registry::CatalogTool& tool) {
   json description = {{"name", tool.full_name},
                       {"title", tool.spec.title},
                       {"description", tool.spec.description},
-                      {"inputSchema", tool.spec.input_schema},
+                      {"inputSchema", tool_input_schema(tool.spec)},
                       {"annotations",
                        {{"title", tool.spec.title},
                         {"readOnlyHint", tool.spec.read_only},
                         {"openWorldHint", false}}}};
+  json output = tool_output_schema(tool.spec);
+  if (output.is_object()) description["outputSchema"] = std::move(output);
   return description;
 }
 
-std::optional<std::string> McpServer::handle_text(const std::string& text) {
+json tool_result_to_mcp(const json& value) {
+  if (value.is_object() && value.contains("content") && value["content"].is_array() &&
+      !value["content"].empty() &&
+      std::all_of(value["content"].begin(), value["content"].end(), is_content_block)) {
+    json result = {{"content", value["content"]}, {"isError", false}};
+    if (value.contains("structuredContent")) {
+      result["structuredContent"] = value["structuredContent"];
+    }
+    return result;
+  }
+  return {{"content", {{{"type", "text"}, {"text", dump(value)}}}},
+          {"structuredContent", value},
+          {"isError", false}};
+}
+
+std::optional<std::string> McpServer::handle_text(const std::string& text, McpSession& session) {
   json message;
   try {
     message = json::parse(text);
@@ -57,12 +104,12 @@ std::optional<std::string> McpServer::handle_text(const std::string& text) {
                          ")")
         .dump();
   }
-  auto response = handle(message);
+  auto response = handle(message, session);
   if (!response) return std::nullopt;
-  return response->dump(-1, ' ', false, json::error_handler_t::replace);
+  return dump(*response);
 }
 
-std::optional<json> McpServer::handle(const json& message) {
+std::optional<json> McpServer::handle(const json& message, McpSession& session) {
   if (!message.is_object()) {
     return rpc_error(nullptr, kInvalidRequest,
                      "invalid request: a JSON-RPC message must be an object (batches are not "
@@ -71,7 +118,8 @@ std::optional<json> McpServer::handle(const json& message) {
   const bool has_id = message.contains("id");
   const json id = has_id ? message["id"] : json(nullptr);
   if (has_id && !(id.is_string() || id.is_number_integer())) {
-    return rpc_error(nullptr, kInvalidRequest, "invalid request: id must be a string or an integer");
+    return rpc_error(nullptr, kInvalidRequest,
+                     "invalid request: id must be a string or an integer");
   }
   if (!message.contains("method")) {
     // A response from the client (we send no requests) or garbage.
@@ -98,29 +146,28 @@ std::optional<json> McpServer::handle(const json& message) {
   }
 
   try {
-    if (method == "initialize") return rpc_result(id, initialize(params));
+    if (method == "initialize") return rpc_result(id, initialize(params, session));
     if (method == "ping") return rpc_result(id, json::object());
     if (method == "tools/list") return rpc_result(id, list_tools());
-    if (method == "tools/call") return call_tool(params, id);
-    if (method == "logging/setLevel") return rpc_result(id, set_level(params));
+    if (method == "tools/call") return call_tool(params, id, session);
+    if (method == "logging/setLevel") return rpc_result(id, set_level(params, session));
   } catch (const RpcFault& fault) {
     return rpc_error(id, fault.code, fault.message);
   }
   return rpc_error(id, kMethodNotFound, "method not found: " + method);
 }
 
-json McpServer::initialize(const json& params) {
-  const auto& versions = supported_versions();
-  std::string version = versions.front();
-  if (params.contains("protocolVersion") && params["protocolVersion"].is_string()) {
-    const auto requested = params["protocolVersion"].get<std::string>();
-    for (const auto& v : versions) {
-      if (v == requested) version = requested;
-    }
-  } else {
+json McpServer::initialize(const json& params, McpSession& session) {
+  if (!params.contains("protocolVersion") || !params["protocolVersion"].is_string()) {
     throw RpcFault{kInvalidParams, "initialize needs params.protocolVersion (a string)"};
   }
-  return {{"protocolVersion", version},
+  // An unknown version is answered with the newest one we speak; the client
+  // then decides whether it can use it.
+  const auto& versions = supported_versions();
+  const auto requested = params["protocolVersion"].get<std::string>();
+  const bool known = std::find(versions.begin(), versions.end(), requested) != versions.end();
+  session.protocol_version = known ? requested : versions.front();
+  return {{"protocolVersion", session.protocol_version},
           {"capabilities", {{"tools", {{"listChanged", true}}}, {"logging", json::object()}}},
           {"serverInfo", {{"name", "lognurse"}, {"title", "lognurse log tools"},
                           {"version", "0.1.0"}}},
@@ -129,22 +176,15 @@ json McpServer::initialize(const json& params) {
            "nurse_monitor_log_aggregation, then nurse_search_logs or nurse_query_logs (LogQL)."}};
 }
 
-json McpServer::set_level(const json& params) {
-  // MCP uses syslog severities; spdlog has fewer, so map each to the nearest.
-  static const std::map<std::string, spdlog::level::level_enum> levels = {
-      {"debug", spdlog::level::debug},    {"info", spdlog::level::info},
-      {"notice", spdlog::level::info},    {"warning", spdlog::level::warn},
-      {"error", spdlog::level::err},      {"critical", spdlog::level::critical},
-      {"alert", spdlog::level::critical}, {"emergency", spdlog::level::critical}};
-  const auto level = params.value("level", json()).is_string() ? params["level"].get<std::string>()
-                                                               : std::string();
-  const auto it = levels.find(level);
-  if (it == levels.end()) {
+json McpServer::set_level(const json& params, McpSession& session) {
+  McpLogLevel level;
+  if (!params.contains("level") || !params["level"].is_string() ||
+      !parse_mcp_log_level(params["level"].get<std::string>(), level)) {
     throw RpcFault{kInvalidParams, "logging/setLevel needs params.level, one of debug, info, "
                                    "notice, warning, error, critical, alert, emergency"};
   }
-  spdlog::set_level(it->second);
-  spdlog::apply_all([&](std::shared_ptr<spdlog::logger> logger) { logger->set_level(it->second); });
+  // The level decides what this client is sent, not what the host logs.
+  session.log_level = level;
   return json::object();
 }
 
@@ -154,48 +194,83 @@ json McpServer::list_tools() const {
   return {{"tools", std::move(tools)}};
 }
 
-json McpServer::call_tool(const json& params, const json& id) {
+json McpServer::call_tool(const json& params, const json& id, McpSession& session) {
   if (!params.contains("name") || !params["name"].is_string()) {
     return rpc_error(id, kInvalidParams, "tools/call needs params.name, the tool's name");
   }
   const std::string name = params["name"].get<std::string>();
   if (!registry_.find_tool(name)) {
-    return rpc_error(id, kInvalidParams, "unknown tool: " + name);
+    return rpc_error(id, kInvalidParams,
+                     "unknown tool: " + name + "; tools/list names the tools this server has");
   }
   const json arguments = params.value("arguments", json::object());
   if (!arguments.is_object()) {
     return rpc_error(id, kInvalidParams, "params.arguments must be an object");
   }
+
+  std::optional<ScopedLogCapture> capture;
+  if (session.log_level && session.notify) {
+    const McpLogLevel threshold = *session.log_level;
+    capture.emplace([&session, threshold](McpLogLevel level, const std::string& logger,
+                                          const std::string& text) {
+      if (level < threshold) return;
+      session.notify({{"jsonrpc", "2.0"},
+                      {"method", "notifications/message"},
+                      {"params",
+                       {{"level", to_string(level)}, {"logger", logger}, {"data", text}}}});
+    });
+  }
+  const auto started = std::chrono::steady_clock::now();
   auto result = registry_.call_tool(name, arguments);
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+  capture.reset();
+  HostMetrics::instance().record_tool_call(name, session.transport, result ? "ok" : "error",
+                                           elapsed.count());
+
   if (!result) {
     const auto& error = result.error();
     spdlog::info("tool {} failed: {}: {}", name, error.code, error.message);
+    // No structuredContent: clients check it against the tool's outputSchema,
+    // which describes the successful answer; the code leads the text instead.
     return rpc_result(id, {{"content", {{{"type", "text"},
                                           {"text", error.code + ": " + error.message}}}},
-                           {"structuredContent",
-                            {{"status", "error"},
-                             {"error", {{"code", error.code}, {"message", error.message}}}}},
                            {"isError", true}});
   }
-  const json& value = result.value();
-  return rpc_result(
-      id, {{"content",
-            {{{"type", "text"},
-              {"text", value.dump(-1, ' ', false, json::error_handler_t::replace)}}}},
-           {"structuredContent", value},
-           {"isError", false}});
+  return rpc_result(id, tool_result_to_mcp(result.value()));
 }
 
 void McpServer::serve_stdio(std::istream& in, std::ostream& out) {
+  std::mutex out_mutex;
+  auto write = [&](const std::string& text) {
+    std::lock_guard lock(out_mutex);
+    out << text << '\n';
+    out.flush();
+  };
+  McpSession session;
+  session.notify = [&](const json& notification) { write(dump(notification)); };
+
+  // The catalog grows when a plugin is dropped into a watched directory.
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    auto generation = registry_.generation();
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      const auto current = registry_.generation();
+      if (current != generation) {
+        generation = current;
+        write(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
+      }
+    }
+  });
+
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line == "\r") continue;
-    auto response = handle_text(line);
-    if (response) {
-      out << *response << '\n';
-      out.flush();
-    }
+    auto response = handle_text(line, session);
+    if (response) write(*response);
   }
+  done = true;
+  watcher.join();
 }
 
 }  // namespace lognurse::host

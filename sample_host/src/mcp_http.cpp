@@ -1,5 +1,6 @@
 #include "mcp_http.hpp"
 
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -15,6 +16,10 @@ namespace {
 constexpr const char* kSessionHeader = "Mcp-Session-Id";
 constexpr const char* kVersionHeader = "MCP-Protocol-Version";
 
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 void send_rpc_error(httplib::Response& res, int status, int code, const std::string& message) {
   res.status = status;
   res.set_content(json{{"jsonrpc", "2.0"},
@@ -24,11 +29,29 @@ void send_rpc_error(httplib::Response& res, int status, int code, const std::str
                   "application/json");
 }
 
+bool accepts_event_stream(const httplib::Request& req) {
+  return req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
+}
+
 bool accepts_only_event_stream(const httplib::Request& req) {
   const auto accept = req.get_header_value("Accept");
-  return accept.find("text/event-stream") != std::string::npos &&
-         accept.find("application/json") == std::string::npos &&
+  return accepts_event_stream(req) && accept.find("application/json") == std::string::npos &&
          accept.find("*/*") == std::string::npos;
+}
+
+std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
+
+/// The host part of "host[:port]" or "[v6]:port".
+std::string strip_port(const std::string& authority) {
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    return close == std::string::npos ? "" : authority.substr(0, close + 1);
+  }
+  return authority.substr(0, authority.find(':'));
+}
+
+bool is_loopback_name(const std::string& host) {
+  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 std::string host_of_origin(const std::string& origin) {
@@ -38,32 +61,58 @@ std::string host_of_origin(const std::string& origin) {
   std::string rest = origin.substr(scheme_end + 3);
   const auto slash = rest.find('/');
   if (slash != std::string::npos) rest = rest.substr(0, slash);
-  if (!rest.empty() && rest.front() == '[') {
-    const auto close = rest.find(']');
-    return close == std::string::npos ? "" : rest.substr(0, close + 1);
-  }
-  return rest.substr(0, rest.find(':'));
+  return strip_port(rest);
 }
 
 }  // namespace
 
+McpHttpOptions mcp_http_options_for(const std::string& listen) {
+  McpHttpOptions options;
+  const auto colon = listen.rfind(':');
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  options.allow_any_host = !(host.empty() || is_loopback_name(host));
+  return options;
+}
+
 McpHttpTransport::McpHttpTransport(McpServer& server, registry::Registry& registry,
                                    McpHttpOptions options)
-    : server_(server), registry_(registry), options_(options) {}
+    : server_(server), registry_(registry), options_(std::move(options)) {}
 
 bool McpHttpTransport::origin_allowed(const std::string& origin) {
   if (origin.empty()) return true;
-  const std::string host = host_of_origin(origin);
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  return is_loopback_name(host_of_origin(origin));
 }
 
-std::string McpHttpTransport::new_session(const std::string& protocol_version) {
+bool McpHttpTransport::host_allowed(const std::string& host) {
+  return host.empty() || is_loopback_name(strip_port(host));
+}
+
+bool McpHttpTransport::refuse(const httplib::Request& req, httplib::Response& res) const {
+  const auto origin = req.get_header_value("Origin");
+  if (!origin_allowed(origin)) {
+    send_rpc_error(res, 403, kInvalidRequest,
+                   "Origin " + origin + " is not allowed: the MCP endpoint serves local origins "
+                                        "only (localhost, 127.0.0.1, [::1])");
+    return true;
+  }
+  const auto host = req.get_header_value("Host");
+  if (!options_.allow_any_host && !host_allowed(host)) {
+    send_rpc_error(res, 403, kInvalidRequest,
+                   "Host " + host + " is not allowed: this listener is on a loopback address; "
+                                    "use localhost, 127.0.0.1 or [::1]");
+    return true;
+  }
+  return false;
+}
+
+std::string McpHttpTransport::new_session(const McpSession& state) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   char id[33];
   std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(generator()),
                 static_cast<unsigned long long>(generator()));
   std::lock_guard lock(mutex_);
-  sessions_[id] = Session{protocol_version, std::chrono::steady_clock::now()};
+  sessions_[id] =
+      Session{state.protocol_version, state.log_level, std::chrono::steady_clock::now()};
   return id;
 }
 
@@ -78,143 +127,178 @@ void McpHttpTransport::expire_idle_sessions() {
 
 void McpHttpTransport::install(httplib::Server& http) {
   http.Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!origin_allowed(req.get_header_value("Origin"))) {
-      send_rpc_error(res, 403, kInvalidRequest,
-                     "Origin " + req.get_header_value("Origin") +
-                         " is not allowed: the MCP endpoint serves local origins only");
-      return;
-    }
-    json message;
-    try {
-      message = json::parse(req.body);
-    } catch (const json::parse_error& e) {
-      send_rpc_error(res, 400, kParseError,
-                     "parse error: the body is not valid JSON (byte " + std::to_string(e.byte) + ")");
-      return;
-    }
-    const bool is_initialize = message.is_object() && message.value("method", "") == "initialize";
-    const std::string session_id = req.get_header_value(kSessionHeader);
-    if (!is_initialize) {
-      if (session_id.empty()) {
-        send_rpc_error(res, 400, kInvalidRequest,
-                       "missing Mcp-Session-Id header: send initialize first and repeat the "
-                       "session id it returns");
-        return;
-      }
-      std::lock_guard lock(mutex_);
-      auto it = sessions_.find(session_id);
-      if (it == sessions_.end()) {
-        send_rpc_error(res, 404, kInvalidRequest,
-                       "unknown or expired session " + session_id + "; initialize again");
-        return;
-      }
-      it->second.last_used = std::chrono::steady_clock::now();
-    }
-    const std::string version = req.get_header_value(kVersionHeader);
-    if (!version.empty()) {
-      const auto& supported = McpServer::supported_versions();
-      if (std::find(supported.begin(), supported.end(), version) == supported.end()) {
-        send_rpc_error(res, 400, kInvalidRequest, "unsupported MCP-Protocol-Version " + version);
-        return;
-      }
-    }
-
-    auto response = server_.handle(message);
-    if (!response) {
-      res.status = 202;  // notification or client response: accepted, no body
-      return;
-    }
-    if (is_initialize && response->contains("result")) {
-      expire_idle_sessions();
-      {
-        std::lock_guard lock(mutex_);
-        if (sessions_.size() >= options_.max_sessions) {
-          send_rpc_error(res, 503, kInternalError,
-                         "too many MCP sessions; end unused ones with DELETE /mcp");
-          return;
-        }
-      }
-      res.set_header(kSessionHeader,
-                     new_session((*response)["result"].value("protocolVersion", "")));
-    }
-    const std::string body = response->dump(-1, ' ', false, json::error_handler_t::replace);
-    if (accepts_only_event_stream(req)) {
-      res.set_content("event: message\ndata: " + body + "\n\n", "text/event-stream");
-    } else {
-      res.set_content(body, "application/json");
-    }
+    if (!refuse(req, res)) post(req, res);
   });
-
-  http.Delete("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!origin_allowed(req.get_header_value("Origin"))) {
-      send_rpc_error(res, 403, kInvalidRequest, "Origin not allowed");
-      return;
-    }
-    const std::string session_id = req.get_header_value(kSessionHeader);
-    std::lock_guard lock(mutex_);
-    if (session_id.empty() || sessions_.erase(session_id) == 0) {
-      send_rpc_error(res, session_id.empty() ? 400 : 404, kInvalidRequest,
-                     "DELETE /mcp needs the Mcp-Session-Id of a live session");
-      return;
-    }
-    res.status = 204;
-  });
-
   http.Get("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!origin_allowed(req.get_header_value("Origin"))) {
-      send_rpc_error(res, 403, kInvalidRequest, "Origin not allowed");
+    if (!refuse(req, res)) get(req, res);
+  });
+  http.Delete("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!refuse(req, res)) remove(req, res);
+  });
+}
+
+void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res) {
+  json message;
+  try {
+    message = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    send_rpc_error(res, 400, kParseError,
+                   "parse error: the body is not valid JSON (byte " + std::to_string(e.byte) + ")");
+    return;
+  }
+  const bool is_initialize = message.is_object() && message.value("method", "") == "initialize";
+  const std::string session_id = req.get_header_value(kSessionHeader);
+  McpSession state;
+  state.transport = "http";
+  if (!is_initialize) {
+    if (session_id.empty()) {
+      send_rpc_error(res, 400, kInvalidRequest,
+                     "missing Mcp-Session-Id header: send initialize first and repeat the "
+                     "session id it returns");
       return;
     }
-    if (req.get_header_value("Accept").find("text/event-stream") == std::string::npos) {
-      send_rpc_error(res, 406, kInvalidRequest, "GET /mcp opens an event stream: send "
-                                                "Accept: text/event-stream");
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) {
+      send_rpc_error(res, 404, kInvalidRequest,
+                     "unknown or expired session " + session_id + "; initialize again");
       return;
     }
-    const std::string session_id = req.get_header_value(kSessionHeader);
-    {
-      std::lock_guard lock(mutex_);
-      if (session_id.empty() || !sessions_.count(session_id)) {
-        send_rpc_error(res, session_id.empty() ? 400 : 404, kInvalidRequest,
-                       "GET /mcp needs the Mcp-Session-Id of a live session");
-        return;
-      }
-    }
-    if (open_streams_.fetch_add(1) >= options_.max_streams) {
-      open_streams_.fetch_sub(1);
-      send_rpc_error(res, 503, kInternalError, "too many open MCP event streams");
+    it->second.last_used = std::chrono::steady_clock::now();
+    state.protocol_version = it->second.protocol_version;
+    state.log_level = it->second.log_level;
+  }
+  const std::string version = req.get_header_value(kVersionHeader);
+  if (!version.empty()) {
+    const auto& supported = McpServer::supported_versions();
+    if (std::find(supported.begin(), supported.end(), version) == supported.end()) {
+      send_rpc_error(res, 400, kInvalidRequest,
+                     "unsupported MCP-Protocol-Version " + version + "; this server speaks " +
+                         supported[0] + ", " + supported[1] + ", " + supported[2] + " and " +
+                         supported[3]);
       return;
     }
-    // Each tick checks whether the session still exists and the tool list
-    // changed; a comment line keeps proxies from closing the stream.
-    auto generation = std::make_shared<std::uint64_t>(registry_.generation());
-    auto ticks = std::make_shared<int>(0);
+  }
+
+  // A tool call whose client wants log messages is answered with an event
+  // stream, so that they arrive while the tool runs; the call then happens in
+  // the stream's content provider, on the same worker thread.
+  const bool streams_logs = !is_initialize && message.is_object() &&
+                            message.value("method", "") == "tools/call" &&
+                            message.contains("id") && state.log_level && accepts_event_stream(req);
+  if (streams_logs) {
+    auto shared_message = std::make_shared<json>(std::move(message));
+    auto shared_state = std::make_shared<McpSession>(std::move(state));
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, session_id, generation, ticks](std::size_t, httplib::DataSink& sink) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(250));
-          {
-            std::lock_guard lock(mutex_);
-            if (!sessions_.count(session_id)) {
-              sink.done();
-              return true;
-            }
+        [this, shared_message, shared_state](std::size_t, httplib::DataSink& sink) {
+          shared_state->notify = [&sink](const json& notification) {
+            const std::string event = sse_event(dump(notification));
+            sink.write(event.data(), event.size());
+          };
+          auto response = server_.handle(*shared_message, *shared_state);
+          shared_state->notify = nullptr;
+          if (response) {
+            const std::string event = sse_event(dump(*response));
+            sink.write(event.data(), event.size());
           }
-          const auto current = registry_.generation();
-          if (current != *generation) {
-            *generation = current;
-            const std::string event =
-                "event: message\ndata: "
-                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
-            return sink.write(event.data(), event.size());
+          sink.done();
+          return true;
+        });
+    return;
+  }
+
+  auto response = server_.handle(message, state);
+  if (!response) {
+    res.status = 202;  // notification or client response: accepted, no body
+    return;
+  }
+  if (is_initialize && response->contains("result")) {
+    expire_idle_sessions();
+    {
+      std::lock_guard lock(mutex_);
+      if (sessions_.size() >= options_.max_sessions) {
+        send_rpc_error(res, 503, kInternalError,
+                       "too many MCP sessions; end unused ones with DELETE /mcp");
+        return;
+      }
+    }
+    res.set_header(kSessionHeader, new_session(state));
+  } else if (!is_initialize && message.value("method", "") == "logging/setLevel") {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(session_id);
+    if (it != sessions_.end()) it->second.log_level = state.log_level;
+  }
+  const std::string body = dump(*response);
+  if (accepts_only_event_stream(req)) {
+    res.set_content(sse_event(body), "text/event-stream");
+  } else {
+    res.set_content(body, "application/json");
+  }
+}
+
+void McpHttpTransport::remove(const httplib::Request& req, httplib::Response& res) {
+  const std::string session_id = req.get_header_value(kSessionHeader);
+  std::lock_guard lock(mutex_);
+  if (session_id.empty() || sessions_.erase(session_id) == 0) {
+    send_rpc_error(res, session_id.empty() ? 400 : 404, kInvalidRequest,
+                   "DELETE /mcp needs the Mcp-Session-Id of a live session");
+    return;
+  }
+  res.status = 204;
+}
+
+void McpHttpTransport::get(const httplib::Request& req, httplib::Response& res) {
+  if (!accepts_event_stream(req)) {
+    send_rpc_error(res, 406, kInvalidRequest,
+                   "GET /mcp opens an event stream: send Accept: text/event-stream");
+    return;
+  }
+  const std::string session_id = req.get_header_value(kSessionHeader);
+  {
+    std::lock_guard lock(mutex_);
+    if (session_id.empty() || !sessions_.count(session_id)) {
+      send_rpc_error(res, session_id.empty() ? 400 : 404, kInvalidRequest,
+                     "GET /mcp needs the Mcp-Session-Id of a live session");
+      return;
+    }
+  }
+  if (open_streams_.fetch_add(1) >= options_.max_streams) {
+    open_streams_.fetch_sub(1);
+    send_rpc_error(res, 503, kInternalError,
+                   "too many open MCP event streams; close one (at most " +
+                       std::to_string(options_.max_streams) + ")");
+    return;
+  }
+  // Each tick checks whether the session still exists and the tool list
+  // changed; a comment line keeps proxies from closing the stream.
+  auto generation = std::make_shared<std::uint64_t>(registry_.generation());
+  auto ticks = std::make_shared<int>(0);
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, session_id, generation, ticks](std::size_t, httplib::DataSink& sink) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        {
+          std::lock_guard lock(mutex_);
+          if (!sessions_.count(session_id)) {
+            sink.done();
+            return true;
           }
-          if (++*ticks % 60 == 0) {
-            const std::string comment = ": keep-alive\n\n";
-            return sink.write(comment.data(), comment.size());
-          }
-          return sink.is_writable();
-        },
-        [this](bool) { open_streams_.fetch_sub(1); });
-  });
+        }
+        const auto current = registry_.generation();
+        if (current != *generation) {
+          *generation = current;
+          const std::string event =
+              sse_event(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
+          return sink.write(event.data(), event.size());
+        }
+        if (++*ticks % 60 == 0) {
+          const std::string comment = ": keep-alive\n\n";
+          return sink.write(comment.data(), comment.size());
+        }
+        return sink.is_writable();
+      },
+      [this](bool) { open_streams_.fetch_sub(1); });
 }
 
 }  // namespace lognurse::host

@@ -1,11 +1,13 @@
 #pragma once
 
 // MCP's Streamable HTTP transport at /mcp: POST carries one JSON-RPC message
-// and is answered with JSON (or one server-sent event when the client accepts
-// only event streams); sessions are named by the Mcp-Session-Id header given
-// out in the answer to initialize; GET opens a server stream for
-// notifications; DELETE ends a session. Requests whose Origin is not local
-// are refused, against DNS rebinding.
+// and is answered with JSON, or with an event stream when the client accepts
+// one and the answer comes with notifications (log messages of a tool call) or
+// when it accepts only event streams; sessions are named by the
+// Mcp-Session-Id header given out in the answer to initialize; GET opens a
+// server stream for notifications; DELETE ends a session. Requests whose Host
+// or Origin is not local are refused, against DNS rebinding; the listener's
+// bearer token (auth.hpp) covers /mcp like every other route.
 
 #include <atomic>
 #include <chrono>
@@ -17,7 +19,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace lognurse::host {
 
@@ -25,7 +29,15 @@ struct McpHttpOptions {
   std::size_t max_sessions = 1000;
   std::size_t max_streams = 4;  ///< open GET streams; each holds a worker thread
   std::chrono::seconds session_idle_timeout{3600};
+  /// Accept any Host header. Only for a listener on a non-loopback address,
+  /// where clients reach the host by names the server cannot know.
+  bool allow_any_host = false;
 };
+
+/// Options for a listener on `listen` (host:port): any Host header is accepted
+/// unless the address is a loopback one. The bearer token, when configured, is
+/// checked for every route of the listener (auth.hpp), /mcp included.
+McpHttpOptions mcp_http_options_for(const std::string& listen);
 
 class McpHttpTransport {
 public:
@@ -38,13 +50,25 @@ public:
   /// loopback origin (localhost, 127.0.0.0/8, [::1]).
   static bool origin_allowed(const std::string& origin);
 
+  /// Whether a Host header value names a loopback address (with or without
+  /// a port). An absent Host is allowed: HTTP/1.0 clients send none.
+  static bool host_allowed(const std::string& host);
+
 private:
   struct Session {
     std::string protocol_version;
+    std::optional<McpLogLevel> log_level;
     std::chrono::steady_clock::time_point last_used;
   };
 
-  std::string new_session(const std::string& protocol_version);
+  /// Refuses foreign Host or Origin headers and missing tokens; true when it
+  /// answered.
+  bool refuse(const httplib::Request& req, httplib::Response& res) const;
+  void post(const httplib::Request& req, httplib::Response& res);
+  void get(const httplib::Request& req, httplib::Response& res);
+  void remove(const httplib::Request& req, httplib::Response& res);
+
+  std::string new_session(const McpSession& state);
   void expire_idle_sessions();
 
   McpServer& server_;

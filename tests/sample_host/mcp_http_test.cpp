@@ -1,5 +1,9 @@
 // MCP's Streamable HTTP transport at /mcp on the real server.
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -47,7 +51,7 @@ TEST_CASE("Streamable HTTP: sessions, protocol header, origin check and DELETE")
 
   auto list = http_request(port, "POST", "/mcp", rpc(2, "tools/list"), with_session);
   REQUIRE(list.status == 200);
-  CHECK(json::parse(list.body)["result"]["tools"].size() == 4);
+  CHECK(json::parse(list.body)["result"]["tools"].size() == 9);
 
   auto no_session = http_request(port, "POST", "/mcp", rpc(3, "tools/list"), accept);
   CHECK(no_session.status == 400);
@@ -78,4 +82,100 @@ TEST_CASE("Streamable HTTP: sessions, protocol header, origin check and DELETE")
 
   CHECK(http_request(port, "DELETE", "/mcp", "", with_session).status == 204);
   CHECK(http_request(port, "POST", "/mcp", rpc(8, "ping"), with_session).status == 404);
+}
+
+namespace {
+
+/// Opens a session and returns its headers for later requests.
+std::vector<std::pair<std::string, std::string>> open_session(
+    int port, std::vector<std::pair<std::string, std::string>> headers) {
+  headers.emplace_back("Accept", "application/json, text/event-stream");
+  auto init = http_request(port, "POST", "/mcp", rpc(1, "initialize", kInitialize), headers);
+  REQUIRE(init.status == 200);
+  headers.emplace_back("Mcp-Session-Id", init.header("Mcp-Session-Id"));
+  headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
+  return headers;
+}
+
+}  // namespace
+
+TEST_CASE("Streamable HTTP refuses a foreign Host header against DNS rebinding") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const auto session = open_session(server.port(), {});
+
+  auto foreign = session;
+  foreign.emplace_back("Host", "evil.example.com");
+  auto refused = http_request(server.port(), "POST", "/mcp", rpc(2, "ping"), foreign);
+  CHECK(refused.status == 403);
+  CHECK(json::parse(refused.body)["error"]["message"] ==
+        "Host evil.example.com is not allowed: this listener is on a loopback address; use "
+        "localhost, 127.0.0.1 or [::1]");
+
+  auto local = session;
+  local.emplace_back("Host", "localhost:" + std::to_string(server.port()));
+  CHECK(http_request(server.port(), "POST", "/mcp", rpc(3, "ping"), local).status == 200);
+}
+
+TEST_CASE("Streamable HTTP streams the log lines a tool writes as events before its answer") {
+  TempDir data;
+  const auto config = data.file("host.yaml");
+  {
+    std::ofstream out(config);
+    out << "plugin_dirs:\n  - " << LOGNURSE_CONFORMANCE_PLUGIN_DIR << "\n";
+  }
+  HostServer server({"--data-dir", data.path()}, {"--config", config});
+  const auto session = open_session(server.port(), {});
+
+  const json call = {{"name", "test_tool_with_logging"}, {"arguments", json::object()}};
+  auto quiet = http_request(server.port(), "POST", "/mcp", rpc(2, "tools/call", call), session);
+  REQUIRE(quiet.status == 200);
+  CHECK(quiet.content_type == "application/json");  // no level set: no log lines
+
+  auto level = http_request(server.port(), "POST", "/mcp",
+                            rpc(3, "logging/setLevel", {{"level", "info"}}), session);
+  CHECK(json::parse(level.body)["result"] == json::object());
+
+  auto streamed = http_request(server.port(), "POST", "/mcp", rpc(4, "tools/call", call), session);
+  REQUIRE(streamed.status == 200);
+  CHECK(streamed.content_type == "text/event-stream");
+  std::vector<json> events;
+  std::istringstream lines(streamed.body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("data: ", 0) == 0) events.push_back(json::parse(line.substr(6)));
+  }
+  REQUIRE(events.size() == 4);
+  const std::vector<std::string> texts = {"Tool execution started", "Tool processing data",
+                                          "Tool execution completed"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(events[i]["method"] == "notifications/message");
+    CHECK(events[i]["params"] ==
+          json{{"level", "info"}, {"logger", "conformance_tools"}, {"data", texts[i]}});
+  }
+  CHECK(events[3]["id"] == 4);
+  CHECK(events[3]["result"]["content"][0]["text"] == "Tool with logging executed successfully");
+
+  auto warnings_only = http_request(server.port(), "POST", "/mcp",
+                                    rpc(5, "logging/setLevel", {{"level", "warning"}}), session);
+  REQUIRE(warnings_only.status == 200);
+  auto filtered = http_request(server.port(), "POST", "/mcp", rpc(6, "tools/call", call), session);
+  CHECK(filtered.body.find("notifications/message") == std::string::npos);
+}
+
+TEST_CASE("Streamable HTTP requires the bearer token when the server has one") {
+  TempDir data;
+  setenv("LOGNURSE_AUTH_TOKEN", "s3cret-token", 1);
+  HostServer server({"--data-dir", data.path()});
+  unsetenv("LOGNURSE_AUTH_TOKEN");
+
+  auto missing = http_request(server.port(), "POST", "/mcp", rpc(1, "initialize", kInitialize),
+                              {{"Accept", "application/json"}});
+  CHECK(missing.status == 401);
+  CHECK(missing.header("WWW-Authenticate") == "Bearer");
+  auto wrong = http_request(server.port(), "POST", "/mcp", rpc(1, "initialize", kInitialize),
+                            {{"Accept", "application/json"}, {"Authorization", "Bearer nope"}});
+  CHECK(wrong.status == 401);
+  const auto session = open_session(server.port(), {{"Authorization", "Bearer s3cret-token"}});
+  CHECK(http_request(server.port(), "POST", "/mcp", rpc(2, "ping"), session).status == 200);
 }

@@ -82,9 +82,14 @@ TEST_CASE("an MCP stdio session initializes, lists and calls tools") {
     names.push_back(tool["name"]);
     CHECK(tool["inputSchema"]["type"] == "object");
     CHECK(tool["annotations"]["readOnlyHint"] == true);
+    CHECK(tool["outputSchema"]["type"] == "object");
+    CHECK_FALSE(tool["inputSchema"].contains("x-output-schema"));
   }
-  CHECK(names == std::vector<std::string>{"nurse_get_log_metrics", "nurse_monitor_log_aggregation",
-                                          "nurse_query_logs", "nurse_search_logs"});
+  CHECK(names == std::vector<std::string>{"nurse_find_error_patterns", "nurse_get_log_metrics",
+                                          "nurse_get_trace_logs", "nurse_label_values",
+                                          "nurse_list_labels", "nurse_monitor_log_aggregation",
+                                          "nurse_query_logs", "nurse_search_logs",
+                                          "nurse_tail_logs"});
 
   const auto& call = by_id["3"]["result"];
   CHECK(call["isError"] == false);
@@ -95,7 +100,9 @@ TEST_CASE("an MCP stdio session initializes, lists and calls tools") {
 
   const auto& missing = by_id["4"]["result"];
   CHECK(missing["isError"] == true);
-  CHECK(missing["structuredContent"]["error"]["code"] == "tool.invalid_arguments");
+  CHECK_THAT(missing["content"][0]["text"].get<std::string>(),
+             Catch::StartsWith("tool.invalid_arguments: arguments.query is required"));
+  CHECK_FALSE(missing.contains("structuredContent"));
 
   CHECK(by_id["5"]["error"]["code"] == -32602);
   CHECK(by_id["null"]["error"]["code"] == -32700);
@@ -104,5 +111,6 @@ TEST_CASE("an MCP stdio session initializes, lists and calls tools") {
 
   const auto& bad_regex = by_id["8"]["result"];
   CHECK(bad_regex["isError"] == true);
-  CHECK(bad_regex["structuredContent"]["error"]["code"] == "logql.parse_error");
+  CHECK_THAT(bad_regex["content"][0]["text"].get<std::string>(),
+             Catch::StartsWith("logql.parse_error: "));
 }

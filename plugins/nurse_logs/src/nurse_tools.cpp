@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <tuple>
 
+#include "agent_answers.hpp"
 #include "arguments.hpp"
+#include "tool_schemas.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 
@@ -29,12 +31,6 @@ json time_range_schema() {
   return {{"type", "object"}, {"properties", time_properties()}, {"additionalProperties", false}};
 }
 
-json range_to_json(const ResolvedRange& range) {
-  return {{"start", format_time(range.range.start_ns)},
-          {"end", format_time(range.range.end_ns - 1)},
-          {"source", range.source}};
-}
-
 Result<Direction> parse_direction(const json& arguments, const std::string& where) {
   auto text = optional_string(arguments, "direction", where);
   if (!text) return text.error();
@@ -46,12 +42,6 @@ Result<Direction> parse_direction(const json& arguments, const std::string& wher
                               *text.value() + "\"");
 }
 
-std::uint64_t count_entries(const QueryResult& result) {
-  std::uint64_t n = 0;
-  for (const auto& stream : result.streams) n += stream.entries.size();
-  return n;
-}
-
 }  // namespace
 
 Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& monitor_options) {
@@ -59,7 +49,8 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   const std::string where = "plugins.nurse_logs";
   auto status = check_object(config, {"tenant", "default_limit", "max_limit", "max_line_length",
                                       "monitor_interval_seconds", "volume_window_seconds",
-                                      "degraded_latency_ms"},
+                                      "degraded_latency_ms", "max_range_hours",
+                                      "pattern_scan_lines"},
                              where);
   if (!status) return status.error();
   auto tenant = optional_string(config, "tenant", where);
@@ -76,6 +67,12 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   auto line_length = integer_in_range(config, "max_line_length", 2000, 16, 1 << 20, where);
   if (!line_length) return line_length.error();
   options.max_line_length = static_cast<std::size_t>(line_length.value());
+  auto max_range = integer_in_range(config, "max_range_hours", 24, 1, 24 * 366, where);
+  if (!max_range) return max_range.error();
+  options.max_range_ns = max_range.value() * 3600 * kNanosPerSecond;
+  auto scan = integer_in_range(config, "pattern_scan_lines", 2000, 100, 5000, where);
+  if (!scan) return scan.error();
+  options.pattern_scan_lines = scan.value();
   auto interval = integer_in_range(config, "monitor_interval_seconds", 300, 0, 86400, where);
   if (!interval) return interval.error();
   monitor_options.interval = std::chrono::seconds(interval.value());
@@ -161,14 +158,20 @@ std::vector<ToolSpec> NurseTools::tools() const {
                            {"enum", {"backward", "forward"}},
                            {"description", "backward: newest first (default); forward: oldest first"}};
 
+  json format_schema = {{"type", "string"},
+                        {"enum", {"loki", "compact"}},
+                        {"description", "loki: Loki's query_range data (default); compact: lines "
+                                        "grouped by stream as \"<time> <line>\""}};
+
   ToolSpec monitor;
   monitor.name = "monitor_log_aggregation";
   monitor.title = "Log aggregation health";
   monitor.description =
       "Checks the log aggregation backend now: readiness, latency and the volume of the last "
       "monitor interval, with the recent history of background checks. No arguments.";
-  monitor.input_schema = {{"type", "object"}, {"properties", json::object()},
-                          {"additionalProperties", false}};
+  monitor.input_schema = with_output_schema(
+      {{"type", "object"}, {"properties", json::object()}, {"additionalProperties", false}},
+      monitor_schema());
   monitor.http_method = "GET";
   monitor.rest_path = "/api/nurse/logs/aggregation";
 
@@ -183,10 +186,12 @@ std::vector<ToolSpec> NurseTools::tools() const {
   query_properties["query"] = {{"type", "string"}, {"description", "LogQL query"}};
   query_properties["limit"] = limit_schema;
   query_properties["direction"] = direction_schema;
-  query.input_schema = {{"type", "object"},
-                        {"properties", query_properties},
-                        {"required", {"query"}},
-                        {"additionalProperties", false}};
+  query_properties["format"] = format_schema;
+  query.input_schema = with_output_schema({{"type", "object"},
+                                           {"properties", query_properties},
+                                           {"required", {"query"}},
+                                           {"additionalProperties", false}},
+                                          log_answer_schema(false));
   query.http_method = "POST";
   query.rest_path = "/api/nurse/logs/query";
 
@@ -212,9 +217,11 @@ std::vector<ToolSpec> NurseTools::tools() const {
           {"additionalProperties", false}}},
         {"time_range", time_range_schema()},
         {"limit", limit_schema},
-        {"direction", direction_schema}}},
+        {"direction", direction_schema},
+        {"format", format_schema}}},
       {"required", {"filters"}},
       {"additionalProperties", false}};
+  search.input_schema = with_output_schema(std::move(search.input_schema), log_answer_schema(true));
   search.http_method = "POST";
   search.rest_path = "/api/nurse/logs/search";
 
@@ -226,13 +233,16 @@ std::vector<ToolSpec> NurseTools::tools() const {
       "time range (default: the last hour).";
   json metrics_properties = time_properties();
   metrics_properties["time_range"] = time_range_schema();
-  metrics.input_schema = {{"type", "object"},
-                          {"properties", metrics_properties},
-                          {"additionalProperties", false}};
+  metrics.input_schema = with_output_schema({{"type", "object"},
+                                             {"properties", metrics_properties},
+                                             {"additionalProperties", false}},
+                                            metrics_schema());
   metrics.http_method = "GET";
   metrics.rest_path = "/api/nurse/logs/metrics";
 
-  return {monitor, query, search, metrics};
+  std::vector<ToolSpec> all = {monitor, query, search, metrics};
+  for (auto& spec : discovery_tools()) all.push_back(std::move(spec));
+  return all;
 }
 
 Result<nlohmann::json> NurseTools::call(const std::string& name, const json& arguments) {
@@ -241,6 +251,11 @@ Result<nlohmann::json> NurseTools::call(const std::string& name, const json& arg
   if (name == "query_logs") return query_logs(args);
   if (name == "search_logs") return search_logs(args);
   if (name == "get_log_metrics") return get_log_metrics(args);
+  if (name == "list_labels") return list_labels(args);
+  if (name == "label_values") return label_values(args);
+  if (name == "tail_logs") return tail_logs(args);
+  if (name == "get_trace_logs") return get_trace_logs(args);
+  if (name == "find_error_patterns") return find_error_patterns(args);
   return not_found("tool.unknown", "the nurse service has no tool \"" + name + "\"");
 }
 
@@ -269,9 +284,61 @@ Result<nlohmann::json> NurseTools::monitor_log_aggregation(const json& arguments
   return out;
 }
 
+Result<bool> parse_compact_format(const json& arguments, const std::string& where) {
+  auto text = optional_string(arguments, "format", where);
+  if (!text) return text.error();
+  if (!text.value() || *text.value() == "loki") return false;
+  if (*text.value() == "compact") return true;
+  return invalid_argument("tool.invalid_arguments",
+                          where + ".format must be \"loki\" (Loki's query_range data) or "
+                                  "\"compact\" (lines grouped by stream), got \"" +
+                              *text.value() + "\"");
+}
+
+Result<nlohmann::json> NurseTools::bounded_query(LogQuery query, std::int64_t limit,
+                                                 const std::string& range_source, bool compact) {
+  auto guard = check_query_cost(query.range, options_.max_range_ns);
+  if (!guard) return guard.error();
+  auto backend = this->backend();
+  if (!backend) return backend.error();
+
+  query.tenant = options_.tenant;
+  query.limit = static_cast<std::size_t>(limit) + 1;  // one more tells whether more exist
+  auto result = backend.value()->query(query);
+  if (!result) return result.error();
+
+  std::size_t lines_cut = 0;
+  const bool truncated = bound_result(result.value(), static_cast<std::size_t>(limit),
+                                      query.direction, options_.max_line_length, lines_cut);
+  const auto returned = count_entries(result.value());
+  json metadata = {{"query", query.logql},
+                   {"lines_returned", returned},
+                   {"limit", limit},
+                   {"truncated", truncated},
+                   {"lines_cut", lines_cut},
+                   {"lines_scanned", result.value().stats.lines_scanned},
+                   {"bytes_scanned", result.value().stats.bytes_scanned},
+                   {"direction", to_string(query.direction)},
+                   {"time_range", range_to_json(ResolvedRange{query.range, range_source})}};
+  if (result.value().result_type == "streams" && returned == 0) {
+    auto hints = empty_result_hints(*backend.value(), options_.tenant, query.logql, query.range);
+    if (range_source != "arguments") {
+      hints.push_back("the range was the default (" + range_source + "); give since or start "
+                      "to look further back");
+    }
+    metadata["hints"] = std::move(hints);
+  }
+  const bool compact_form = compact && result.value().result_type == "streams";
+  return json{{"status", "success"},
+              {"data", compact_form ? compact_result(result.value())
+                                    : query_result_to_json(result.value())},
+              {"metadata", std::move(metadata)}};
+}
+
 Result<nlohmann::json> NurseTools::query_logs(const json& arguments) {
   const std::string where = "arguments";
-  auto status = check_object(arguments, {"query", "limit", "start", "end", "since", "direction"},
+  auto status = check_object(arguments,
+                             {"query", "limit", "start", "end", "since", "direction", "format"},
                              where);
   if (!status) return status.error();
   auto query_text = optional_string(arguments, "query", where);
@@ -288,46 +355,20 @@ Result<nlohmann::json> NurseTools::query_logs(const json& arguments) {
   if (!range) return range.error();
   auto direction = parse_direction(arguments, where);
   if (!direction) return direction.error();
-  auto backend = this->backend();
-  if (!backend) return backend.error();
+  auto compact = parse_compact_format(arguments, where);
+  if (!compact) return compact.error();
 
   LogQuery query;
-  query.tenant = options_.tenant;
   query.logql = *query_text.value();
   query.range = range.value().range;
-  query.limit = static_cast<std::size_t>(limit.value()) + 1;
   query.direction = direction.value();
-  auto result = backend.value()->query(query);
-  if (!result) return result.error();
-
-  std::size_t lines_cut = 0;
-  const bool truncated = bound_result(result.value(), static_cast<std::size_t>(limit.value()),
-                                      query.direction, options_.max_line_length, lines_cut);
-  const auto returned = count_entries(result.value());
-  json metadata = {{"query", query.logql},
-                   {"lines_returned", returned},
-                   {"limit", limit.value()},
-                   {"truncated", truncated},
-                   {"lines_cut", lines_cut},
-                   {"lines_scanned", result.value().stats.lines_scanned},
-                   {"bytes_scanned", result.value().stats.bytes_scanned},
-                   {"direction", to_string(query.direction)},
-                   {"time_range", range_to_json(range.value())}};
-  if (result.value().result_type == "streams" && returned == 0) {
-    metadata["hints"] = json::array(
-        {"nothing matched in " + format_time(query.range.start_ns) + " .. " +
-             format_time(query.range.end_ns - 1) +
-             "; widen the range (since, start) or check label values with the Loki API",
-         "time_range.source is \"" + range.value().source + "\""});
-  }
-  return json{{"status", "success"},
-              {"data", query_result_to_json(result.value())},
-              {"metadata", std::move(metadata)}};
+  return bounded_query(std::move(query), limit.value(), range.value().source, compact.value());
 }
 
 Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
   const std::string where = "arguments";
-  auto status = check_object(arguments, {"filters", "time_range", "limit", "direction"}, where);
+  auto status =
+      check_object(arguments, {"filters", "time_range", "limit", "direction", "format"}, where);
   if (!status) return status.error();
   const auto filters_it = arguments.find("filters");
   if (filters_it == arguments.end() || !filters_it->is_object()) {
@@ -376,6 +417,10 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
   if (!limit) return limit.error();
   auto direction = parse_direction(arguments, where);
   if (!direction) return direction.error();
+  auto compact = parse_compact_format(arguments, where);
+  if (!compact) return compact.error();
+  auto guard = check_query_cost(range.value().range, options_.max_range_ns);
+  if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
 
@@ -400,12 +445,15 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
                    {"direction", to_string(request.direction)},
                    {"time_range", range_to_json(range.value())}};
   if (returned == 0) {
-    metadata["hints"] = json::array(
-        {"nothing matched; widen time_range (e.g. {\"since\":\"24h\"}) or drop a filter"});
+    auto hints = empty_result_hints(*backend.value(), options_.tenant, result.value().logql,
+                                    request.range);
+    hints.push_back("widen time_range (e.g. {\"since\":\"24h\"}) or drop a filter");
+    metadata["hints"] = std::move(hints);
   }
   return json{{"status", "success"},
               {"query", result.value().logql},
-              {"data", query_result_to_json(query_result)},
+              {"data", compact.value() ? compact_result(query_result)
+                                       : query_result_to_json(query_result)},
               {"metadata", std::move(metadata)}};
 }
 

@@ -26,6 +26,11 @@ struct NurseOptions {
   std::int64_t max_limit = 1000;
   std::size_t max_line_length = 2000;
   std::int64_t default_range_ns = 3600LL * 1'000'000'000;  ///< the last hour
+  /// The longest range a log query may cover (the cost guard); default 24 h.
+  std::int64_t max_range_ns = 24 * 3600LL * 1'000'000'000;
+  /// How many matching lines find_error_patterns reads at most (Loki's
+  /// per-query entry limit, 5000, caps it).
+  std::int64_t pattern_scan_lines = 2000;
 };
 
 /// Reads the plugin's config section; unknown keys and wrong types are errors.
@@ -49,11 +54,28 @@ private:
   Result<nlohmann::json> query_logs(const nlohmann::json& arguments);
   Result<nlohmann::json> search_logs(const nlohmann::json& arguments);
   Result<nlohmann::json> get_log_metrics(const nlohmann::json& arguments);
+  Result<nlohmann::json> list_labels(const nlohmann::json& arguments);
+  Result<nlohmann::json> label_values(const nlohmann::json& arguments);
+  Result<nlohmann::json> tail_logs(const nlohmann::json& arguments);
+  Result<nlohmann::json> get_trace_logs(const nlohmann::json& arguments);
+  Result<nlohmann::json> find_error_patterns(const nlohmann::json& arguments);
+
+  /// The specs of the discovery tools (labels, values, tail, trace, patterns).
+  std::vector<ToolSpec> discovery_tools() const;
+
+  /// Runs a bounded log query and builds the answer every log tool shares:
+  /// data in Loki's or the compact form, and the metadata block with hints
+  /// when nothing matched.
+  Result<nlohmann::json> bounded_query(LogQuery query, std::int64_t limit,
+                                       const std::string& range_source, bool compact);
 
   Lookup lookup_;
   NurseOptions options_;
   std::shared_ptr<Monitor> monitor_;
 };
+
+/// The "format" argument: false for "loki" (the default), true for "compact".
+Result<bool> parse_compact_format(const nlohmann::json& arguments, const std::string& where);
 
 /// Bounds a log result to `limit` entries (the backend was asked for one
 /// more, to learn whether the answer is truncated) and cuts lines longer than

@@ -72,6 +72,9 @@ public:
   /// Every file looked at, in load order.
   std::vector<PluginRecord> plugins() const;
 
+  /// The directories load_all searches, in order.
+  const std::vector<std::string>& plugin_dirs() const { return options_.plugin_dirs; }
+
   /// The active log-aggregation backend, guarded so that an exception from
   /// the plugin becomes an error result; nullptr when none is loaded.
   std::shared_ptr<LogAggregationProtocol> log_aggregation() const;

@@ -1,0 +1,134 @@
+#include "plugin_watcher.hpp"
+
+#include <filesystem>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace lognurse::host {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+PluginWatcher::PluginWatcher(registry::Registry& registry, std::chrono::milliseconds interval)
+    : registry_(registry), interval_(interval) {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      lock.unlock();
+      poll();
+      lock.lock();
+    }
+  });
+}
+
+PluginWatcher::~PluginWatcher() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void PluginWatcher::poll() {
+  std::map<std::string, bool> known;
+  for (const auto& record : registry_.plugins()) known[record.file] = true;
+
+  std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> seen;
+  for (const auto& dir : registry_.plugin_dirs()) {
+    std::error_code ec;
+    for (const auto& item : fs::directory_iterator(dir, ec)) {
+      if (item.path().extension() != ".so") continue;
+      const std::string file = fs::absolute(item.path()).string();
+      if (known.count(file)) continue;
+      std::error_code stat_ec;
+      const auto size = fs::file_size(item.path(), stat_ec);
+      const auto mtime = fs::last_write_time(item.path(), stat_ec);
+      if (stat_ec) continue;
+      seen[file] = {size, mtime.time_since_epoch().count()};
+    }
+  }
+  for (const auto& [file, state] : seen) {
+    const auto before = pending_.find(file);
+    if (before != pending_.end() && before->second == state) {
+      spdlog::info("new plugin file {} in a watched directory; loading it", file);
+      registry_.load_file(file);
+    }
+  }
+  pending_ = std::move(seen);
+}
+
+namespace {
+
+void send_error(httplib::Response& res, const Error& error) {
+  res.status = error.http_status();
+  res.set_content(json{{"status", "error"},
+                       {"error", {{"code", error.code}, {"message", error.message}}}}
+                      .dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
+}
+
+/// Query parameters as tool arguments: digit-only values become integers.
+json query_arguments(const httplib::Request& req) {
+  json arguments = json::object();
+  for (const auto& [key, value] : req.params) {
+    const bool integer = !value.empty() && value.size() < 19 &&
+                         value.find_first_not_of("0123456789") == std::string::npos;
+    arguments[key] = integer ? json(std::stoll(value)) : json(value);
+  }
+  return arguments;
+}
+
+}  // namespace
+
+void install_late_tool_routes(httplib::Server& http, registry::Registry& registry) {
+  auto handler = [&registry](const httplib::Request& req, httplib::Response& res) {
+    std::string tool_name;
+    bool other_method = false;
+    for (const auto& tool : registry.tools()) {
+      if (tool.spec.rest_path != req.path) continue;
+      if (tool.spec.http_method == req.method) {
+        tool_name = tool.full_name;
+      } else {
+        other_method = true;
+      }
+    }
+    if (tool_name.empty()) {
+      send_error(res, other_method
+                          ? Error{ErrorKind::invalid_argument, "http.method_not_allowed",
+                                  req.method + " " + req.path + " is not a route; the tool "
+                                                                "there takes the other method"}
+                          : not_found("http.unknown_route",
+                                      "no route " + req.method + " " + req.path +
+                                          "; /api/openapi.json lists the tool routes"));
+      if (other_method) res.status = 405;
+      return;
+    }
+    json arguments = json::object();
+    if (req.method == "GET") {
+      arguments = query_arguments(req);
+    } else if (!req.body.empty()) {
+      try {
+        arguments = json::parse(req.body);
+      } catch (const json::parse_error& e) {
+        send_error(res, invalid_argument("http.malformed_json",
+                                         "request body is not valid JSON at byte " +
+                                             std::to_string(e.byte) +
+                                             "; send an object of the tool's arguments"));
+        return;
+      }
+    }
+    auto result = registry.call_tool(tool_name, arguments);
+    if (!result) {
+      send_error(res, result.error());
+      return;
+    }
+    res.set_content(result.value().dump(-1, ' ', false, json::error_handler_t::replace),
+                    "application/json");
+  };
+  http.Get(R"(/api/.+)", handler);
+  http.Post(R"(/api/.+)", handler);
+}
+
+}  // namespace lognurse::host

@@ -1,0 +1,188 @@
+// The Nurse discovery tools, hints, compact form and cost guard through their
+// REST routes on the real server and the embedded store.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "lognurse/host_api/time.hpp"
+#include "process.hpp"
+
+using lognurse::test::HostServer;
+using lognurse::test::http_get;
+using lognurse::test::http_post;
+using lognurse::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+const std::int64_t kBase = lognurse::now_ns() - 600 * lognurse::kNanosPerSecond;
+
+std::string at(int offset_ms) {
+  return std::to_string(kBase + static_cast<std::int64_t>(offset_ms) * 1'000'000);
+}
+
+json value(int offset_ms, const std::string& line, const json& metadata = nullptr) {
+  json v = json::array({at(offset_ms), line});
+  if (!metadata.is_null()) v.push_back(metadata);
+  return v;
+}
+
+json stream(const json& labels, const json& values) {
+  return json{{"stream", labels}, {"values", values}};
+}
+
+/// A checkout trace that crosses two services, once in metadata and once in the text.
+json push_body() {
+  return {{"streams",
+           json::array(
+               {stream({{"service_name", "checkout"}, {"detected_level", "error"}},
+                       json::array({value(10, "payment 4411 failed after 120ms",
+                                          {{"trace_id", "t-77"}}),
+                                    value(30, "payment 4412 failed after 95ms"),
+                                    value(50, "payment 4413 failed after 310ms")})),
+                stream({{"service_name", "checkout"}, {"detected_level", "info"}},
+                       json::array({value(5, "cart opened trace=t-77"),
+                                    value(60, "cart closed")})),
+                stream({{"service_name", "inventory"}, {"detected_level", "warn"}},
+                       json::array({value(20, "stock low for sku \"A-1\" trace=t-77"),
+                                    value(40, "stock low for sku \"B-2\"")}))})}};
+}
+
+json call(int port, const std::string& path, const json& body, int expected_status = 200) {
+  auto response = http_post(port, path, body.dump());
+  INFO(path << " -> " << response.status << " " << response.body);
+  REQUIRE(response.status == expected_status);
+  return json::parse(response.body);
+}
+
+std::vector<std::string> lines_in_order(const json& data) {
+  std::vector<std::pair<std::string, std::string>> stamped;
+  for (const auto& s : data["result"]) {
+    for (const auto& v : s["values"]) stamped.emplace_back(v[0], v[1]);
+  }
+  std::sort(stamped.begin(), stamped.end());
+  std::vector<std::string> out;
+  for (const auto& [stamp, line] : stamped) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  auto pushed = http_post(port, "/loki/api/v1/push", push_body().dump());
+  INFO(pushed.body);
+  REQUIRE(pushed.status == 204);
+
+  SECTION("list_labels and label_values name what a selector can use") {
+    auto labels = http_get(port, "/api/nurse/logs/labels?since=1h");
+    REQUIRE(labels.status == 200);
+    CHECK(json::parse(labels.body)["data"] ==
+          json::array({"detected_level", "service_name"}));
+    auto values = http_get(port, "/api/nurse/logs/label_values?name=service_name&since=1h");
+    REQUIRE(values.status == 200);
+    CHECK(json::parse(values.body)["data"] == json::array({"checkout", "inventory"}));
+    CHECK(json::parse(values.body)["metadata"]["count"] == 2);
+
+    auto typo = json::parse(
+        http_get(port, "/api/nurse/logs/label_values?name=service&since=1h").body);
+    CHECK(typo["data"] == json::array());
+    CHECK(typo["metadata"]["hints"][0] ==
+          "no stream has the label \"service\" in the range; closest label names: "
+          "\"service_name\", \"detected_level\"");
+  }
+
+  SECTION("a mistyped label value is answered with the closest known values") {
+    const auto answer = call(port, "/api/nurse/logs/query",
+                             {{"query", "{service_name=\"checkuot\"}"}, {"since", "1h"}});
+    CHECK(answer["metadata"]["lines_returned"] == 0);
+    const std::string hint = answer["metadata"]["hints"][0];
+    CHECK_THAT(hint, Catch::StartsWith("label service_name has no value \"checkuot\" in "));
+    CHECK_THAT(hint, Catch::EndsWith("; closest known values: \"checkout\", \"inventory\""));
+  }
+
+  SECTION("a filter that drops every line says so") {
+    const auto answer = call(port, "/api/nurse/logs/query",
+                             {{"query", "{service_name=\"checkout\"} |= \"refund\""},
+                              {"since", "1h"}});
+    const std::string hint = answer["metadata"]["hints"][0];
+    CHECK_THAT(hint, Catch::StartsWith("streams of {service_name=\"checkout\"} may hold lines"));
+    CHECK_THAT(hint, Catch::EndsWith("but the pipeline filtered every one out; run the selector "
+                                     "alone to see what the lines look like"));
+  }
+
+  SECTION("the compact form groups lines by stream") {
+    const auto answer = call(port, "/api/nurse/logs/query",
+                             {{"query", "{service_name=\"inventory\"}"},
+                              {"since", "1h"},
+                              {"format", "compact"},
+                              {"direction", "forward"}});
+    const auto& data = answer["data"];
+    CHECK(data["resultType"] == "compact");
+    REQUIRE(data["streams"].size() == 1);
+    CHECK(data["streams"][0]["labels"] ==
+          json{{"detected_level", "warn"}, {"service_name", "inventory"}});
+    REQUIRE(data["streams"][0]["lines"].size() == 2);
+    CHECK(data["streams"][0]["lines"][0] ==
+          lognurse::format_time(kBase + 20'000'000) + " stock low for sku \"A-1\" trace=t-77");
+  }
+
+  SECTION("the cost guard refuses a selector without a needed value and a long range") {
+    const auto broad = call(port, "/api/nurse/logs/query",
+                            {{"query", "{service_name=~\".*\"}"}, {"since", "1h"}}, 400);
+    CHECK(broad["error"]["code"] == "logql.parse_error");
+    CHECK_THAT(broad["error"]["message"].get<std::string>(),
+               Catch::Contains("the stream selector needs at least one matcher that does not "
+                               "match the empty value"));
+    const auto wide = call(port, "/api/nurse/logs/query",
+                           {{"query", "{service_name=\"checkout\"}"}, {"since", "48h"}}, 400);
+    CHECK(wide["error"]["code"] == "nurse.range_too_long");
+    CHECK(wide["error"]["message"] ==
+          "the time range 2d is longer than the maximum 1d; narrow it with since (e.g. \"1h\") "
+          "or start and end, or raise plugins.nurse_logs.max_range_hours");
+  }
+
+  SECTION("tail_logs returns the newest lines first") {
+    const auto answer = call(port, "/api/nurse/logs/tail",
+                             {{"selector", "{service_name=\"checkout\"}"}, {"limit", 2},
+                              {"since", "1h"}});
+    CHECK(answer["metadata"]["truncated"] == true);
+    CHECK(lines_in_order(answer["data"]) ==
+          std::vector<std::string>{"payment 4413 failed after 310ms", "cart closed"});
+    const auto filtered = call(port, "/api/nurse/logs/tail",
+                               {{"selector", "{service_name=\"checkout\"} |= \"x\""}}, 400);
+    CHECK(filtered["error"]["code"] == "tool.invalid_arguments");
+  }
+
+  SECTION("get_trace_logs follows a trace id through metadata and text across services") {
+    const auto answer =
+        call(port, "/api/nurse/logs/trace", {{"trace_id", "t-77"}, {"since", "1h"}});
+    CHECK(lines_in_order(answer["data"]) ==
+          std::vector<std::string>{"cart opened trace=t-77", "payment 4411 failed after 120ms",
+                                   "stock low for sku \"A-1\" trace=t-77"});
+    CHECK(answer["metadata"]["lines_returned"] == 3);
+    CHECK(answer["metadata"]["direction"] == "forward");
+  }
+
+  SECTION("find_error_patterns clusters error and warning lines with counts") {
+    const auto answer = call(port, "/api/nurse/logs/error_patterns", {{"since", "1h"}});
+    REQUIRE(answer["data"].size() == 3);
+    const auto& first = answer["data"][0];
+    CHECK(first["pattern"] == "payment <_> failed after <_>");
+    CHECK(first["count"] == 3);
+    CHECK(first["first_seen"] == lognurse::format_time(kBase + 10'000'000));
+    CHECK(first["last_seen"] == lognurse::format_time(kBase + 50'000'000));
+    CHECK(first["example"] == "payment 4413 failed after 310ms");
+    CHECK(first["services"] == json::array({"checkout"}));
+    const auto& second = answer["data"][1];
+    CHECK(second["pattern"] == "stock low for sku <_>");
+    CHECK(second["count"] == 1);
+    CHECK(answer["data"][2]["pattern"] == "stock low for sku <_> trace=<_>");
+    CHECK(answer["data"][2]["services"] == json::array({"inventory"}));
+    CHECK(answer["metadata"]["lines_clustered"] == 5);
+    CHECK(answer["metadata"]["patterns"] == 3);
+    CHECK(answer["metadata"]["truncated"] == false);
+  }
+}
