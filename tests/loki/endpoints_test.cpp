@@ -132,7 +132,7 @@ TEST_CASE("volume asks for a vector, or a matrix with a step", "[loki][endpoints
   const auto sent = server.requests("/loki/api/v1/index/volume");
   REQUIRE(sent.size() == 1);
   CHECK(sent[0].param("targetLabels") == "service_name,env");
-  CHECK(sent[0].param("aggregateBy") == "labels");
+  CHECK(sent[0].param("aggregateBy") == "series");
   CHECK(sent[0].param("limit") == "5");
 
   request.target_labels.clear();

@@ -1,6 +1,7 @@
 // LokiBackend against the real sample_host on its embedded store, over
 // loopback HTTP: every call the host serves (push, query_range, labels, label
-// values, /ready), and the metric queries behind metrics().
+// values, /ready, protobuf push, series, index stats and volume, patterns), and the
+// metric queries behind metrics().
 
 #include <catch2/catch.hpp>
 
@@ -184,4 +185,74 @@ TEST_CASE("a host that stopped is reported down", "[loki][host]") {
   CHECK_FALSE(health.ready);
   CHECK(health.detail.find("loki.unreachable: cannot reach Loki at " + url + " for GET /ready") ==
         0);
+}
+
+TEST_CASE("protobuf pushes and the index and discovery calls work against a real host",
+          "[loki][host]") {
+  TempDir data;
+  HostServer host({"--data-dir", data.path()});
+  LokiConfig config = config_for(host);
+  config.push_format = PushFormat::protobuf;
+  LokiBackend backend(config, nullptr);
+  REQUIRE(backend.connect().ok());
+
+  const auto pushed = backend.push(sample_push("team-p"));
+  REQUIRE(pushed.ok());
+  CHECK(pushed.value().entries_accepted == 4);
+
+  LogQuery query;
+  query.tenant = "team-p";
+  query.logql = R"({service_name=~".+"})";
+  query.range = last_hour();
+  const auto result = backend.query(query);
+  REQUIRE(result.ok());
+  CHECK(lines_of(result.value()) == std::vector<std::string>{"GET /orders 200",
+                                                             "GET /orders 500 db timeout",
+                                                             "GET /users 200", "job 7 done"});
+  bool traced = false;
+  for (const auto& stream : result.value().streams) {
+    for (const auto& entry : stream.entries) {
+      if (entry.line == "GET /orders 200") traced = entry.metadata == Labels{{"trace_id", "t-42"}};
+    }
+  }
+  CHECK(traced);
+
+  const auto series = backend.series("team-p", {R"({service_name="api"})"}, last_hour());
+  REQUIRE(series.ok());
+  auto sets = series.value();
+  std::sort(sets.begin(), sets.end());
+  CHECK(sets == std::vector<Labels>{{{"detected_level", "error"}, {"service_name", "api"}},
+                                    {{"detected_level", "info"}, {"service_name", "api"}}});
+
+  const auto stats = backend.stats("team-p", R"({service_name="api"})", last_hour());
+  REQUIRE(stats.ok());
+  CHECK(stats.value().streams == 2);
+  CHECK(stats.value().entries == 3);
+  CHECK(stats.value().bytes == std::string("GET /users 200").size() +
+                                   std::string("GET /orders 200").size() +
+                                   std::string("GET /orders 500 db timeout").size());
+
+  VolumeRequest volume;
+  volume.tenant = "team-p";
+  volume.selector = R"({service_name=~".+"})";
+  volume.range = last_hour();
+  volume.target_labels = {"service_name"};
+  const auto volumes = backend.volume(volume);
+  REQUIRE(volumes.ok());
+  REQUIRE(volumes.value().result_type == "vector");
+  REQUIRE(volumes.value().series.size() == 2);
+  // Largest first: api holds 14 + 15 + 26 = 55 bytes of lines, worker 10.
+  CHECK(volumes.value().series[0].metric == Labels{{"service_name", "api"}});
+  CHECK(volumes.value().series[0].samples.at(0).value == 55);
+  CHECK(volumes.value().series[1].metric == Labels{{"service_name", "worker"}});
+  CHECK(volumes.value().series[1].samples.at(0).value == 10);
+
+  const auto patterns = backend.patterns("team-p", R"({service_name="api"})", last_hour(),
+                                         60 * kNanosPerSecond);
+  REQUIRE(patterns.ok());
+  CHECK_FALSE(patterns.value().empty());
+
+  const auto other = backend.stats("team-q", R"({service_name="api"})", last_hour());
+  REQUIRE(other.ok());
+  CHECK(other.value().entries == 0);
 }

@@ -634,12 +634,12 @@ LokiResult<QueryResult> LokiAdapter::index_volume(const std::string& tenant,
                    {"start", ns_param(request.range.start_ns)},
                    {"end", ns_param(request.range.end_ns)},
                    {"limit", std::to_string(request.limit)}};
+  // aggregateBy=series groups series by the target labels when there are any;
+  // Loki's aggregateBy=labels means something else (bytes per label name).
   if (!request.target_labels.empty()) {
     params.emplace_back("targetLabels", join(request.target_labels, ','));
-    params.emplace_back("aggregateBy", "labels");
-  } else {
-    params.emplace_back("aggregateBy", "series");
   }
+  params.emplace_back("aggregateBy", "series");
   std::string path = "/loki/api/v1/index/volume";
   if (request.step_ns > 0) {
     path += "_range";
