@@ -110,14 +110,21 @@ json push_request_to_json(const PushRequest& request) {
   return {{"streams", std::move(streams)}};
 }
 
+std::string parse_json_text(std::string_view text, json& out) {
+  try {
+    out = json::parse(text);
+    return "";
+  } catch (const json::parse_error& e) {
+    return "not valid JSON at byte " + std::to_string(e.byte);
+  } catch (const json::exception& e) {
+    return std::string("JSON with a number out of range (") + e.what() + ")";
+  }
+}
+
 Result<PushRequest> push_request_from_json(std::string_view body, const std::string& tenant) {
   json document;
-  try {
-    document = json::parse(body);
-  } catch (const json::parse_error& e) {
-    return invalid_argument("push.malformed_json",
-                            "push body is not valid JSON at byte " + std::to_string(e.byte) +
-                                ": " + e.what());
+  if (const auto problem = parse_json_text(body, document); !problem.empty()) {
+    return invalid_argument("push.malformed_json", "push body is " + problem);
   }
   if (!document.is_object() || !document.contains("streams") || !document["streams"].is_array()) {
     return invalid_argument("push.malformed_body",

@@ -220,13 +220,10 @@ void HttpServer::install_routes() {
       if (req.method == "GET") {
         arguments = params_to_arguments(req);
       } else if (!req.body.empty()) {
-        try {
-          arguments = json::parse(req.body);
-        } catch (const json::parse_error& e) {
+        if (const auto problem = parse_json_text(req.body, arguments); !problem.empty()) {
           send_error(res, invalid_argument("http.malformed_json",
-                                           "request body is not valid JSON at byte " +
-                                               std::to_string(e.byte) + "; send an object of "
-                                                                        "the tool's arguments"));
+                                           "request body is " + problem +
+                                               "; send an object of the tool's arguments"));
           return;
         }
       }

@@ -189,11 +189,9 @@ int run_call(Application& app, const Arguments& args) {
   if (args.positional.size() > 2) return usage_error("call", "too many arguments");
   json arguments = json::object();
   if (args.positional.size() == 2) {
-    try {
-      arguments = json::parse(args.positional[1]);
-    } catch (const json::parse_error& e) {
-      return usage_error("call", "JSON arguments are not valid JSON at byte " +
-                                     std::to_string(e.byte));
+    if (const auto problem = lognurse::parse_json_text(args.positional[1], arguments);
+        !problem.empty()) {
+      return usage_error("call", "the JSON arguments are " + problem);
     }
   }
   auto result = app.registry().call_tool(args.positional[0], arguments);

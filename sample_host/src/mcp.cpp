@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host_metrics.hpp"
+#include "lognurse/host_api/json.hpp"
 
 namespace lognurse::host {
 
@@ -96,13 +97,8 @@ json tool_result_to_mcp(const json& value) {
 
 std::optional<std::string> McpServer::handle_text(const std::string& text, McpSession& session) {
   json message;
-  try {
-    message = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return rpc_error(nullptr, kParseError,
-                     "parse error: the message is not valid JSON (byte " + std::to_string(e.byte) +
-                         ")")
-        .dump();
+  if (const auto problem = parse_json_text(text, message); !problem.empty()) {
+    return rpc_error(nullptr, kParseError, "parse error: the message is " + problem).dump();
   }
   auto response = handle(message, session);
   if (!response) return std::nullopt;

@@ -7,6 +7,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "lognurse/host_api/json.hpp"
+
 namespace lognurse::host {
 
 using nlohmann::json;
@@ -139,11 +141,8 @@ void McpHttpTransport::install(httplib::Server& http) {
 
 void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res) {
   json message;
-  try {
-    message = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    send_rpc_error(res, 400, kParseError,
-                   "parse error: the body is not valid JSON (byte " + std::to_string(e.byte) + ")");
+  if (const auto problem = parse_json_text(req.body, message); !problem.empty()) {
+    send_rpc_error(res, 400, kParseError, "parse error: the body is " + problem);
     return;
   }
   const bool is_initialize = message.is_object() && message.value("method", "") == "initialize";

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lognurse/host_api/json.hpp"
 #include "protobuf_wire.hpp"
 
 namespace lognurse::host {
@@ -855,11 +856,8 @@ Result<OtlpLogs> otlp_logs_from_protobuf(std::string_view message) {
 
 Result<OtlpLogs> otlp_logs_from_json(std::string_view body) {
   json root;
-  try {
-    root = json::parse(body);
-  } catch (const json::parse_error& e) {
-    return bad_json("request", "not valid JSON at byte " + std::to_string(e.byte) +
-                                   "; send an ExportLogsServiceRequest object");
+  if (const auto problem = parse_json_text(body, root); !problem.empty()) {
+    return bad_json("request", problem + "; send an ExportLogsServiceRequest object");
   }
   if (!root.is_object()) return bad_json("request", "must be an object {\"resourceLogs\": [...]}");
   OtlpLogs logs;

@@ -5,6 +5,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "lognurse/host_api/json.hpp"
+
 namespace lognurse::host {
 
 namespace fs = std::filesystem;
@@ -109,12 +111,9 @@ void install_late_tool_routes(httplib::Server& http, registry::Registry& registr
     if (req.method == "GET") {
       arguments = query_arguments(req);
     } else if (!req.body.empty()) {
-      try {
-        arguments = json::parse(req.body);
-      } catch (const json::parse_error& e) {
+      if (const auto problem = parse_json_text(req.body, arguments); !problem.empty()) {
         send_error(res, invalid_argument("http.malformed_json",
-                                         "request body is not valid JSON at byte " +
-                                             std::to_string(e.byte) +
+                                         "request body is " + problem +
                                              "; send an object of the tool's arguments"));
         return;
       }

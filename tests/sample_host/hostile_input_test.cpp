@@ -71,6 +71,7 @@ std::vector<HostileRequest> catalogue() {
   push("truncated push JSON", R"({"streams":[{"stream":{"a":"b"},"values":[["1","x")");
   push("push body that is a JSON array", "[]");
   push("push body that is null", "null");
+  push("a push with a number beyond a double", R"({"streams":[],"x":1e99999})");
   push("streams that is an object", R"({"streams":{}})");
   push("deeply nested push JSON", repeat("[", 200000));
   push("deeply nested stream labels", R"({"streams":[{"stream":)" + repeat("{\"a\":", 100000));
@@ -149,6 +150,8 @@ std::vector<HostileRequest> catalogue() {
   };
   tool("tool arguments that are not JSON", "/api/nurse/logs/query", "{\"query\":");
   tool("tool arguments that are an array", "/api/nurse/logs/query", "[1,2]");
+  tool("tool arguments with a number beyond a double", "/api/nurse/logs/query",
+       R"({"query":"{a=\"b\"}","limit":1e99999})");
   tool("tool arguments nested deeply", "/api/nurse/logs/query", repeat("{\"a\":", 100000));
   tool("a query argument of the wrong type", "/api/nurse/logs/query", R"({"query":17})");
   tool("a limit of the wrong type", "/api/nurse/logs/query", R"({"query":"{a=\"b\"}","limit":"x"})");
@@ -170,6 +173,9 @@ std::vector<HostileRequest> catalogue() {
   };
   mcp("an MCP message that is not JSON", "{\"jsonrpc\":");
   mcp("an MCP message nested deeply", repeat("[", 200000));
+  mcp("an MCP message with a number beyond a double", R"({"jsonrpc":"2.0","id":1e99999})");
+  requests.push_back({"an OTLP JSON body with a number beyond a double", "POST", "/otlp/v1/logs",
+                      R"({"resourceLogs":[],"x":-1e99999})", {{"Content-Type", json_type}}});
   mcp("an MCP message without a session", R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})");
   requests.push_back({"an MCP initialize whose params are not an object", "POST", "/mcp",
                       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":7})",

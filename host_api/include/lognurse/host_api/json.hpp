@@ -13,6 +13,12 @@
 
 namespace lognurse {
 
+/// Parses JSON text into `out`. Returns "" on success, else what is wrong in
+/// words that can follow "the body is ...": "not valid JSON at byte 17" or
+/// "JSON with a number out of range (...)". Never throws: nlohmann's parser
+/// reports an overflowing number as out_of_range, not as a parse error.
+std::string parse_json_text(std::string_view text, nlohmann::json& out);
+
 /// Loki's push body: {"streams":[{"stream":{..},"values":[["<ns>","line",{meta}]]}]}.
 nlohmann::json push_request_to_json(const PushRequest& request);
 
