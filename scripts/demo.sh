@@ -52,9 +52,9 @@ curl -s -X POST "$base/api/nurse/logs/query" -H 'Content-Type: application/json'
   -d '{"query":"{service_name=\"nginx\", log=\"access\"} |= \"\\\" 404 \"","limit":5}' \
   | jq '{lines: [.data.result[].values[][1]], metadata}'
 
-step "POST /api/nurse/logs/search: package installs in dpkg.log (all time)"
+step "POST /api/nurse/logs/search: package installs in dpkg.log (last 24 hours)"
 curl -s -X POST "$base/api/nurse/logs/search" -H 'Content-Type: application/json' \
-  -d '{"filters":{"service":"dpkg","contains":" install "},"time_range":{"start":"2000-01-01T00:00:00Z"},"limit":5}' \
+  -d '{"filters":{"service":"dpkg","contains":" install "},"time_range":{"since":"24h"},"limit":5}' \
   | jq '{query, lines: [.data.result[].values[][1]], metadata: .metadata | {lines_returned, truncated}}'
 
 step "GET /api/nurse/logs/metrics (last hour)"

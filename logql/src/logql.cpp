@@ -88,7 +88,6 @@ Status validate(std::string_view query) {
 Result<std::string> compile_search(const SearchFilters& filters) {
   LogExpr log;
   if (filters.service) log.selector.push_back({"service_name", MatchType::equal, *filters.service});
-  if (filters.level) log.selector.push_back({"detected_level", MatchType::equal, *filters.level});
   for (const auto& [name, value] : filters.labels) {
     if (!is_valid_label_name(name)) {
       return invalid_argument("logql.invalid_filter",
@@ -113,6 +112,13 @@ Result<std::string> compile_search(const SearchFilters& filters) {
                                   re.error());
     }
     log.pipeline.emplace_back(LineFilter{LineFilterOp::regex, {*filters.regex}});
+  }
+  // A label filter, not a stream matcher: detected_level is structured
+  // metadata for OTLP records (as in Loki 3) and a stream label only when the
+  // sender made it one; a label filter sees both.
+  if (filters.level) {
+    log.pipeline.emplace_back(
+        LabelFilter{StringLabelFilter{{"detected_level", MatchType::equal, *filters.level}}});
   }
   return print(log);
 }

@@ -10,6 +10,7 @@
 #include "loki_query_api.hpp"
 #include "loki_tail.hpp"
 #include "openapi.hpp"
+#include "rest_tools.hpp"
 
 namespace lognurse::host {
 
@@ -23,12 +24,7 @@ std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void send_error(httplib::Response& res, const Error& error) {
-  res.status = error.http_status();
-  res.set_content(dump({{"status", "error"},
-                        {"error", {{"code", error.code}, {"message", error.message}}}}),
-                  kJson);
-}
+void send_error(httplib::Response& res, const Error& error) { send_rest_error(res, error); }
 
 /// The error for a status that httplib set before any handler ran.
 Error http_status_error(int status, const httplib::Request& req) {
@@ -58,29 +54,6 @@ Error http_status_error(int status, const httplib::Request& req) {
   }
 }
 
-/// Loki's API answers errors as plain text with the status code.
-void send_loki_error(httplib::Response& res, const Error& error) {
-  res.status = error.http_status();
-  res.set_content(error.message + "\n", "text/plain; charset=utf-8");
-}
-
-std::string tenant_of(const httplib::Request& req) {
-  const auto tenant = req.get_header_value("X-Scope-OrgID");
-  return tenant.empty() ? std::string(kDefaultTenant) : tenant;
-}
-
-/// Converts REST query parameters to tool arguments: digit-only values
-/// become integers, everything else stays a string.
-json params_to_arguments(const httplib::Request& req) {
-  json arguments = json::object();
-  for (const auto& [key, value] : req.params) {
-    const bool integer = !value.empty() && value.size() < 19 &&
-                         value.find_first_not_of("0123456789") == std::string::npos;
-    arguments[key] = integer ? json(std::stoll(value)) : json(value);
-  }
-  return arguments;
-}
-
 }  // namespace
 
 Result<std::pair<std::string, int>> parse_listen_address(const std::string& listen) {
@@ -108,6 +81,13 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
     : registry_(registry), options_(std::move(options)), mcp_(registry),
       mcp_http_(mcp_, registry, mcp_http_options_for(options_.listen)),
       server_(std::make_unique<httplib::Server>()) {
+  // httplib's default also sets SO_REUSEPORT, which lets a second host bind
+  // the same port and silently take half the requests; SO_REUSEADDR alone
+  // still allows a quick restart.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);
@@ -216,23 +196,7 @@ void HttpServer::install_routes() {
     if (tool.spec.rest_path.empty()) continue;
     const std::string name = tool.full_name;
     auto handler = [this, name](const httplib::Request& req, httplib::Response& res) {
-      json arguments = json::object();
-      if (req.method == "GET") {
-        arguments = params_to_arguments(req);
-      } else if (!req.body.empty()) {
-        if (const auto problem = parse_json_text(req.body, arguments); !problem.empty()) {
-          send_error(res, invalid_argument("http.malformed_json",
-                                           "request body is " + problem +
-                                               "; send an object of the tool's arguments"));
-          return;
-        }
-      }
-      auto result = registry_.call_tool(name, arguments);
-      if (!result) {
-        send_error(res, result.error());
-        return;
-      }
-      res.set_content(dump(result.value()), kJson);
+      answer_tool_call(registry_, name, req, res);
     };
     if (tool.spec.http_method == "GET") {
       server.Get(tool.spec.rest_path, handler);

@@ -145,7 +145,18 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
     send_rpc_error(res, 400, kParseError, "parse error: the body is " + problem);
     return;
   }
-  const bool is_initialize = message.is_object() && message.value("method", "") == "initialize";
+  // Checked here as well as in McpServer, because the session logic below
+  // reads the method before the server sees the message.
+  if (!message.is_object()) {
+    send_rpc_error(res, 400, kInvalidRequest,
+                   "a JSON-RPC message must be an object (batches are not supported)");
+    return;
+  }
+  if (message.contains("method") && !message["method"].is_string()) {
+    send_rpc_error(res, 400, kInvalidRequest, "\"method\" must be a string");
+    return;
+  }
+  const bool is_initialize = message.value("method", "") == "initialize";
   const std::string session_id = req.get_header_value(kSessionHeader);
   McpSession state;
   state.transport = "http";

@@ -5,7 +5,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include "lognurse/host_api/json.hpp"
+#include "rest_tools.hpp"
 
 namespace lognurse::host {
 
@@ -61,29 +61,6 @@ void PluginWatcher::poll() {
   pending_ = std::move(seen);
 }
 
-namespace {
-
-void send_error(httplib::Response& res, const Error& error) {
-  res.status = error.http_status();
-  res.set_content(json{{"status", "error"},
-                       {"error", {{"code", error.code}, {"message", error.message}}}}
-                      .dump(-1, ' ', false, json::error_handler_t::replace),
-                  "application/json");
-}
-
-/// Query parameters as tool arguments: digit-only values become integers.
-json query_arguments(const httplib::Request& req) {
-  json arguments = json::object();
-  for (const auto& [key, value] : req.params) {
-    const bool integer = !value.empty() && value.size() < 19 &&
-                         value.find_first_not_of("0123456789") == std::string::npos;
-    arguments[key] = integer ? json(std::stoll(value)) : json(value);
-  }
-  return arguments;
-}
-
-}  // namespace
-
 void install_late_tool_routes(httplib::Server& http, registry::Registry& registry) {
   auto handler = [&registry](const httplib::Request& req, httplib::Response& res) {
     std::string tool_name;
@@ -97,7 +74,7 @@ void install_late_tool_routes(httplib::Server& http, registry::Registry& registr
       }
     }
     if (tool_name.empty()) {
-      send_error(res, other_method
+      send_rest_error(res, other_method
                           ? Error{ErrorKind::invalid_argument, "http.method_not_allowed",
                                   req.method + " " + req.path + " is not a route; the tool "
                                                                 "there takes the other method"}
@@ -107,24 +84,7 @@ void install_late_tool_routes(httplib::Server& http, registry::Registry& registr
       if (other_method) res.status = 405;
       return;
     }
-    json arguments = json::object();
-    if (req.method == "GET") {
-      arguments = query_arguments(req);
-    } else if (!req.body.empty()) {
-      if (const auto problem = parse_json_text(req.body, arguments); !problem.empty()) {
-        send_error(res, invalid_argument("http.malformed_json",
-                                         "request body is " + problem +
-                                             "; send an object of the tool's arguments"));
-        return;
-      }
-    }
-    auto result = registry.call_tool(tool_name, arguments);
-    if (!result) {
-      send_error(res, result.error());
-      return;
-    }
-    res.set_content(result.value().dump(-1, ' ', false, json::error_handler_t::replace),
-                    "application/json");
+    answer_tool_call(registry, tool_name, req, res);
   };
   http.Get(R"(/api/.+)", handler);
   http.Post(R"(/api/.+)", handler);

@@ -177,6 +177,9 @@ std::vector<HostileRequest> catalogue() {
   requests.push_back({"an OTLP JSON body with a number beyond a double", "POST", "/otlp/v1/logs",
                       R"({"resourceLogs":[],"x":-1e99999})", {{"Content-Type", json_type}}});
   mcp("an MCP message without a session", R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})");
+  mcp("an MCP batch", R"([{"jsonrpc":"2.0","id":1,"method":"ping"}])");
+  mcp("an MCP message that is a string", R"("ping")");
+  mcp("an MCP message whose method is a number", R"({"jsonrpc":"2.0","id":1,"method":5})");
   requests.push_back({"an MCP initialize whose params are not an object", "POST", "/mcp",
                       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":7})",
                       {{"Content-Type", json_type},
@@ -229,4 +232,16 @@ TEST_CASE("every hostile request gets a 4xx in bounded time and the host keeps i
   const auto answer = json::parse(kept.body);
   REQUIRE(answer["data"]["result"].size() == 1);
   CHECK(answer["data"]["result"][0]["values"] == json::array({json::array({stamp, "kept line"})}));
+}
+
+TEST_CASE("a second host on a port in use fails instead of sharing it") {
+  TempDir data;
+  HostServer first({"--data-dir", data.file("first")});
+  auto second = lognurse::test::run_command(
+      {lognurse::test::host_binary(), "serve", "--listen",
+       "127.0.0.1:" + std::to_string(first.port()), "--data-dir", data.file("second")},
+      "", std::chrono::seconds(30));
+  CHECK(second.exit_code == 1);
+  CHECK_THAT(second.err, Catch::Contains("cannot listen on 127.0.0.1:" +
+                                         std::to_string(first.port())));
 }

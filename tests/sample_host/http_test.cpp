@@ -104,7 +104,7 @@ TEST_CASE("REST routes answer over HTTP on the embedded store") {
     const auto answer = post_json(port, "/api/nurse/logs/search",
                                   {{"filters", {{"service", "api"}, {"level", "error"}}},
                                    {"time_range", {{"since", "1h"}}}});
-    CHECK(answer["query"] == "{service_name=\"api\", detected_level=\"error\"}");
+    CHECK(answer["query"] == "{service_name=\"api\"} | detected_level=\"error\"");
     REQUIRE(answer["data"]["result"].size() == 1);
     CHECK(answer["data"]["result"][0]["values"][0][1] == "GET /orders 500 timeout talking to db");
   }
