@@ -44,6 +44,12 @@ std::int64_t days_from_civil(int year, int month, int day) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+int days_in_month(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
 Result<std::int64_t> parse_rfc3339(std::string_view text) {
   int year, month, day, hour, minute, second;
   if (text.size() < 20 || !read_int(text, 0, 4, year) || text[4] != '-' ||
@@ -53,7 +59,8 @@ Result<std::int64_t> parse_rfc3339(std::string_view text) {
       !read_int(text, 17, 2, second)) {
     return bad_time(text);
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+      minute > 59 || second > 60) {
     return bad_time(text);
   }
   std::size_t pos = 19;

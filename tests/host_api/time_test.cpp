@@ -13,9 +13,15 @@ TEST_CASE("parse_time reads RFC 3339, Unix seconds and nanoseconds") {
   CHECK(parse_time("1796394791000000007").value() == 1796394791000000007LL);
 }
 
+TEST_CASE("parse_time accepts the 29th of February only in leap years") {
+  CHECK(parse_time("2028-02-29T00:00:00Z").value() == 1835395200LL * kNanosPerSecond);
+  CHECK(parse_time("2000-02-29T12:00:00Z").value() == 951825600LL * kNanosPerSecond);
+}
+
 TEST_CASE("parse_time rejects malformed times with a message that shows the forms") {
   for (const char* bad : {"", "yesterday", "2026-13-04T00:00:00Z", "2026-12-04T14:33:11",
-                          "12.3.4", "-5"}) {
+                          "12.3.4", "-5", "2026-02-30T00:00:00Z", "2026-04-31T00:00:00Z",
+                          "2025-02-29T00:00:00Z", "1900-02-29T00:00:00Z"}) {
     auto parsed = parse_time(bad);
     INFO(bad);
     REQUIRE_FALSE(parsed.ok());
