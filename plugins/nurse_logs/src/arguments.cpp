@@ -74,11 +74,17 @@ Result<std::optional<std::int64_t>> optional_time(const json& arguments, const s
   Result<std::int64_t> parsed = std::int64_t{0};
   if (it->is_string()) {
     parsed = parse_time(it->get<std::string>());
+  } else if (it->is_number_integer() && it->get<std::int64_t>() > 9'999'999'999LL) {
+    // More than 10 digits cannot be seconds before the year 2286: read Unix
+    // nanoseconds, as Loki reads such a number.
+    parsed = it->get<std::int64_t>();
   } else if (it->is_number()) {
     const double seconds = it->get<double>();
     if (seconds < 0 || seconds > 9.2e9) {
       return invalid_argument("tool.invalid_arguments",
-                              where + "." + key + " is out of range as Unix seconds");
+                              where + "." + key +
+                                  " is out of range: give Unix seconds (at most 10 digits), "
+                                  "Unix nanoseconds (19 digits) or an RFC 3339 string");
     }
     parsed = static_cast<std::int64_t>(seconds * 1e9);
   } else {
