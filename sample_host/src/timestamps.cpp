@@ -1,8 +1,10 @@
 #include "timestamps.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <ctime>
+#include <string>
 
 #include "lognurse/host_api/time.hpp"
 
@@ -101,6 +103,30 @@ std::optional<std::int64_t> leading_iso(std::string_view s) {
   return to_ns(year, month, day, hour, minute, second, frac, offset);
 }
 
+/// A date after one leading word, as apt and update-alternatives write them:
+/// "Start-Date: 2025-06-24  14:36:25", "update-alternatives 2025-06-24 14:36:53: ...".
+/// Spaces between the date and the time may repeat.
+std::optional<std::int64_t> labelled_iso(std::string_view s) {
+  std::size_t pos = 0;
+  while (pos < s.size() && pos < 40 &&
+         (std::isalnum(static_cast<unsigned char>(s[pos])) || s[pos] == '-' || s[pos] == '_' ||
+          s[pos] == '.')) {
+    ++pos;
+  }
+  if (pos == 0 || !std::isalpha(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  if (pos < s.size() && s[pos] == ':') ++pos;
+  if (pos >= s.size() || s[pos] != ' ') return std::nullopt;
+  while (pos < s.size() && s[pos] == ' ') ++pos;
+  const std::string_view rest = s.substr(pos);
+  if (rest.size() < 19 || rest[10] != ' ') return leading_iso(rest);
+  std::size_t time = 10;
+  while (time < rest.size() && rest[time] == ' ') ++time;
+  std::string joined(rest.substr(0, 10));
+  joined += ' ';
+  joined += rest.substr(time);
+  return leading_iso(joined);
+}
+
 std::optional<std::int64_t> common_log_format(std::string_view s) {
   // [04/Dec/2026:14:33:11 +0000]
   for (std::size_t start = s.find('['); start != std::string_view::npos;
@@ -154,6 +180,7 @@ std::optional<std::int64_t> parse_line_timestamp(std::string_view line, std::int
   if (auto ts = leading_iso(line)) return ts;
   if (auto ts = common_log_format(line)) return ts;
   if (auto ts = syslog(line, reference_ns)) return ts;
+  if (auto ts = labelled_iso(line)) return ts;
   return std::nullopt;
 }
 

@@ -34,6 +34,15 @@ TEST_CASE("line timestamps are found in the common forms") {
         at("2026-12-04T14:33:11Z"));
 }
 
+TEST_CASE("a date after one leading word is found, as apt and update-alternatives write it") {
+  CHECK(parse_line_timestamp("Start-Date: 2026-11-30  06:25:01", kReference) ==
+        at("2026-11-30T06:25:01Z"));
+  CHECK(parse_line_timestamp("update-alternatives 2026-11-30 06:25:02: run with --install",
+                             kReference) == at("2026-11-30T06:25:02Z"));
+  CHECK_FALSE(parse_line_timestamp("GET /2026-11-30 06:25:02", kReference));
+  CHECK_FALSE(parse_line_timestamp("a b 2026-11-30 06:25:02", kReference));
+}
+
 TEST_CASE("a syslog date after the reference belongs to the previous year") {
   CHECK(parse_line_timestamp("Dec 31 23:59:59 host cron[1]: x", at("2027-01-01T00:10:00Z")) ==
         at("2026-12-31T23:59:59Z"));
