@@ -51,12 +51,16 @@ const std::map<std::string, std::string> kCommandUsage = {
     {"serve", R"(usage: sample_host serve [--listen ADDR:PORT] [--data-dir DIR]
 
 Serves HTTP on one listener (default 127.0.0.1:8470):
-  GET  /api/nurse/logs/aggregation  POST /api/nurse/logs/query   POST /api/nurse/logs/search
-  GET  /api/nurse/logs/metrics      POST /mcp                    GET  /api/plugins
-  POST /loki/api/v1/push            GET|POST /loki/api/v1/query_range, query
-  GET  /loki/api/v1/labels          GET  /loki/api/v1/label/NAME/values   GET /ready
-  GET  /loki/api/v1/series, index/stats, index/volume, index/volume_range, detected_labels,
-       detected_fields, patterns, tail, format_query, status/buildinfo (Loki's query API)
+  /api/nurse/logs/...              every Nurse tool (GET /api/openapi.json lists the routes)
+  POST|GET|DELETE /mcp             MCP Streamable HTTP
+  POST /loki/api/v1/push           Loki push: JSON, protobuf+snappy, gzip
+  POST /otlp/v1/logs               OTLP/HTTP logs: protobuf or JSON, gzip
+  GET|POST /loki/api/v1/query_range, query, labels, label/NAME/values, series, index/stats,
+       index/volume, index/volume_range, detected_labels, detected_fields, patterns,
+       format_query, status/buildinfo; GET /loki/api/v1/tail (WebSocket)
+  GET  /metrics (Prometheus), /ready, /api/plugins
+With server.auth_token_file or LOGNURSE_AUTH_TOKEN set, every route but /ready needs
+"Authorization: Bearer <token>". A plugin copied into a plugin directory is loaded live.
 Stops on SIGINT or SIGTERM.
 )"},
     {"mcp", R"(usage: sample_host mcp [--data-dir DIR]
@@ -135,7 +139,7 @@ bool split_arguments(const std::vector<std::string>& args, const std::vector<std
 }
 
 int usage_error(const std::string& command, const std::string& message) {
-  std::cerr << "sample_host " << command << ": " << message << "\n\n"
+  std::cerr << "sample_host" << (command.empty() ? "" : " " + command) << ": " << message << "\n\n"
             << (kCommandUsage.count(command) ? kCommandUsage.at(command) : kMainUsage);
   return kUsage;
 }
