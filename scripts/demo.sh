@@ -22,13 +22,13 @@ step "Real nginx on 127.0.0.1 serving 300 requests"
 wc -l "$demo/nginx/access.log" "$demo/nginx/error.log"
 
 step "Ingest nginx, dpkg and apt logs into the embedded store ($data)"
-"$host" ingest --data-dir "$data" --labels service_name=nginx,log=access "$demo/nginx/access.log"
-"$host" ingest --data-dir "$data" --labels service_name=nginx,log=error "$demo/nginx/error.log"
+"$host" --log-level warn ingest --data-dir "$data" --labels service_name=nginx,log=access "$demo/nginx/access.log"
+"$host" --log-level warn ingest --data-dir "$data" --labels service_name=nginx,log=error "$demo/nginx/error.log"
 for f in /var/log/dpkg.log /var/log/apt/history.log /var/log/alternatives.log; do
   if [[ -r $f && -s $f ]]; then
     name=$(basename "$(dirname "$f")")
     [[ $name == log ]] && name=$(basename "$f" .log)
-    "$host" ingest --data-dir "$data" --labels "service_name=$name" "$f"
+    "$host" --log-level warn ingest --data-dir "$data" --labels "service_name=$name" "$f"
   fi
 done
 
