@@ -6,6 +6,9 @@
 # leak, hang (-timeout) or sanitizer report.
 #
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 30, all)
+# LOGNURSE_FUZZ_RUNS=N stops each target after N inputs instead (the time still
+# bounds it); with the fixed LOGNURSE_FUZZ_SEED (default 1) such a run is
+# repeatable, which is what CI wants.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
@@ -36,12 +39,17 @@ for target in "${targets[@]}"; do
   dict=()
   [[ -n ${dictionary[$target]:-} ]] && dict=(-dict="$root/${dictionary[$target]}")
   work="$build/corpus/$target"
+  # A repeatable run starts from the seeds alone, not from what earlier runs found.
+  [[ -n ${LOGNURSE_FUZZ_RUNS:-} ]] && rm -rf "$work"
   mkdir -p "$work"
   echo "fuzz: $target for ${seconds}s"
   log="$build/$target.log"
+  runs=()
+  [[ -n ${LOGNURSE_FUZZ_RUNS:-} ]] && runs=(-runs="$LOGNURSE_FUZZ_RUNS")
   rc=0
   (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "${dict[@]}" "$work" "$seeds") >"$log" 2>&1 || rc=$?
+    -seed="${LOGNURSE_FUZZ_SEED:-1}" "${runs[@]}" -print_final_stats=1 "${dict[@]}" \
+    "$work" "$seeds") >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
   if ((rc != 0)); then
     grep -E "^(==[0-9]+==|SUMMARY)" "$log" | head -n 20 >&2 || true

@@ -122,7 +122,9 @@ std::optional<json> McpServer::handle(const json& message, McpSession& session) 
     if (has_id && (message.contains("result") || message.contains("error"))) return std::nullopt;
     return rpc_error(id, kInvalidRequest, "invalid request: missing \"method\"");
   }
-  if (message.value("jsonrpc", "") != "2.0") {
+  // find(), not value(): value() throws when the member is not a string.
+  const auto jsonrpc = message.find("jsonrpc");
+  if (jsonrpc == message.end() || *jsonrpc != "2.0") {
     return rpc_error(id, kInvalidRequest, "invalid request: \"jsonrpc\" must be \"2.0\"");
   }
   if (!message["method"].is_string()) {

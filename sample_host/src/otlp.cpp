@@ -89,11 +89,11 @@ bool expect(const Field& field, WireType type, const char* message, const char* 
 Result<OtlpValue> read_value(std::string_view bytes, std::size_t offset, const std::string& path,
                              int depth);
 
-Result<std::pair<std::string, OtlpValue>> read_key_value(std::string_view bytes, std::size_t offset,
+Result<OtlpKeyValue> read_key_value(std::string_view bytes, std::size_t offset,
                                                          const std::string& path, int depth) {
   Reader reader(bytes, offset);
   Field field;
-  std::pair<std::string, OtlpValue> pair;
+  OtlpKeyValue pair;
   Error error;
   while (reader.next(field)) {
     if (field.number == 1) {
@@ -528,7 +528,7 @@ Status attributes_from_json(const json* list, const std::string& path, OtlpAttri
       if (!parsed) return parsed.error();
       value = std::move(parsed.value());
     }
-    into.emplace_back(std::move(key.value()), std::move(value));
+    into.push_back(OtlpKeyValue{std::move(key.value()), std::move(value)});
   }
   return success();
 }

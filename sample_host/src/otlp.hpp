@@ -54,6 +54,8 @@
 
 namespace lognurse::host {
 
+struct OtlpKeyValue;
+
 /// OTLP's AnyValue.
 struct OtlpValue {
   enum class Kind { empty, string, boolean, integer, floating, bytes, array, kvlist };
@@ -63,11 +65,19 @@ struct OtlpValue {
   std::int64_t integer = 0;
   double floating = 0;
   std::vector<OtlpValue> items;                           ///< array_value
-  std::vector<std::pair<std::string, OtlpValue>> fields;  ///< kvlist_value
+  std::vector<OtlpKeyValue> fields;  ///< kvlist_value
+};
+
+/// OTLP's KeyValue, with std::pair's member names. A struct rather than a
+/// pair, because OtlpValue holds a vector of them while it is still incomplete
+/// and std::pair of an incomplete type does not compile everywhere (clang).
+struct OtlpKeyValue {
+  std::string first;
+  OtlpValue second;
 };
 
 /// A list of KeyValue.
-using OtlpAttributes = std::vector<std::pair<std::string, OtlpValue>>;
+using OtlpAttributes = std::vector<OtlpKeyValue>;
 
 /// One LogRecord, as decoded; empty fields are zero or empty.
 struct OtlpLogRecord {

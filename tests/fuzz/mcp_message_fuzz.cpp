@@ -33,8 +33,11 @@ lognurse::registry::Registry& fuzz_registry() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static lognurse::host::McpServer server(fuzz_registry());
+  // One session across inputs, as a client's messages share one: an input
+  // may initialize it, set its log level, or call tools in it.
+  static lognurse::host::McpSession session;
   const std::string text(reinterpret_cast<const char*>(data), size);
-  auto answer = server.handle_text(text);
+  auto answer = server.handle_text(text, session);
   if (answer && !nlohmann::json::accept(*answer)) std::abort();
   return 0;
 }
