@@ -16,6 +16,7 @@ using lognurse::test::HostServer;
 using lognurse::test::http_get;
 using lognurse::test::http_request;
 using lognurse::test::TempDir;
+using lognurse::test::url_encode;
 using nlohmann::json;
 
 namespace {
@@ -44,21 +45,6 @@ std::string push_of(const json& labels, const json& value) {
 }
 
 std::string now_text() { return std::to_string(lognurse::now_ns()); }
-
-std::string url_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::vector<HostileRequest> catalogue() {
   const std::string json_type = "application/json";

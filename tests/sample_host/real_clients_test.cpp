@@ -18,26 +18,12 @@ using lognurse::test::HostServer;
 using lognurse::test::http_request;
 using lognurse::test::run_command;
 using lognurse::test::TempDir;
+using lognurse::test::url_encode;
 using nlohmann::json;
 
 namespace {
 
 const std::string kClients = std::string(LOGNURSE_SOURCE_DIR) + "/tests/clients";
-
-std::string url_encode(const std::string& text) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 /// The streams of `tenant` matching `selector` over the hour around `base_ns`, oldest first.
 json query_streams(int port, const std::string& tenant, const std::string& selector,

@@ -233,6 +233,21 @@ HttpResponse http_request(int port, const std::string& method, const std::string
   return convert(client.send(request));
 }
 
+std::string url_encode(const std::string& text) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 HttpResponse http_get(int port, const std::string& path) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);

@@ -85,6 +85,9 @@ HttpResponse http_request(int port, const std::string& method, const std::string
                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 HttpResponse http_get(int port, const std::string& path);
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters, for query strings.
+std::string url_encode(const std::string& text);
 HttpResponse http_post(int port, const std::string& path, const std::string& body,
                        const std::string& content_type = "application/json",
                        const std::vector<std::pair<std::string, std::string>>& headers = {});
