@@ -40,7 +40,9 @@ TEST_CASE("config reads every key in its documented forms") {
   auto parsed = parse_store_config({{"path", "/tmp/x.db"},
                                     {"busy_timeout", "250ms"},
                                     {"durability", "fsync"},
-                                    {"scan_merge_max_streams", 8},
+                                    {"chunk_target_size", "64KB"},
+                                    {"chunk_max_age", "30m"},
+                                    {"compaction_interval", "250ms"},
                                     {"read_connections", 2},
                                     {"limits",
                                      {{"max_line_size", "1MB"},
@@ -54,14 +56,17 @@ TEST_CASE("config reads every key in its documented forms") {
                                       {"creation_grace_period", 30},
                                       {"max_entries_limit_per_query", 100},
                                       {"max_query_series", 7},
-                                      {"query_timeout", "2m"}}}},
+                                      {"query_timeout", "2m"},
+                                      {"retention_period", "30d"}}}},
                                    "");
   REQUIRE(parsed.ok());
   const StoreConfig& config = parsed.value();
   CHECK(config.path == "/tmp/x.db");
   CHECK(config.busy_timeout_ns == 250'000'000);
   CHECK(config.fsync_each_push);
-  CHECK(config.scan_merge_max_streams == 8);
+  CHECK(config.chunk_target_size == 65536);
+  CHECK(config.chunk_max_age_ns == 1800LL * 1'000'000'000);
+  CHECK(config.compaction_interval_ns == 250'000'000);
   CHECK(config.read_connections == 2);
   CHECK(config.limits.max_line_size == 1048576);
   CHECK(config.limits.max_label_names_per_series == 30);
@@ -75,6 +80,7 @@ TEST_CASE("config reads every key in its documented forms") {
   CHECK(config.limits.max_entries_limit_per_query == 100);
   CHECK(config.limits.max_query_series == 7);
   CHECK(config.limits.query_timeout_ns == 120LL * 1'000'000'000);
+  CHECK(config.limits.retention_period_ns == 30LL * 86400 * 1'000'000'000);
 }
 
 TEST_CASE("config refuses unknown keys by name") {
@@ -116,7 +122,7 @@ TEST_CASE("config needs a path when the host gives no data dir") {
 TEST_CASE("config documents every key it accepts") {
   std::vector<std::string> names;
   for (const auto& key : config_keys()) names.push_back(key.name);
-  CHECK(names.size() == 20);
+  CHECK(names.size() == 23);
   CHECK(names.front() == "path");
   CHECK(names.back() == "overrides.<tenant>.<limit>");
 }

@@ -11,35 +11,31 @@ using logql::Matcher;
 using logql::MatchType;
 
 /// Two services with interleaved timestamps, pushed out of order, plus a third stream.
-void push_interleaved(LocalStore& store) {
+/// strategy 0 leaves everything in head blocks, 1 compacts both pushes into chunks, 2 compacts
+/// the first push only, so that chunks and head blocks of one stream overlap in time.
+void push_interleaved(LocalStore& store, int strategy = 0) {
   auto first = store.push(request({
       stream({{"app", "api"}, {"env", "prod"}},
              {entry(30, "api three"), entry(10, "api one"), entry(50, "api five")}),
       stream({{"app", "web"}, {"env", "prod"}}, {entry(20, "web two"), entry(40, "web four")}),
   }));
   REQUIRE(first.ok());
+  if (strategy == 2) REQUIRE(store.compact(true).ok());
   auto second = store.push(request({
       stream({{"env", "dev"}, {"app", "api"}}, {entry(35, "dev api"), entry(60, "dev late")}),
       stream({{"app", "web"}, {"env", "prod"}}, {entry(45, "web late error")}),
   }));
   REQUIRE(second.ok());
-}
-
-/// Both scan strategies must give the same answers: per-stream cursors merged on a heap, and
-/// the global time index (chosen when more streams match than scan_merge_max_streams).
-std::unique_ptr<LocalStore> open_with_strategy(const TempDir& dir, int strategy) {
-  nlohmann::json config = nlohmann::json::object();
-  if (strategy == 1) config["scan_merge_max_streams"] = 1;
-  return open_store(dir, config);
+  if (strategy == 1) REQUIRE(store.compact(true).ok());
 }
 
 }  // namespace
 
 TEST_CASE("scan returns the matching streams' entries in global time order, forward") {
-  int strategy = GENERATE(0, 1);
+  int strategy = GENERATE(0, 1, 2);
   TempDir dir;
-  auto store = open_with_strategy(dir, strategy);
-  push_interleaved(*store);
+  auto store = open_store(dir);
+  push_interleaved(*store, strategy);
 
   auto seen =
       scan_all(*store, "fake",
@@ -55,10 +51,10 @@ TEST_CASE("scan returns the matching streams' entries in global time order, forw
 }
 
 TEST_CASE("scan backward returns the newest entries first across streams") {
-  int strategy = GENERATE(0, 1);
+  int strategy = GENERATE(0, 1, 2);
   TempDir dir;
-  auto store = open_with_strategy(dir, strategy);
-  push_interleaved(*store);
+  auto store = open_store(dir);
+  push_interleaved(*store, strategy);
 
   auto seen =
       scan_all(*store, "fake",
@@ -73,10 +69,10 @@ TEST_CASE("scan backward returns the newest entries first across streams") {
 }
 
 TEST_CASE("scan stops as soon as the visitor returns false, across streams") {
-  int strategy = GENERATE(0, 1);
+  int strategy = GENERATE(0, 1, 2);
   TempDir dir;
-  auto store = open_with_strategy(dir, strategy);
-  push_interleaved(*store);
+  auto store = open_store(dir);
+  push_interleaved(*store, strategy);
 
   auto forward = scan_all(*store, "fake", scan_request({}, 0, 100, Direction::forward), 3);
   CHECK(forward == std::vector<std::string>{
@@ -92,10 +88,10 @@ TEST_CASE("scan stops as soon as the visitor returns false, across streams") {
 }
 
 TEST_CASE("scan range is half-open: start included, end excluded") {
-  int strategy = GENERATE(0, 1);
+  int strategy = GENERATE(0, 1, 2);
   TempDir dir;
-  auto store = open_with_strategy(dir, strategy);
-  push_interleaved(*store);
+  auto store = open_store(dir);
+  push_interleaved(*store, strategy);
 
   auto seen = scan_all(*store, "fake", scan_request({}, 20, 45, Direction::forward));
   CHECK(seen == std::vector<std::string>{
@@ -131,10 +127,10 @@ TEST_CASE("scan evaluates regex and negative matchers") {
 }
 
 TEST_CASE("scan keeps only lines holding every required literal") {
-  int strategy = GENERATE(0, 1);
+  int strategy = GENERATE(0, 1, 2);
   TempDir dir;
-  auto store = open_with_strategy(dir, strategy);
-  push_interleaved(*store);
+  auto store = open_store(dir);
+  push_interleaved(*store, strategy);
 
   auto scan = scan_request({}, 0, 100, Direction::forward);
   scan.required_literals = {"late", "error"};
@@ -145,11 +141,15 @@ TEST_CASE("scan keeps only lines holding every required literal") {
 }
 
 TEST_CASE("scan gives entries with one timestamp in arrival order per stream") {
+  const int compactions = GENERATE(0, 1, 2);
   TempDir dir;
   auto store = open_store(dir);
   REQUIRE(store->push(request({stream({{"app", "api"}}, {entry(5, "first"), entry(5, "second")})}))
               .ok());
+  // A chunk compacted from older pushes still sorts before a head block written after them.
+  if (compactions >= 1) REQUIRE(store->compact(true).ok());
   REQUIRE(store->push(request({stream({{"app", "api"}}, {entry(5, "third")})})).ok());
+  if (compactions >= 2) REQUIRE(store->compact(true).ok());
 
   CHECK(scan_all(*store, "fake", scan_request({}, 0, 10, Direction::forward)) ==
         std::vector<std::string>{R"({app="api"} 5 first)", R"({app="api"} 5 second)",

@@ -48,7 +48,7 @@ TEST_CASE("connect refuses a database written by a newer schema") {
   REQUIRE_FALSE(connected.ok());
   CHECK(connected.error().code == "store.schema_too_new");
   CHECK(connected.error().message == "database '" + dir.file("test.db") +
-                                         "' has schema version 99 but this build reads up to 1; "
+                                         "' has schema version 99 but this build reads up to 2; "
                                          "run a newer lognurse");
   auto health = store.health();
   CHECK_FALSE(health.ready);
@@ -69,26 +69,17 @@ TEST_CASE("a database that cannot be created makes calls fail with an error, not
   CHECK_FALSE(store.health().ready);
 }
 
-TEST_CASE("per-stream scans read the stream-time index without sorting") {
+TEST_CASE("listing a stream's chunks in a range reads the stream-time index") {
   TempDir dir;
   auto store = open_store(dir);
   auto connection = Connection::open(dir.file("test.db"), false);
   auto plan = connection.value()->prepare(
-      "EXPLAIN QUERY PLAN SELECT ts, line, metadata FROM entries WHERE stream_id = 1 "
-      "AND ts >= 0 AND ts < 10 ORDER BY ts DESC, id DESC");
+      "EXPLAIN QUERY PLAN SELECT id FROM chunks WHERE stream_id = 1 AND min_ns < 10 AND "
+      "max_ns >= 0");
   REQUIRE(plan.ok());
   std::string details;
   while (plan.value().step().value()) details += std::string(plan.value().column_bytes(3)) + ";";
-  CHECK(details.find("entries_by_stream_time") != std::string::npos);
-  CHECK(details.find("TEMP B-TREE") == std::string::npos);
-
-  auto global = connection.value()->prepare(
-      "EXPLAIN QUERY PLAN SELECT stream_id, ts, line, metadata FROM entries INDEXED BY "
-      "entries_by_time WHERE ts >= 0 AND ts < 10 ORDER BY ts ASC, stream_id ASC, id ASC");
-  REQUIRE(global.ok());
-  details.clear();
-  while (global.value().step().value()) details += std::string(global.value().column_bytes(3));
-  CHECK(details.find("TEMP B-TREE") == std::string::npos);
+  CHECK(details.find("chunks_by_stream_time") != std::string::npos);
 }
 
 }  // namespace lognurse::local_store::test

@@ -276,20 +276,13 @@ Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_matching(
   }
   if (candidates.empty()) return candidates;
 
-  // The cached bounds say a stream may have entries in the range; the probe says it does.
+  // The cached bounds say a stream may have entries in the range; the chunks say it does.
   std::vector<MatchedStream> active;
-  auto probed = with_reader([&](Connection& reader) -> Status {
-    auto probe = reader.prepare(
-        "SELECT EXISTS (SELECT 1 FROM entries WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3)");
-    if (!probe) return probe.error();
+  auto probed = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
     for (auto& stream : candidates) {
-      probe.value().reset();
-      probe.value().bind(1, stream.id);
-      probe.value().bind(2, range.start_ns);
-      probe.value().bind(3, range.end_ns);
-      auto row = probe.value().step();
-      if (!row) return row.error();
-      if (probe.value().column_int(0) != 0) active.push_back(std::move(stream));
+      auto has = has_entries(chunks, stream.id, range);
+      if (!has) return has.error();
+      if (has.value()) active.push_back(std::move(stream));
     }
     return success();
   });
@@ -318,26 +311,29 @@ Result<IndexStats> LocalStore::stats(const std::string& tenant, const std::strin
     if (!streams) return streams.error();
     IndexStats stats;
     if (streams.value().empty()) return stats;
-    auto counted = with_reader([&](Connection& reader) -> Status {
-      auto totals = reader.prepare(
-          "SELECT count(*), coalesce(sum(length(line)), 0) FROM entries "
-          "WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3");
-      if (!totals) return totals.error();
+    auto counted = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
       for (const auto& stream : streams.value()) {
-        totals.value().reset();
-        totals.value().bind(1, stream.id);
-        totals.value().bind(2, range.start_ns);
-        totals.value().bind(3, range.end_ns);
-        auto row = totals.value().step();
-        if (!row) return row.error();
-        stats.entries += static_cast<std::uint64_t>(totals.value().column_int(0));
-        stats.bytes += static_cast<std::uint64_t>(totals.value().column_int(1));
+        auto status = visit_range(
+            chunks, stream.id, range,
+            [&](const ChunkRef& ref) -> Status {
+              stats.chunks += 1;
+              stats.entries += ref.entries;
+              stats.bytes += ref.line_bytes;
+              return success();
+            },
+            [&](const ChunkRef&, const DecodedBlock& block, std::size_t first,
+                std::size_t last) -> Status {
+              stats.chunks += 1;
+              stats.entries += last - first;
+              for (std::size_t i = first; i < last; ++i) stats.bytes += block.line_size(i);
+              return success();
+            });
+        if (!status) return status;
       }
       return success();
     });
     if (!counted) return counted.error();
     stats.streams = streams.value().size();
-    stats.chunks = stats.streams;
     return stats;
   });
 }
@@ -371,11 +367,7 @@ Result<QueryResult> LocalStore::volume(const VolumeRequest& request) {
     };
 
     std::map<Labels, std::map<std::int64_t, std::uint64_t>> volumes;
-    auto summed = with_reader([&](Connection& reader) -> Status {
-      if (streams.value().empty()) return success();
-      auto rows = reader.prepare(
-          "SELECT ts, length(line) FROM entries WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3");
-      if (!rows) return rows.error();
+    auto summed = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
       for (const auto& stream : streams.value()) {
         // Loki adds a matcher name=~".+" for each target label, so streams without one are out.
         bool has_targets = true;
@@ -386,17 +378,28 @@ Result<QueryResult> LocalStore::volume(const VolumeRequest& request) {
         if (!has_targets) continue;
         Labels key = whole_series ? *stream.labels : restrict_labels(*stream.labels, names);
         auto& buckets = volumes[key];
-        rows.value().reset();
-        rows.value().bind(1, stream.id);
-        rows.value().bind(2, range.start_ns);
-        rows.value().bind(3, range.end_ns);
-        for (;;) {
-          auto row = rows.value().step();
-          if (!row) return row.error();
-          if (!row.value()) break;
-          buckets[bucket_end(rows.value().column_int(0))] +=
-              static_cast<std::uint64_t>(rows.value().column_int(1));
-        }
+        auto status = visit_range(
+            chunks, stream.id, range,
+            [&](const ChunkRef& ref) -> Status {
+              if (bucket_end(ref.min_ns) == bucket_end(ref.max_ns)) {
+                buckets[bucket_end(ref.min_ns)] += ref.line_bytes;
+                return success();
+              }
+              auto block = chunks.load(ref);
+              if (!block) return block.error();
+              for (std::size_t i = 0; i < block.value().size(); ++i) {
+                buckets[bucket_end(block.value().timestamp(i))] += block.value().line_size(i);
+              }
+              return success();
+            },
+            [&](const ChunkRef&, const DecodedBlock& block, std::size_t first,
+                std::size_t last) -> Status {
+              for (std::size_t i = first; i < last; ++i) {
+                buckets[bucket_end(block.timestamp(i))] += block.line_size(i);
+              }
+              return success();
+            });
+        if (!status) return status;
       }
       return success();
     });

@@ -6,10 +6,11 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <unordered_set>
+#include <tuple>
 #include <utility>
 
 #include "classify.hpp"
@@ -42,53 +43,35 @@ Error range_error(const TimeRange& range) {
                                                      "); swap start and end");
 }
 
-std::string encode_metadata(const Labels& metadata) {
-  if (metadata.empty()) return {};
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& [name, value] : metadata) object[name] = value;
-  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+/// Steady-clock nanoseconds, the clock of query deadlines.
+std::int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-Labels decode_metadata(std::string_view text) {
-  Labels metadata;
-  if (text.empty()) return metadata;
-  auto object = nlohmann::json::parse(text, nullptr, false);
-  if (!object.is_object()) return metadata;
-  for (const auto& [name, value] : object.items()) {
-    if (value.is_string()) metadata.emplace_back(name, value.get<std::string>());
-  }
-  return metadata;
+Error query_timeout() {
+  return Error{ErrorKind::timeout, "store.query_timeout",
+               "the query ran longer than limits.query_timeout; narrow the time range or the "
+               "stream selector"};
 }
 
-/// The SQL that reads entries, with one instr() test per non-empty required literal.
-std::string entries_sql(const char* head, const char* order_forward, const char* order_backward,
-                        const logql::ScanRequest& request, int first_literal_parameter) {
-  std::string sql = head;
-  int parameter = first_literal_parameter;
-  for (const auto& literal : request.required_literals) {
-    if (literal.empty()) continue;
-    sql += " AND instr(line, ?" + std::to_string(parameter++) + ") > 0";
+/// 64-bit FNV-1a of a line, for the duplicate check of the write path.
+std::uint64_t line_hash(std::string_view line) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : line) {
+    h ^= c;
+    h *= 1099511628211ULL;
   }
-  sql += request.direction == Direction::forward ? order_forward : order_backward;
-  return sql;
+  return h;
 }
 
-void bind_literals(Statement& statement, const logql::ScanRequest& request, int first_parameter) {
-  int parameter = first_parameter;
-  for (const auto& literal : request.required_literals) {
-    if (!literal.empty()) statement.bind_blob(parameter++, literal);
-  }
-}
-
-LogEntry read_entry(const Statement& statement, int first_column) {
-  LogEntry entry;
-  entry.timestamp_ns = statement.column_int(first_column);
-  entry.line = std::string(statement.column_bytes(first_column + 1));
-  if (!statement.column_is_null(first_column + 2)) {
-    entry.metadata = decode_metadata(statement.column_bytes(first_column + 2));
-  }
-  return entry;
-}
+/// Head blocks of one stream that trigger a compaction regardless of their size.
+constexpr std::uint64_t kMaxHeadBlocks = 1024;
+/// Line bytes one compaction of a stream reads at most; the rest waits for the next pass.
+constexpr std::uint64_t kMaxCompactionBytes = 64ULL * 1024 * 1024;
+/// Chunks one retention transaction deletes at most.
+constexpr int kRetentionBatch = 500;
 
 std::vector<std::pair<std::string, std::uint64_t>> sorted_counts(
     const std::map<std::string, std::uint64_t>& counts) {
@@ -119,7 +102,6 @@ struct LocalStore::WriteStatements {
   Statement find_stream;
   Statement insert_stream;
   Statement insert_posting;
-  Statement insert_entry;
   Statement update_bounds;
   Statement add_counter;
 
@@ -133,47 +115,69 @@ struct LocalStore::WriteStatements {
         {&statements->insert_posting,
          "INSERT OR IGNORE INTO label_postings (tenant, name, value, stream_id) "
          "VALUES (?1, ?2, ?3, ?4)"},
-        {&statements->insert_entry,
-         "INSERT INTO entries (stream_id, ts, line, metadata, level) "
-         "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS "
-         "(SELECT 1 FROM entries WHERE stream_id = ?1 AND ts = ?2 AND line = ?3)"},
         {&statements->update_bounds,
          "UPDATE streams SET min_ns = min(min_ns, ?2), max_ns = max(max_ns, ?3) WHERE id = ?1"},
         {&statements->add_counter, "UPDATE counters SET value = value + ?2 WHERE name = ?1"},
     };
-    for (const auto& [target, sql] : sources) {
-      auto prepared = connection.prepare(sql);
+    for (const auto& source : sources) {
+      auto prepared = connection.prepare(source.second);
       if (!prepared) return prepared.error();
-      *target = std::move(prepared.value());
+      *source.first = std::move(prepared.value());
     }
     return statements;
   }
+
+  Status add_to_counter(const char* name, std::int64_t amount) {
+    add_counter.reset();
+    add_counter.bind_text(1, name);
+    add_counter.bind(2, amount);
+    return add_counter.run();
+  }
 };
 
-/// A read connection borrowed from the pool and returned on destruction.
+/// A read connection borrowed from the pool and returned on destruction. Reads through it
+/// see one snapshot of the database once snapshot() was called.
 class LocalStore::ReaderLease {
 public:
-  ReaderLease(LocalStore* store, std::unique_ptr<Connection> connection)
-      : store_(store), connection_(std::move(connection)) {}
-  ReaderLease(ReaderLease&& other) noexcept = default;
+  ReaderLease(LocalStore* store, PooledReader reader)
+      : store_(store), reader_(std::move(reader)) {}
+  ReaderLease(ReaderLease&& other) noexcept
+      : store_(other.store_), reader_(std::move(other.reader_)), in_snapshot_(other.in_snapshot_) {
+    other.in_snapshot_ = false;
+  }
   ReaderLease& operator=(ReaderLease&&) = delete;
   ~ReaderLease() {
-    if (connection_) store_->release_reader(std::move(connection_));
+    if (!reader_.connection) return;
+    if (in_snapshot_) (void)reader_.connection->exec("COMMIT");
+    store_->release_reader(std::move(reader_));
   }
 
-  Connection& operator*() { return *connection_; }
-  Connection* operator->() { return connection_.get(); }
+  /// Starts the read transaction: later reads see the database as of now.
+  Status snapshot() {
+    if (in_snapshot_) return success();
+    auto begun = reader_.connection->exec("BEGIN");
+    if (!begun) return begun;
+    in_snapshot_ = true;
+    return success();
+  }
+
+  Connection& operator*() { return *reader_.connection; }
+  Connection* operator->() { return reader_.connection.get(); }
+  ChunkStatements& chunks() { return *reader_.chunks; }
 
 private:
   LocalStore* store_;
-  std::unique_ptr<Connection> connection_;
+  PooledReader reader_;
+  bool in_snapshot_ = false;
 };
 
 LocalStore::LocalStore(StoreConfig config, std::shared_ptr<Logger> logger)
     : config_(std::move(config)), logger_(std::move(logger)) {}
 
 LocalStore::~LocalStore() {
+  stop_maintenance();
   idle_readers_.clear();
+  write_chunks_.reset();
   statements_.reset();
   writer_.reset();
 }
@@ -186,7 +190,7 @@ void LocalStore::log(LogLevel level, const std::string& message) const {
 
 Status LocalStore::connect() {
   if (connected_.load(std::memory_order_acquire)) return success();
-  return guarded<Unit>("connect", [&]() -> Status {
+  auto connected = guarded<Unit>("connect", [&]() -> Status {
     std::lock_guard lock(write_mutex_);
     if (writer_) return success();
 
@@ -225,24 +229,65 @@ Status LocalStore::connect() {
     }
     auto statements = WriteStatements::prepare(*connection);
     if (!statements) return statements.error();
+    auto chunks = ChunkStatements::prepare(*connection);
+    if (!chunks) return chunks.error();
 
     writer_ = std::move(connection);
     statements_ = std::move(statements.value());
+    write_chunks_ = std::make_unique<ChunkStatements>(std::move(chunks.value()));
+    auto state = load_write_state();
+    if (!state) {
+      write_chunks_.reset();
+      statements_.reset();
+      writer_.reset();
+      return state;
+    }
     connected_.store(true, std::memory_order_release);
     log(LogLevel::info,
         "opened " + config_.path + " (schema version " + std::to_string(version.value()) + ")");
     return success();
   });
+  if (connected) start_maintenance();
+  return connected;
 }
 
-Result<std::unique_ptr<Connection>> LocalStore::open_reader() {
+Status LocalStore::load_write_state() {
+  auto seq = writer_->prepare("SELECT coalesce(max(seq), 0) FROM chunks");
+  if (!seq) return seq.error();
+  auto row = seq.value().step();
+  if (!row) return row.error();
+  next_seq_ = seq.value().column_int(0);
+
+  write_state_.clear();
+  auto heads = writer_->prepare(
+      "SELECT stream_id, count(*), sum(line_bytes), min(created_ns) FROM chunks "
+      "WHERE compacted = 0 GROUP BY stream_id");
+  if (!heads) return heads.error();
+  for (;;) {
+    auto next = heads.value().step();
+    if (!next) return next.error();
+    if (!next.value()) break;
+    StreamWriteState& state = write_state_[heads.value().column_int(0)];
+    state.head_blocks = static_cast<std::uint64_t>(heads.value().column_int(1));
+    state.head_bytes = static_cast<std::uint64_t>(heads.value().column_int(2));
+    state.oldest_head_ns = heads.value().column_int(3);
+  }
+  return success();
+}
+
+Result<LocalStore::PooledReader> LocalStore::open_reader() {
   auto opened = Connection::open(config_.path, false);
   if (!opened) return opened.error();
   sqlite3_busy_timeout(opened.value()->handle(),
                        static_cast<int>(config_.busy_timeout_ns / 1'000'000));
   auto read_only = opened.value()->exec("PRAGMA query_only = 1");
   if (!read_only) return read_only.error();
-  return std::move(opened.value());
+  auto chunks = ChunkStatements::prepare(*opened.value());
+  if (!chunks) return chunks.error();
+  PooledReader reader;
+  reader.connection = std::move(opened.value());
+  reader.chunks = std::make_unique<ChunkStatements>(std::move(chunks.value()));
+  return reader;
 }
 
 Result<LocalStore::ReaderLease> LocalStore::acquire_reader() {
@@ -251,9 +296,9 @@ Result<LocalStore::ReaderLease> LocalStore::acquire_reader() {
   {
     std::lock_guard lock(readers_mutex_);
     if (!idle_readers_.empty()) {
-      auto connection = std::move(idle_readers_.back());
+      auto reader = std::move(idle_readers_.back());
       idle_readers_.pop_back();
-      return ReaderLease(this, std::move(connection));
+      return ReaderLease(this, std::move(reader));
     }
   }
   auto opened = open_reader();
@@ -261,14 +306,13 @@ Result<LocalStore::ReaderLease> LocalStore::acquire_reader() {
   return ReaderLease(this, std::move(opened.value()));
 }
 
-void LocalStore::release_reader(std::unique_ptr<Connection> connection) {
-  connection->set_deadline(0);
+void LocalStore::release_reader(PooledReader reader) {
+  reader.connection->set_deadline(0);
   std::lock_guard lock(readers_mutex_);
   if (idle_readers_.size() < config_.read_connections) {
-    idle_readers_.push_back(std::move(connection));
+    idle_readers_.push_back(std::move(reader));
   }
 }
-
 Result<std::shared_ptr<LocalStore::TenantStreams>> LocalStore::tenant_streams(
     const std::string& tenant, bool create) {
   // Connect before taking tenants_mutex_: connecting takes write_mutex_, and a push holds
@@ -369,6 +413,43 @@ Result<PushResult> LocalStore::push(const PushRequest& request) {
   });
 }
 
+Result<std::vector<bool>> LocalStore::stored_already(
+    std::int64_t stream_id,
+    const std::vector<std::pair<std::int64_t, std::string_view>>& candidates) {
+  std::vector<bool> stored(candidates.size(), false);
+  if (candidates.empty()) return stored;
+  std::int64_t low = candidates.front().first;
+  std::int64_t high = low;
+  for (const auto& candidate : candidates) {
+    low = std::min(low, candidate.first);
+    high = std::max(high, candidate.first);
+  }
+  TimeRange span{low, high == std::numeric_limits<std::int64_t>::max() ? high : high + 1};
+  auto refs = write_chunks_->list(stream_id, span);
+  if (!refs) return refs.error();
+  for (const auto& ref : refs.value()) {
+    bool needed = false;
+    for (std::size_t i = 0; i < candidates.size() && !needed; ++i) {
+      needed = !stored[i] && candidates[i].first >= ref.min_ns && candidates[i].first <= ref.max_ns;
+    }
+    if (!needed) continue;
+    auto block = write_chunks_->load(ref);
+    if (!block) return block.error();
+    const DecodedBlock& b = block.value();
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (stored[i]) continue;
+      for (std::size_t j = b.lower_bound(candidates[i].first);
+           j < b.size() && b.timestamp(j) == candidates[i].first; ++j) {
+        if (b.line(j) == candidates[i].second) {
+          stored[i] = true;
+          break;
+        }
+      }
+    }
+  }
+  return stored;
+}
+
 Result<PushResult> LocalStore::write(const std::string& tenant,
                                      const std::vector<ValidatedStream>& streams) {
   struct Written {
@@ -376,20 +457,30 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
     std::shared_ptr<const Labels> labels;
     std::int64_t min_ns = 0;
     std::int64_t max_ns = 0;
+    bool any = false;
   };
 
-  std::lock_guard lock(write_mutex_);
+  std::unique_lock lock(write_mutex_);
   auto cache = tenant_streams(tenant, true);
   if (!cache) return cache.error();
   WriteStatements& sql = *statements_;
-  std::int64_t now = now_ns();
+  const std::int64_t now = now_ns();
 
   Transaction transaction(*writer_);
   if (!transaction.ok()) return transaction.begin_status().error();
 
+  // Changes to the in-memory write state are applied only after the commit.
+  struct StateChange {
+    std::int64_t stream_id;
+    StreamWriteState state;
+  };
+  std::vector<StateChange> changes;
   std::map<std::string, Written> touched;
   PushResult result;
   std::uint64_t bytes = 0;
+  std::int64_t seq = next_seq_;
+  bool compaction_due = false;
+  std::vector<std::string> levels;
   for (const auto& stream : streams) {
     auto [slot, inserted] = touched.try_emplace(stream.key);
     Written& written = slot->second;
@@ -434,35 +525,123 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
         }
       }
       written.labels = std::make_shared<const Labels>(stream.labels);
-      written.min_ns = stream.source->entries.front().timestamp_ns;
-      written.max_ns = written.min_ns;
       ++result.streams;
     }
 
-    for (const LogEntry& entry : stream.source->entries) {
-      sql.insert_entry.reset();
-      sql.insert_entry.bind(1, written.id);
-      sql.insert_entry.bind(2, entry.timestamp_ns);
-      sql.insert_entry.bind_blob(3, entry.line);
-      std::string metadata = encode_metadata(entry.metadata);
-      if (metadata.empty()) {
-        sql.insert_entry.bind_null(4);
-      } else {
-        sql.insert_entry.bind_text(4, metadata);
+    // The state this push starts from: what an earlier stream of the same push changed, or
+    // what is committed.
+    StreamWriteState state;
+    auto pending = std::find_if(changes.rbegin(), changes.rend(),
+                                [&](const StateChange& c) { return c.stream_id == written.id; });
+    if (pending != changes.rend()) {
+      state = pending->state;
+    } else {
+      auto known = write_state_.find(written.id);
+      if (known != write_state_.end()) state = known->second;
+      if (!state.has_max) {
+        std::shared_lock read_lock(cache.value()->mutex);
+        auto info = cache.value()->by_key.find(stream.key);
+        if (info != cache.value()->by_key.end()) {
+          state.max_ns = cache.value()->streams[info->second].max_ns;
+          state.has_max = true;
+          state.hashes_known = false;
+        }
       }
-      sql.insert_entry.bind_text(5, classify_level(stream.labels, entry));
-      auto status = sql.insert_entry.run();
-      if (!status) return status.error();
-      if (writer_->changes() > 0) {
-        ++result.entries_accepted;
-        bytes += entry.line.size();
-      }
-      written.min_ns = std::min(written.min_ns, entry.timestamp_ns);
-      written.max_ns = std::max(written.max_ns, entry.timestamp_ns);
     }
+
+    // Entries in time order; equal entries within the push are kept once.
+    const auto& entries = stream.source->entries;
+    std::vector<std::uint32_t> order(entries.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto by_time = [&](std::uint32_t a, std::uint32_t b) {
+      return entries[a].timestamp_ns < entries[b].timestamp_ns;
+    };
+    if (!std::is_sorted(order.begin(), order.end(), by_time)) {
+      std::stable_sort(order.begin(), order.end(), by_time);
+    }
+    std::vector<std::uint64_t> hashes(entries.size());
+    std::vector<bool> keep(entries.size(), true);
+    std::vector<std::pair<std::int64_t, std::string_view>> candidates;
+    std::vector<std::uint32_t> candidate_index;
+    std::size_t run_start = 0;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      const LogEntry& entry = entries[order[k]];
+      if (k > 0 && entry.timestamp_ns != entries[order[k - 1]].timestamp_ns) run_start = k;
+      const std::uint64_t h = line_hash(entry.line);
+      hashes[order[k]] = h;
+      for (std::size_t j = run_start; j < k; ++j) {
+        const std::uint32_t other = order[j];
+        if (keep[other] && hashes[other] == h && entries[other].line == entry.line) {
+          keep[order[k]] = false;
+          break;
+        }
+      }
+      if (!keep[order[k]] || !state.has_max || entry.timestamp_ns > state.max_ns) continue;
+      if (entry.timestamp_ns == state.max_ns && state.hashes_known &&
+          std::find(state.hashes_at_max.begin(), state.hashes_at_max.end(), h) ==
+              state.hashes_at_max.end()) {
+        continue;
+      }
+      candidates.emplace_back(entry.timestamp_ns, entry.line);
+      candidate_index.push_back(order[k]);
+    }
+    auto stored = stored_already(written.id, candidates);
+    if (!stored) return stored.error();
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (stored.value()[i]) keep[candidate_index[i]] = false;
+    }
+
+    BlockBuilder block;
+    levels.clear();
+    levels.reserve(entries.size());
+    for (std::uint32_t index : order) {
+      if (!keep[index]) continue;
+      const LogEntry& entry = entries[index];
+      levels.push_back(classify_level(stream.labels, entry));
+    }
+    std::size_t level = 0;
+    for (std::uint32_t index : order) {
+      if (!keep[index]) continue;
+      const LogEntry& entry = entries[index];
+      block.add(entry.timestamp_ns, entry.line, entry.metadata, levels[level++]);
+      bytes += entry.line.size();
+      ++result.entries_accepted;
+    }
+    if (block.empty()) continue;
+
+    const std::int64_t block_min = block.min_ns();
+    const std::int64_t block_max = block.max_ns();
+    if (!state.has_max || block_max > state.max_ns) {
+      state.max_ns = block_max;
+      state.has_max = true;
+      state.hashes_known = true;
+      state.hashes_at_max.clear();
+    }
+    if (block_max == state.max_ns) {
+      for (std::uint32_t index : order) {
+        if (keep[index] && entries[index].timestamp_ns == block_max) {
+          state.hashes_at_max.push_back(hashes[index]);
+        }
+      }
+    }
+    auto encoded = encode_chunk(block, false);
+    if (!encoded) return encoded.error();
+    auto chunk = write_chunks_->insert(written.id, ++seq, now, encoded.value());
+    if (!chunk) return chunk.error();
+    if (state.head_blocks == 0) state.oldest_head_ns = now;
+    state.head_blocks += 1;
+    state.head_bytes += encoded.value().line_bytes;
+    compaction_due = compaction_due || state.head_bytes >= config_.chunk_target_size ||
+                     state.head_blocks >= kMaxHeadBlocks;
+    changes.push_back(StateChange{written.id, std::move(state)});
+
+    written.min_ns = written.any ? std::min(written.min_ns, block_min) : block_min;
+    written.max_ns = written.any ? std::max(written.max_ns, block_max) : block_max;
+    written.any = true;
   }
 
   for (const auto& [key, written] : touched) {
+    if (!written.any) continue;
     sql.update_bounds.reset();
     sql.update_bounds.bind(1, written.id);
     sql.update_bounds.bind(2, written.min_ns);
@@ -470,32 +649,40 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
     auto status = sql.update_bounds.run();
     if (!status) return status.error();
   }
-  for (const auto& [name, amount] :
-       {std::pair<const char*, std::uint64_t>{"entries", result.entries_accepted},
-        {"bytes", bytes}}) {
-    sql.add_counter.reset();
-    sql.add_counter.bind_text(1, name);
-    sql.add_counter.bind(2, static_cast<std::int64_t>(amount));
-    auto status = sql.add_counter.run();
-    if (!status) return status.error();
-  }
+  auto counted = sql.add_to_counter("entries", static_cast<std::int64_t>(result.entries_accepted));
+  if (!counted) return counted.error();
+  counted = sql.add_to_counter("bytes", static_cast<std::int64_t>(bytes));
+  if (!counted) return counted.error();
   auto committed = transaction.commit();
   if (!committed) return committed.error();
 
+  next_seq_ = seq;
+  for (auto& change : changes) write_state_[change.stream_id] = std::move(change.state);
+
   // The cache learns about the push only once it is committed.
-  std::unique_lock write_lock(cache.value()->mutex);
-  auto& tenant_cache = *cache.value();
-  for (auto& [key, written] : touched) {
-    auto known = tenant_cache.by_key.find(key);
-    if (known == tenant_cache.by_key.end()) {
-      tenant_cache.by_key.emplace(key, tenant_cache.streams.size());
-      tenant_cache.streams.push_back(
-          StreamInfo{written.id, written.labels, written.min_ns, written.max_ns});
-      continue;
+  {
+    std::unique_lock write_lock(cache.value()->mutex);
+    auto& tenant_cache = *cache.value();
+    for (auto& [key, written] : touched) {
+      auto known = tenant_cache.by_key.find(key);
+      if (known == tenant_cache.by_key.end()) {
+        if (!written.any) continue;
+        tenant_cache.by_key.emplace(key, tenant_cache.streams.size());
+        tenant_cache.streams.push_back(
+            StreamInfo{written.id, written.labels, written.min_ns, written.max_ns});
+        continue;
+      }
+      if (!written.any) continue;
+      StreamInfo& info = tenant_cache.streams[known->second];
+      info.min_ns = std::min(info.min_ns, written.min_ns);
+      info.max_ns = std::max(info.max_ns, written.max_ns);
     }
-    StreamInfo& info = tenant_cache.streams[known->second];
-    info.min_ns = std::min(info.min_ns, written.min_ns);
-    info.max_ns = std::max(info.max_ns, written.max_ns);
+  }
+  lock.unlock();
+  if (compaction_due) {
+    std::lock_guard wake_lock(wake_mutex_);
+    compaction_wanted_ = true;
+    wake_.notify_one();
   }
   return result;
 }
@@ -528,99 +715,126 @@ Status LocalStore::scan(const std::string& tenant, const logql::ScanRequest& req
 
     auto reader = acquire_reader();
     if (!reader) return reader.error();
-    // The evaluator enforces the timeout between entries; the deadline covers long stretches
-    // of rows that SQL filters out before the visitor sees them.
-    auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count();
-    reader.value()->set_deadline(now + config_.limits_for(tenant).query_timeout_ns);
-    if (matched.value().size() <= config_.scan_merge_max_streams) {
-      return merge_scan(*reader.value(), matched.value(), request, visit);
-    }
-    return time_index_scan(*reader.value(), matched.value(), request, visit);
+    auto snapshot = reader.value().snapshot();
+    if (!snapshot) return snapshot;
+    const std::int64_t deadline = steady_now_ns() + config_.limits_for(tenant).query_timeout_ns;
+    reader.value()->set_deadline(deadline);
+    return merge_scan(reader.value().chunks(), matched.value(), request, visit, deadline);
   });
 }
 
-Status LocalStore::merge_scan(Connection& reader, const std::vector<MatchedStream>& streams,
-                              const logql::ScanRequest& request, const logql::ScanVisitor& visit) {
+Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
+                              const logql::ScanRequest& request, const logql::ScanVisitor& visit,
+                              std::int64_t deadline) {
+  // A cursor walks the entries of one chunk that are in the range and contain the required
+  // literals, in the scan's direction.
   struct Cursor {
-    Statement statement;
     const MatchedStream* stream = nullptr;
-    std::int64_t ts = 0;
+    ChunkRef ref;
+    DecodedBlock block;
+    std::vector<std::uint32_t> positions;
+    std::size_t next = 0;  // index into positions, counted from the scan's start
   };
   const bool forward = request.direction == Direction::forward;
-  std::string sql = entries_sql(
-      "SELECT ts, line, metadata FROM entries WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3",
-      " ORDER BY ts ASC, id ASC", " ORDER BY ts DESC, id DESC", request, 4);
-
-  // The heap's top is the cursor whose row comes next: the smallest (ts, stream id) forward,
-  // the largest backward.
-  auto after = [forward](const Cursor* a, const Cursor* b) {
-    if (a->ts != b->ts) return forward ? a->ts > b->ts : a->ts < b->ts;
-    return forward ? a->stream->id > b->stream->id : a->stream->id < b->stream->id;
+  auto position = [forward](const Cursor& c) {
+    return c.positions[forward ? c.next : c.positions.size() - 1 - c.next];
   };
-  std::vector<Cursor> cursors(streams.size());
+  auto timestamp = [&](const Cursor& c) { return c.block.timestamp(position(c)); };
+
+  // Every chunk that may hold entries, in the order the scan meets them.
+  struct Pending {
+    const MatchedStream* stream;
+    ChunkRef ref;
+  };
+  std::vector<Pending> pending;
+  for (const auto& stream : streams) {
+    auto refs = chunks.list(stream.id, request.range);
+    if (!refs) return refs.error();
+    for (auto& ref : refs.value()) pending.push_back(Pending{&stream, std::move(ref)});
+  }
+  std::sort(pending.begin(), pending.end(), [forward](const Pending& a, const Pending& b) {
+    return forward ? a.ref.min_ns < b.ref.min_ns : a.ref.max_ns > b.ref.max_ns;
+  });
+
+  // The heap's top is the cursor whose entry comes next. Forward that is the smallest
+  // (timestamp, stream, seq, chunk); backward the largest, the exact reverse.
+  auto after = [&](const Cursor* a, const Cursor* b) {
+    const auto key_a = std::make_tuple(timestamp(*a), a->stream->id, a->ref.seq, a->ref.id);
+    const auto key_b = std::make_tuple(timestamp(*b), b->stream->id, b->ref.seq, b->ref.id);
+    return forward ? key_a > key_b : key_a < key_b;
+  };
+  std::vector<std::unique_ptr<Cursor>> open;
   std::priority_queue<Cursor*, std::vector<Cursor*>, decltype(after)> heap(after);
-  for (std::size_t i = 0; i < streams.size(); ++i) {
-    auto prepared = reader.prepare(sql);
-    if (!prepared) return prepared.error();
-    Cursor& cursor = cursors[i];
-    cursor.statement = std::move(prepared.value());
-    cursor.stream = &streams[i];
-    cursor.statement.bind(1, streams[i].id);
-    cursor.statement.bind(2, request.range.start_ns);
-    cursor.statement.bind(3, request.range.end_ns);
-    bind_literals(cursor.statement, request, 4);
-    auto row = cursor.statement.step();
-    if (!row) return row.error();
-    if (!row.value()) continue;
-    cursor.ts = cursor.statement.column_int(0);
-    heap.push(&cursor);
+  std::vector<std::string> literals;
+  for (const auto& literal : request.required_literals) {
+    if (!literal.empty()) literals.push_back(literal);
   }
 
-  while (!heap.empty()) {
+  auto open_chunk = [&](Pending& next) -> Status {
+    if (next.ref.compacted && !literals.empty()) {
+      auto bits = chunks.filter(next.ref.id);
+      if (!bits) return bits.error();
+      for (const auto& literal : literals) {
+        if (!NgramFilter::may_contain(bits.value(), literal)) return success();
+      }
+    }
+    auto block = chunks.load(next.ref);
+    if (!block) return block.error();
+    auto cursor = std::make_unique<Cursor>();
+    cursor->stream = next.stream;
+    cursor->ref = std::move(next.ref);
+    cursor->block = std::move(block.value());
+    cursor->positions = cursor->block.matching(cursor->block.lower_bound(request.range.start_ns),
+                                               cursor->block.lower_bound(request.range.end_ns),
+                                               literals);
+    if (cursor->positions.empty()) return success();
+    heap.push(cursor.get());
+    open.push_back(std::move(cursor));
+    return success();
+  };
+
+  LogEntry entry;
+  std::size_t next_pending = 0;
+  std::uint32_t since_check = 0;
+  for (;;) {
+    // Open every chunk that could hold an entry at or before the heap's top.
+    while (next_pending < pending.size()) {
+      Pending& candidate = pending[next_pending];
+      if (!heap.empty()) {
+        const std::int64_t top = timestamp(*heap.top());
+        if (forward ? candidate.ref.min_ns > top : candidate.ref.max_ns < top) break;
+      }
+      ++next_pending;
+      auto opened = open_chunk(candidate);
+      if (!opened) return opened;
+      if (steady_now_ns() > deadline) return query_timeout();
+    }
+    if (heap.empty()) return success();
+
     Cursor* cursor = heap.top();
     heap.pop();
-    LogEntry entry = read_entry(cursor->statement, 0);
+    const std::uint32_t at = position(*cursor);
+    entry.timestamp_ns = cursor->block.timestamp(at);
+    const std::string_view line = cursor->block.line(at);
+    entry.line.assign(line.data(), line.size());
+    if (!decode_metadata_pairs(cursor->block.metadata(at), entry.metadata)) {
+      return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
+                                                 std::to_string(cursor->ref.id) + " is damaged");
+    }
     if (!visit(*cursor->stream->labels, entry)) return success();
-    auto row = cursor->statement.step();
-    if (!row) return row.error();
-    if (!row.value()) continue;
-    cursor->ts = cursor->statement.column_int(0);
-    heap.push(cursor);
-  }
-  return success();
-}
-
-Status LocalStore::time_index_scan(Connection& reader, const std::vector<MatchedStream>& streams,
-                                   const logql::ScanRequest& request,
-                                   const logql::ScanVisitor& visit) {
-  std::unordered_map<std::int64_t, const Labels*> labels_by_id;
-  labels_by_id.reserve(streams.size());
-  for (const auto& stream : streams) labels_by_id.emplace(stream.id, stream.labels.get());
-
-  std::string sql = entries_sql(
-      "SELECT stream_id, ts, line, metadata FROM entries INDEXED BY entries_by_time "
-      "WHERE ts >= ?1 AND ts < ?2",
-      " ORDER BY ts ASC, stream_id ASC, id ASC", " ORDER BY ts DESC, stream_id DESC, id DESC",
-      request, 3);
-  auto prepared = reader.prepare(sql);
-  if (!prepared) return prepared.error();
-  Statement& statement = prepared.value();
-  statement.bind(1, request.range.start_ns);
-  statement.bind(2, request.range.end_ns);
-  bind_literals(statement, request, 3);
-  for (;;) {
-    auto row = statement.step();
-    if (!row) return row.error();
-    if (!row.value()) return success();
-    auto stream = labels_by_id.find(statement.column_int(0));
-    if (stream == labels_by_id.end()) continue;
-    LogEntry entry = read_entry(statement, 1);
-    if (!visit(*stream->second, entry)) return success();
+    if (++since_check >= 1024) {
+      since_check = 0;
+      if (steady_now_ns() > deadline) return query_timeout();
+    }
+    if (++cursor->next < cursor->positions.size()) {
+      heap.push(cursor);
+    } else {
+      // Exhausted: free its block now rather than at the end of the scan.
+      cursor->block = DecodedBlock();
+      cursor->positions = {};
+    }
   }
 }
-
 Result<QueryResult> LocalStore::query(const LogQuery& query) {
   return guarded<QueryResult>("query", [&]() -> Result<QueryResult> {
     auto tenant_ok = validate_tenant(query.tenant);
@@ -648,6 +862,23 @@ Result<QueryResult> LocalStore::query(const LogQuery& query) {
   });
 }
 
+Result<bool> LocalStore::has_entries(ChunkStatements& chunks, std::int64_t stream_id,
+                                     const TimeRange& range) {
+  bool found = false;
+  auto visited = visit_range(
+      chunks, stream_id, range,
+      [&](const ChunkRef&) -> Status {
+        found = true;
+        return success();
+      },
+      [&](const ChunkRef&, const DecodedBlock&, std::size_t, std::size_t) -> Status {
+        found = true;
+        return success();
+      });
+  if (!visited) return visited.error();
+  return found;
+}
+
 Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_with_entries(
     const std::string& tenant, const TimeRange& range) {
   auto tenant_ok = validate_tenant(tenant);
@@ -657,21 +888,16 @@ Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_with_entries(
   if (!candidates) return candidates.error();
   if (candidates.value().empty()) return candidates;
 
-  auto reader = acquire_reader();
-  if (!reader) return reader.error();
-  auto probe = reader.value()->prepare(
-      "SELECT EXISTS (SELECT 1 FROM entries WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3)");
-  if (!probe) return probe.error();
   std::vector<MatchedStream> active;
-  for (auto& stream : candidates.value()) {
-    probe.value().reset();
-    probe.value().bind(1, stream.id);
-    probe.value().bind(2, range.start_ns);
-    probe.value().bind(3, range.end_ns);
-    auto row = probe.value().step();
-    if (!row) return row.error();
-    if (probe.value().column_int(0) != 0) active.push_back(std::move(stream));
-  }
+  auto probed = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
+    for (auto& stream : candidates.value()) {
+      auto has = has_entries(chunks, stream.id, range);
+      if (!has) return has.error();
+      if (has.value()) active.push_back(std::move(stream));
+    }
+    return success();
+  });
+  if (!probed) return probed.error();
   return active;
 }
 
@@ -732,34 +958,38 @@ Result<LogMetrics> LocalStore::metrics(const std::string& tenant, const TimeRang
     LogMetrics metrics;
     metrics.range = range;
 
-    auto reader = acquire_reader();
-    if (!reader) return reader.error();
-    auto totals = reader.value()->prepare(
-        "SELECT s.service, e.level, count(*), sum(length(e.line)) "
-        "FROM streams AS s JOIN entries AS e ON e.stream_id = s.id "
-        "WHERE s.tenant = ?1 AND s.max_ns >= ?2 AND s.min_ns < ?3 "
-        "AND e.ts >= ?2 AND e.ts < ?3 GROUP BY s.service, e.level");
-    if (!totals) return totals.error();
-    Statement& statement = totals.value();
-    statement.bind_text(1, tenant);
-    statement.bind(2, range.start_ns);
-    statement.bind(3, range.end_ns);
-
+    auto streams = select_streams(tenant, {}, range);
+    if (!streams) return streams.error();
     std::map<std::string, std::uint64_t> by_level;
     std::map<std::string, std::uint64_t> by_service;
-    for (;;) {
-      auto row = statement.step();
-      if (!row) return row.error();
-      if (!row.value()) break;
-      std::string service(statement.column_bytes(0));
-      std::string level(statement.column_bytes(1));
-      auto lines = static_cast<std::uint64_t>(statement.column_int(2));
-      metrics.lines += lines;
-      metrics.bytes += static_cast<std::uint64_t>(statement.column_int(3));
-      by_level[level] += lines;
-      by_service[service] += lines;
-      if (is_error_level(level)) metrics.error_lines += lines;
-    }
+    auto counted = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
+      for (const auto& stream : streams.value()) {
+        const std::string service = classify_service(*stream.labels);
+        auto add = [&](std::string_view level, std::uint64_t lines, std::uint64_t bytes) {
+          metrics.lines += lines;
+          metrics.bytes += bytes;
+          by_level[std::string(level)] += lines;
+          by_service[service] += lines;
+          if (is_error_level(level)) metrics.error_lines += lines;
+        };
+        auto status = visit_range(
+            chunks, stream.id, range,
+            [&](const ChunkRef& ref) -> Status {
+              for (const auto& total : decode_level_totals(ref.levels)) {
+                add(total.level, total.entries, total.bytes);
+              }
+              return success();
+            },
+            [&](const ChunkRef&, const DecodedBlock& block, std::size_t first,
+                std::size_t last) -> Status {
+              for (std::size_t i = first; i < last; ++i) add(block.level(i), 1, block.line_size(i));
+              return success();
+            });
+        if (!status) return status;
+      }
+      return success();
+    });
+    if (!counted) return counted.error();
     metrics.by_level = sorted_counts(by_level);
     metrics.by_service = sorted_counts(by_service);
     if (metrics.lines > 0) {
@@ -770,10 +1000,260 @@ Result<LogMetrics> LocalStore::metrics(const std::string& tenant, const TimeRang
   });
 }
 
-Status LocalStore::with_reader(const std::function<Status(Connection&)>& body) {
+Status LocalStore::with_reader(
+    const std::function<Status(Connection&, ChunkStatements&)>& body) {
   auto reader = acquire_reader();
   if (!reader) return reader.error();
-  return body(*reader.value());
+  auto snapshot = reader.value().snapshot();
+  if (!snapshot) return snapshot;
+  return body(*reader.value(), reader.value().chunks());
+}
+
+Result<LocalStore::StorageStats> LocalStore::storage_stats() {
+  return guarded<StorageStats>("storage_stats", [&]() -> Result<StorageStats> {
+    StorageStats stats;
+    auto counted = with_reader([&](Connection& reader, ChunkStatements&) -> Status {
+      auto totals = reader.prepare(
+          "SELECT compacted, count(*), sum(entries), sum(line_bytes), sum(length(data)) "
+          "FROM chunks GROUP BY compacted");
+      if (!totals) return totals.error();
+      for (;;) {
+        auto row = totals.value().step();
+        if (!row) return row.error();
+        if (!row.value()) break;
+        const Statement& r = totals.value();
+        const bool compacted = r.column_int(0) != 0;
+        (compacted ? stats.chunks : stats.head_blocks) += static_cast<std::uint64_t>(r.column_int(1));
+        stats.entries += static_cast<std::uint64_t>(r.column_int(2));
+        stats.line_bytes += static_cast<std::uint64_t>(r.column_int(3));
+        (compacted ? stats.chunk_bytes : stats.head_bytes) +=
+            static_cast<std::uint64_t>(r.column_int(4));
+      }
+      auto filters = reader.prepare("SELECT coalesce(sum(length(bits)), 0) FROM chunk_filters");
+      if (!filters) return filters.error();
+      auto row = filters.value().step();
+      if (!row) return row.error();
+      stats.filter_bytes = static_cast<std::uint64_t>(filters.value().column_int(0));
+      return success();
+    });
+    if (!counted) return counted.error();
+    return stats;
+  });
+}
+
+Status LocalStore::refresh_head_state(std::int64_t stream_id) {
+  auto head = writer_->prepare(
+      "SELECT count(*), coalesce(sum(line_bytes), 0), coalesce(min(created_ns), 0) FROM chunks "
+      "WHERE compacted = 0 AND stream_id = ?1");
+  if (!head) return head.error();
+  head.value().bind(1, stream_id);
+  auto row = head.value().step();
+  if (!row) return row.error();
+  StreamWriteState& state = write_state_[stream_id];
+  state.head_blocks = static_cast<std::uint64_t>(head.value().column_int(0));
+  state.head_bytes = static_cast<std::uint64_t>(head.value().column_int(1));
+  state.oldest_head_ns = head.value().column_int(2);
+  return success();
+}
+
+Status LocalStore::compact_stream(std::int64_t stream_id) {
+  // Read and encode outside the write lock: only the compactor deletes head blocks, and it
+  // runs one pass at a time, so the blocks read here are still there at the commit.
+  std::vector<ChunkRef> sources;
+  std::vector<DecodedBlock> blocks;
+  {
+    auto reader = acquire_reader();
+    if (!reader) return reader.error();
+    auto snapshot = reader.value().snapshot();
+    if (!snapshot) return snapshot;
+    auto heads = reader.value().chunks().head_blocks(stream_id, kMaxHeadBlocks * 4);
+    if (!heads) return heads.error();
+    std::uint64_t bytes = 0;
+    for (auto& ref : heads.value()) {
+      if (!sources.empty() && bytes + ref.line_bytes > kMaxCompactionBytes) break;
+      auto block = reader.value().chunks().load(ref);
+      if (!block) return block.error();
+      bytes += ref.line_bytes;
+      blocks.push_back(std::move(block.value()));
+      sources.push_back(std::move(ref));
+    }
+  }
+  if (sources.empty()) return success();
+
+  // Every entry in time order; the stable sort keeps arrival order (seq, then position).
+  struct Item {
+    std::int64_t ts;
+    std::uint32_t block;
+    std::uint32_t index;
+  };
+  std::vector<Item> items;
+  for (std::uint32_t b = 0; b < blocks.size(); ++b) {
+    for (std::uint32_t i = 0; i < blocks[b].size(); ++i) {
+      items.push_back(Item{blocks[b].timestamp(i), b, i});
+    }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.ts < b.ts; });
+
+  // Cut chunks of about chunk_target_size, never between entries of equal timestamps.
+  std::vector<EncodedChunk> encoded;
+  BlockBuilder builder;
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    const Item& item = items[k];
+    if (builder.line_bytes() >= config_.chunk_target_size && item.ts != items[k - 1].ts) {
+      auto chunk = encode_chunk(builder, true);
+      if (!chunk) return chunk.error();
+      encoded.push_back(std::move(chunk.value()));
+      builder.clear();
+    }
+    const DecodedBlock& block = blocks[item.block];
+    builder.add(item.ts, block.line(item.index), block.metadata(item.index),
+                block.level(item.index));
+  }
+  if (!builder.empty()) {
+    auto chunk = encode_chunk(builder, true);
+    if (!chunk) return chunk.error();
+    encoded.push_back(std::move(chunk.value()));
+  }
+  const std::int64_t seq = sources.back().seq;
+
+  std::lock_guard lock(write_mutex_);
+  Transaction transaction(*writer_);
+  if (!transaction.ok()) return transaction.begin_status();
+  const std::int64_t now = now_ns();
+  for (const auto& chunk : encoded) {
+    auto inserted = write_chunks_->insert(stream_id, seq, now, chunk);
+    if (!inserted) return inserted.error();
+  }
+  for (const auto& source : sources) {
+    auto removed = write_chunks_->remove(source.id);
+    if (!removed) return removed;
+  }
+  auto committed = transaction.commit();
+  if (!committed) return committed;
+  return refresh_head_state(stream_id);
+}
+
+Status LocalStore::apply_retention() {
+  std::vector<std::string> tenants;
+  {
+    auto listed = with_reader([&](Connection& reader, ChunkStatements&) -> Status {
+      auto rows = reader.prepare("SELECT DISTINCT tenant FROM streams");
+      if (!rows) return rows.error();
+      for (;;) {
+        auto row = rows.value().step();
+        if (!row) return row.error();
+        if (!row.value()) return success();
+        tenants.emplace_back(rows.value().column_bytes(0));
+      }
+    });
+    if (!listed) return listed;
+  }
+  bool deleted_any = false;
+  for (const auto& tenant : tenants) {
+    const std::int64_t period = config_.limits_for(tenant).retention_period_ns;
+    if (period <= 0) continue;
+    const std::int64_t cutoff = now_ns() - period;
+    for (;;) {
+      std::lock_guard lock(write_mutex_);
+      auto expired = writer_->prepare(
+          "SELECT c.id, c.entries, c.line_bytes FROM chunks AS c JOIN streams AS s "
+          "ON s.id = c.stream_id WHERE s.tenant = ?1 AND c.max_ns < ?2 LIMIT ?3");
+      if (!expired) return expired.error();
+      expired.value().bind_text(1, tenant);
+      expired.value().bind(2, cutoff);
+      expired.value().bind(3, kRetentionBatch);
+      std::vector<std::int64_t> ids;
+      std::int64_t entries = 0;
+      std::int64_t bytes = 0;
+      for (;;) {
+        auto row = expired.value().step();
+        if (!row) return row.error();
+        if (!row.value()) break;
+        ids.push_back(expired.value().column_int(0));
+        entries += expired.value().column_int(1);
+        bytes += expired.value().column_int(2);
+      }
+      expired.value() = Statement();
+      if (ids.empty()) break;
+      Transaction transaction(*writer_);
+      if (!transaction.ok()) return transaction.begin_status();
+      for (std::int64_t id : ids) {
+        auto removed = write_chunks_->remove(id);
+        if (!removed) return removed;
+      }
+      auto counted = statements_->add_to_counter("entries", -entries);
+      if (!counted) return counted;
+      counted = statements_->add_to_counter("bytes", -bytes);
+      if (!counted) return counted;
+      auto committed = transaction.commit();
+      if (!committed) return committed;
+      deleted_any = true;
+      log(LogLevel::info, "retention deleted " + std::to_string(ids.size()) +
+                              " chunks of tenant '" + tenant + "' older than " +
+                              format_time(cutoff));
+    }
+  }
+  if (!deleted_any) return success();
+  std::lock_guard lock(write_mutex_);
+  return load_write_state();
+}
+
+Status LocalStore::compact(bool everything) {
+  auto connected = connect();
+  if (!connected) return connected;
+  return guarded<Unit>("compact", [&]() -> Status {
+    std::lock_guard pass(maintenance_mutex_);
+    std::vector<std::int64_t> due;
+    {
+      std::lock_guard lock(write_mutex_);
+      const std::int64_t now = now_ns();
+      for (const auto& [stream_id, state] : write_state_) {
+        if (state.head_blocks == 0) continue;
+        if (everything || state.head_bytes >= config_.chunk_target_size ||
+            state.head_blocks >= kMaxHeadBlocks ||
+            now - state.oldest_head_ns >= config_.chunk_max_age_ns) {
+          due.push_back(stream_id);
+        }
+      }
+    }
+    std::sort(due.begin(), due.end());
+    for (std::int64_t stream_id : due) {
+      auto compacted = compact_stream(stream_id);
+      if (!compacted) return compacted;
+    }
+    return apply_retention();
+  });
+}
+
+void LocalStore::start_maintenance() {
+  if (config_.compaction_interval_ns <= 0) return;
+  std::lock_guard lock(wake_mutex_);
+  if (maintenance_.joinable() || stopping_) return;
+  maintenance_ = std::thread([this] { maintenance_loop(); });
+}
+
+void LocalStore::stop_maintenance() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (maintenance_.joinable()) maintenance_.join();
+}
+
+void LocalStore::maintenance_loop() {
+  const auto interval = std::chrono::nanoseconds(config_.compaction_interval_ns);
+  std::unique_lock lock(wake_mutex_);
+  for (;;) {
+    wake_.wait_for(lock, interval, [this] { return stopping_ || compaction_wanted_; });
+    if (stopping_) return;
+    compaction_wanted_ = false;
+    lock.unlock();
+    auto status = compact(false);
+    if (!status) log(LogLevel::warn, "compaction failed: " + status.error().message);
+    lock.lock();
+  }
 }
 
 Health LocalStore::health() {

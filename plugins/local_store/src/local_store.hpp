@@ -2,6 +2,13 @@
 
 // LocalStore: the embedded log-aggregation backend on SQLite.
 //
+// Storage: each push writes one head block per stream (chunks.hpp); a
+// background compactor merges a stream's head blocks into zstd chunks with
+// n-gram filters once they reach chunk_target_size or chunk_max_age, and
+// deletes what is older than a tenant's retention_period. Both replace rows
+// in one transaction, so a crash at any moment leaves every entry exactly
+// once. Scans read a consistent snapshot (one read transaction).
+//
 // Durability: every push is one transaction, committed before push() returns,
 // in WAL mode. With durability "process" (the default, SQLite synchronous
 // NORMAL) an acknowledged push survives a crash of the process; a power loss
@@ -16,17 +23,22 @@
 //
 // Memory: each tenant's streams (id, labels, time bounds) are cached in
 // memory once used; stream selection is linear in the tenant's stream count.
+// A scan holds one decoded chunk per matching stream whose data overlaps the
+// point in time it has reached.
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "chunks.hpp"
 #include "lognurse/host_api/log_aggregation.hpp"
 #include "lognurse/host_api/logger.hpp"
 #include "lognurse/logql/logql.hpp"
@@ -91,8 +103,8 @@ public:
                                      const std::vector<std::string>& selectors,
                                      const TimeRange& range) override;
 
-  /// Streams with entries in the range, their entries and line bytes. The store keeps no chunk
-  /// files, so each matched stream counts as one chunk.
+  /// Streams with entries in the range, their entries and line bytes, and the chunks (head
+  /// blocks and compacted chunks) holding them.
   Result<IndexStats> stats(const std::string& tenant, const std::string& selector,
                            const TimeRange& range) override;
 
@@ -121,12 +133,30 @@ public:
   /// The store's side of query execution for one tenant: entries of the streams matching
   /// request.matchers in [start, end), in global time order (ties by stream, then arrival),
   /// ascending for forward and exactly reversed for backward. Stops when `visit` returns
-  /// false. required_literals are checked in SQL with instr().
+  /// false. A compacted chunk whose n-gram filter rules out a required literal is not read;
+  /// in the others one search over the chunk's lines finds the candidates.
   Status scan(const std::string& tenant, const logql::ScanRequest& request,
               const logql::ScanVisitor& visit);
 
   /// The configuration in use.
   const StoreConfig& config() const { return config_; }
+
+  /// Compacts now: with `everything`, every head block; otherwise the streams whose head
+  /// blocks reached chunk_target_size, chunk_max_age or the block count limit. Then applies
+  /// retention. The background compactor calls this every compaction_interval.
+  Status compact(bool everything);
+
+  /// What the store holds on disk.
+  struct StorageStats {
+    std::uint64_t head_blocks = 0;
+    std::uint64_t chunks = 0;         ///< compacted chunks
+    std::uint64_t entries = 0;
+    std::uint64_t line_bytes = 0;     ///< bytes of lines, uncompressed
+    std::uint64_t head_bytes = 0;     ///< stored bytes of head blocks
+    std::uint64_t chunk_bytes = 0;    ///< stored (compressed) bytes of compacted chunks
+    std::uint64_t filter_bytes = 0;   ///< bytes of n-gram filters
+  };
+  Result<StorageStats> storage_stats();
 
 private:
   struct StreamInfo {
@@ -145,14 +175,31 @@ private:
   struct WriteStatements;
   class ReaderLease;
 
+  /// A read connection with its chunk statements.
+  struct PooledReader {
+    std::unique_ptr<Connection> connection;
+    std::unique_ptr<ChunkStatements> chunks;
+  };
+
+  /// What the write path and the compactor know of a stream; guarded by write_mutex_.
+  struct StreamWriteState {
+    std::int64_t max_ns = 0;     ///< largest stored timestamp (valid when has_max)
+    bool has_max = false;
+    bool hashes_known = false;   ///< whether hashes_at_max covers every entry at max_ns
+    std::vector<std::uint64_t> hashes_at_max;
+    std::uint64_t head_blocks = 0;
+    std::uint64_t head_bytes = 0;
+    std::int64_t oldest_head_ns = 0;  ///< wall-clock time the oldest head block was written
+  };
+
   struct MatchedStream {
     std::int64_t id = 0;
     std::shared_ptr<const Labels> labels;
   };
 
-  Result<std::unique_ptr<Connection>> open_reader();
+  Result<PooledReader> open_reader();
   Result<ReaderLease> acquire_reader();
-  void release_reader(std::unique_ptr<Connection> connection);
+  void release_reader(PooledReader reader);
 
   Result<std::shared_ptr<TenantStreams>> tenant_streams(const std::string& tenant, bool create);
   Result<std::vector<MatchedStream>> select_streams(const std::string& tenant,
@@ -161,18 +208,33 @@ private:
   Result<std::vector<MatchedStream>> streams_with_entries(const std::string& tenant,
                                                           const TimeRange& range);
 
-  /// Runs `body` with a pooled read connection.
-  Status with_reader(const std::function<Status(Connection&)>& body);
+  /// Runs `body` with a pooled read connection inside one read transaction.
+  Status with_reader(const std::function<Status(Connection&, ChunkStatements&)>& body);
+
+  /// Whether the stream has at least one entry in the range.
+  static Result<bool> has_entries(ChunkStatements& chunks, std::int64_t stream_id,
+                                  const TimeRange& range);
+
+  /// The entries of `stream` that are already stored, among `candidates` (timestamp, line).
+  Result<std::vector<bool>> stored_already(
+      std::int64_t stream_id, const std::vector<std::pair<std::int64_t, std::string_view>>& candidates);
+
+  Status compact_stream(std::int64_t stream_id);
+  Status apply_retention();
+  Status load_write_state();
+  Status refresh_head_state(std::int64_t stream_id);
+  void maintenance_loop();
+  void start_maintenance();
+  void stop_maintenance();
 
   Result<std::vector<MatchedStream>> streams_matching(const std::string& tenant,
                                                       const std::vector<std::string>& selectors,
                                                       const TimeRange& range);
 
   Result<PushResult> write(const std::string& tenant, const std::vector<ValidatedStream>& streams);
-  Status merge_scan(Connection& reader, const std::vector<MatchedStream>& streams,
-                    const logql::ScanRequest& request, const logql::ScanVisitor& visit);
-  Status time_index_scan(Connection& reader, const std::vector<MatchedStream>& streams,
-                         const logql::ScanRequest& request, const logql::ScanVisitor& visit);
+  Status merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
+                    const logql::ScanRequest& request, const logql::ScanVisitor& visit,
+                    std::int64_t deadline);
 
   void log(LogLevel level, const std::string& message) const;
 
@@ -183,9 +245,19 @@ private:
   std::atomic<bool> connected_{false};
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<WriteStatements> statements_;
+  std::unique_ptr<ChunkStatements> write_chunks_;
+  std::unordered_map<std::int64_t, StreamWriteState> write_state_;
+  std::int64_t next_seq_ = 0;
 
   std::mutex readers_mutex_;
-  std::vector<std::unique_ptr<Connection>> idle_readers_;
+  std::vector<PooledReader> idle_readers_;
+
+  std::mutex maintenance_mutex_;  // one compaction or retention pass at a time
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool compaction_wanted_ = false;
+  std::thread maintenance_;
 
   std::mutex tenants_mutex_;
   std::unordered_map<std::string, std::shared_ptr<TenantStreams>> tenants_;

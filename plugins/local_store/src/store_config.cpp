@@ -144,6 +144,8 @@ Status parse_limits(const nlohmann::json& object, StoreLimits& limits, const std
       if (status && limits.query_timeout_ns == 0) {
         return config_error(key, "must be greater than zero");
       }
+    } else if (name == "retention_period") {
+      status = assign_duration(limits.retention_period_ns);
     } else {
       return config_error(key, "unknown key; see the local_store configuration table");
     }
@@ -161,10 +163,14 @@ const std::vector<ConfigKey>& config_keys() {
       {"durability", "string", "process",
        "\"process\": an acknowledged push survives a crash of the process; \"fsync\": each "
        "push is also flushed to the disk, so it survives a power loss"},
-      {"scan_merge_max_streams", "integer", "256",
-       "scans over more matching streams read the global time index instead of merging "
-       "per-stream cursors"},
       {"read_connections", "integer", "4", "idle read connections kept open"},
+      {"chunk_target_size", "bytes", "2MB",
+       "a stream's head blocks are compacted into zstd chunks of about this many bytes of "
+       "lines (uncompressed) once they hold that much"},
+      {"chunk_max_age", "duration", "1h",
+       "... or once the oldest of them was written this long ago"},
+      {"compaction_interval", "duration", "10s",
+       "how often the background compactor runs (compaction and retention); 0s turns it off"},
       {"limits.max_line_size", "bytes", "256KB", "longest accepted line"},
       {"limits.max_label_names_per_series", "integer", "15", "labels per stream"},
       {"limits.max_label_name_length", "integer", "1024", "bytes per label name"},
@@ -187,6 +193,9 @@ const std::vector<ConfigKey>& config_keys() {
        "per second; over it pushes fail with 429"},
       {"limits.ingestion_rate_burst_size_mb", "number", "6",
        "bytes a tenant may push at once above the sustained rate, in MB"},
+      {"limits.retention_period", "duration", "0s",
+       "the compactor deletes chunks whose newest entry is older than this; 0s keeps "
+       "everything (Loki's default)"},
       {"overrides.<tenant>.<limit>", "mapping", "none",
        "any limits.* key for one tenant, e.g. overrides.team-a.ingestion_rate_mb: 16"},
   };
@@ -220,10 +229,19 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
           return config_error(name, "must be \"process\" or \"fsync\"");
         }
         result.fsync_each_push = mode == "fsync";
-      } else if (name == "scan_merge_max_streams") {
-        auto parsed = read_count(value, name);
+      } else if (name == "chunk_target_size") {
+        auto parsed = read_bytes(value, name);
         if (!parsed) return parsed.error();
-        result.scan_merge_max_streams = parsed.value();
+        if (parsed.value() < 1024) return config_error(name, "must be at least 1KB");
+        result.chunk_target_size = parsed.value();
+      } else if (name == "chunk_max_age") {
+        auto parsed = read_duration(value, name);
+        if (!parsed) return parsed.error();
+        result.chunk_max_age_ns = parsed.value();
+      } else if (name == "compaction_interval") {
+        auto parsed = read_duration(value, name);
+        if (!parsed) return parsed.error();
+        result.compaction_interval_ns = parsed.value();
       } else if (name == "read_connections") {
         auto parsed = read_count(value, name);
         if (!parsed) return parsed.error();

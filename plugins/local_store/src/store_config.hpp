@@ -34,6 +34,7 @@ struct StoreLimits {
   std::int64_t query_timeout_ns = 60LL * 1'000'000'000;  ///< wall-clock budget of a query
   double ingestion_rate_mb = 4;             ///< sustained push rate, MB (2^20 bytes) per second
   double ingestion_rate_burst_size_mb = 6;  ///< largest burst, MB
+  std::int64_t retention_period_ns = 0;     ///< delete entries older than this; 0 keeps all
 };
 
 /// Everything the store reads from its configuration.
@@ -45,8 +46,14 @@ struct StoreConfig {
   /// WAL mode, which survives a process crash but may lose the last commits
   /// on a power loss.
   bool fsync_each_push = false;
-  std::size_t scan_merge_max_streams = 256;  ///< above this, scans use the global time index
-  std::size_t read_connections = 4;          ///< idle read connections kept open
+  std::size_t read_connections = 4;  ///< idle read connections kept open
+  /// Head blocks of a stream are compacted into chunks once they hold this many bytes of lines
+  /// (uncompressed), each chunk about this size.
+  std::size_t chunk_target_size = 2 * 1024 * 1024;
+  /// ... or once the oldest of them is this old (wall-clock time since it was written).
+  std::int64_t chunk_max_age_ns = 3600LL * 1'000'000'000;
+  /// How often the background compactor runs; 0 turns it off (compact() still works).
+  std::int64_t compaction_interval_ns = 10LL * 1'000'000'000;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;

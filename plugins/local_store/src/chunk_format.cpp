@@ -1,0 +1,393 @@
+#include "chunk_format.hpp"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace lognurse::local_store {
+namespace {
+
+constexpr std::uint8_t kBlockVersion = 1;
+constexpr std::size_t kGram = 4;
+
+void put_varint(std::string& out, std::uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+std::uint64_t zigzag(std::int64_t value) {
+  return (static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63);
+}
+
+std::int64_t unzigzag(std::uint64_t value) {
+  return static_cast<std::int64_t>(value >> 1) ^ -static_cast<std::int64_t>(value & 1);
+}
+
+/// Reads varints and byte runs from a buffer, remembering the first failure.
+class Reader {
+public:
+  Reader(std::string_view bytes, std::size_t position = 0) : bytes_(bytes), position_(position) {}
+
+  std::uint64_t varint() {
+    std::uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (position_ >= bytes_.size()) {
+        ok_ = false;
+        return 0;
+      }
+      const auto byte = static_cast<std::uint8_t>(bytes_[position_++]);
+      value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    ok_ = false;
+    return 0;
+  }
+
+  /// Skips `size` bytes and returns where they started.
+  std::size_t skip(std::uint64_t size) {
+    const std::size_t start = position_;
+    if (size > bytes_.size() - position_) {
+      ok_ = false;
+      return start;
+    }
+    position_ += static_cast<std::size_t>(size);
+    return start;
+  }
+
+  std::string_view take(std::uint64_t size) {
+    const std::size_t start = skip(size);
+    return ok_ ? bytes_.substr(start, static_cast<std::size_t>(size)) : std::string_view();
+  }
+
+  bool ok() const { return ok_; }
+  bool at_end() const { return position_ == bytes_.size(); }
+  std::size_t position() const { return position_; }
+
+private:
+  std::string_view bytes_;
+  std::size_t position_;
+  bool ok_ = true;
+};
+
+Error corrupt(const std::string& what) {
+  return internal_error("store.corrupt",
+                        "a stored block is damaged (" + what +
+                            "); restore the database from a backup or delete the file");
+}
+
+/// murmur3's 64-bit finalizer over a 4-byte window.
+std::uint64_t gram_hash(const char* p) {
+  std::uint32_t window = 0;
+  std::memcpy(&window, p, sizeof window);
+  std::uint64_t h = window;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/// The two bit positions of a hash in a filter of `bits` bits.
+std::pair<std::uint64_t, std::uint64_t> probes(std::uint64_t h, std::uint64_t bits) {
+  const std::uint64_t low = h & 0xFFFFFFFFULL;
+  const std::uint64_t high = h >> 32;
+  return {(low * bits) >> 32, (high * bits) >> 32};
+}
+
+}  // namespace
+
+std::string encode_metadata_pairs(const Labels& metadata) {
+  if (metadata.empty()) return {};
+  std::vector<const Label*> sorted;
+  sorted.reserve(metadata.size());
+  for (const auto& pair : metadata) sorted.push_back(&pair);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Label* a, const Label* b) { return a->first < b->first; });
+  std::string out;
+  put_varint(out, metadata.size());
+  for (const Label* label : sorted) {
+    const auto& pair = *label;
+    put_varint(out, pair.first.size());
+    out += pair.first;
+    put_varint(out, pair.second.size());
+    out += pair.second;
+  }
+  return out;
+}
+
+bool decode_metadata_pairs(std::string_view bytes, Labels& out) {
+  out.clear();
+  if (bytes.empty()) return true;
+  Reader reader(bytes);
+  const std::uint64_t count = reader.varint();
+  if (!reader.ok() || count > bytes.size()) return false;
+  out.reserve(static_cast<std::size_t>(count));
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::string_view name = reader.take(reader.varint());
+    std::string_view value = reader.take(reader.varint());
+    if (!reader.ok()) return false;
+    out.emplace_back(std::string(name), std::string(value));
+  }
+  return reader.at_end();
+}
+
+std::uint32_t BlockBuilder::level_index(std::string_view level) {
+  for (std::size_t i = 0; i < levels_.size(); ++i) {
+    if (levels_[i] == level) return static_cast<std::uint32_t>(i);
+  }
+  levels_.emplace_back(level);
+  return static_cast<std::uint32_t>(levels_.size() - 1);
+}
+
+void BlockBuilder::add(std::int64_t timestamp_ns, std::string_view line, std::string_view metadata,
+                       std::string_view level) {
+  if (entries_.empty()) {
+    min_ns_ = max_ns_ = timestamp_ns;
+  } else {
+    min_ns_ = std::min(min_ns_, timestamp_ns);
+    max_ns_ = std::max(max_ns_, timestamp_ns);
+  }
+  entries_.push_back(Pending{timestamp_ns, line, metadata, level_index(level)});
+  line_bytes_ += line.size();
+}
+
+void BlockBuilder::add(std::int64_t timestamp_ns, std::string_view line, const Labels& metadata,
+                       std::string_view level) {
+  std::string_view encoded;
+  if (!metadata.empty()) encoded = owned_.emplace_back(encode_metadata_pairs(metadata));
+  add(timestamp_ns, line, encoded, level);
+}
+
+std::vector<BlockBuilder::LevelTotals> BlockBuilder::level_totals() const {
+  std::vector<LevelTotals> totals(levels_.size());
+  for (std::size_t i = 0; i < levels_.size(); ++i) totals[i].level = levels_[i];
+  for (const auto& entry : entries_) {
+    totals[entry.level].entries += 1;
+    totals[entry.level].bytes += entry.line.size();
+  }
+  return totals;
+}
+
+std::string BlockBuilder::finish() {
+  std::stable_sort(entries_.begin(), entries_.end(), [](const Pending& a, const Pending& b) {
+    return a.timestamp_ns < b.timestamp_ns;
+  });
+  std::string section;
+  section.reserve(entries_.size() * 8);
+  std::int64_t previous = 0;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    const Pending& entry = entries_[i];
+    if (i == 0) {
+      put_varint(section, zigzag(entry.timestamp_ns));
+    } else {
+      put_varint(section, static_cast<std::uint64_t>(entry.timestamp_ns) -
+                              static_cast<std::uint64_t>(previous));
+    }
+    previous = entry.timestamp_ns;
+    put_varint(section, entry.level);
+    put_varint(section, entry.line.size());
+    put_varint(section, entry.metadata.size());
+    section += entry.metadata;
+  }
+
+  std::string out;
+  out.reserve(section.size() + line_bytes_ + 64);
+  out.push_back(static_cast<char>(kBlockVersion));
+  put_varint(out, entries_.size());
+  put_varint(out, levels_.size());
+  for (const auto& level : levels_) {
+    put_varint(out, level.size());
+    out += level;
+  }
+  put_varint(out, section.size());
+  out += section;
+  for (const auto& entry : entries_) out += entry.line;
+  return out;
+}
+
+void BlockBuilder::clear() {
+  entries_.clear();
+  levels_.clear();
+  owned_.clear();
+  line_bytes_ = 0;
+  min_ns_ = max_ns_ = 0;
+}
+
+Result<DecodedBlock> DecodedBlock::decode(std::string bytes) {
+  if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) return corrupt("block too large");
+  DecodedBlock block;
+  block.buffer_ = std::move(bytes);
+  const std::string_view all(block.buffer_);
+  if (all.empty() || static_cast<std::uint8_t>(all[0]) != kBlockVersion) {
+    return corrupt("unknown block format");
+  }
+  Reader reader(all, 1);
+  const std::uint64_t count = reader.varint();
+  const std::uint64_t level_count = reader.varint();
+  if (!reader.ok() || count > all.size() || level_count > all.size()) {
+    return corrupt("bad entry or level count");
+  }
+  for (std::uint64_t i = 0; i < level_count; ++i) {
+    const std::uint64_t size = reader.varint();
+    const std::size_t offset = reader.skip(size);
+    if (!reader.ok()) return corrupt("bad level name");
+    block.levels_.push_back(Slice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(size)});
+  }
+  const std::uint64_t section_size = reader.varint();
+  const std::size_t section_start = reader.skip(section_size);
+  if (!reader.ok()) return corrupt("bad entry section");
+  block.lines_offset_ = section_start + static_cast<std::size_t>(section_size);
+
+  const auto n = static_cast<std::size_t>(count);
+  block.timestamps_.resize(n);
+  block.line_offsets_.resize(n + 1);
+  block.metadata_.resize(n);
+  block.level_of_.resize(n);
+  Reader entries(all.substr(0, block.lines_offset_), section_start);
+  std::uint64_t line_offset = 0;
+  std::int64_t previous = 0;
+  const std::size_t lines_size = all.size() - block.lines_offset_;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t ts = entries.varint();
+    previous = i == 0 ? unzigzag(ts)
+                      : static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) + ts);
+    block.timestamps_[i] = previous;
+    const std::uint64_t level = entries.varint();
+    const std::uint64_t line_size = entries.varint();
+    const std::uint64_t metadata_size = entries.varint();
+    const std::size_t metadata_offset = entries.skip(metadata_size);
+    if (!entries.ok() || level >= level_count || line_size > lines_size - line_offset) {
+      return corrupt("bad entry " + std::to_string(i));
+    }
+    block.level_of_[i] = static_cast<std::uint32_t>(level);
+    block.metadata_[i] = Slice{static_cast<std::uint32_t>(metadata_offset),
+                               static_cast<std::uint32_t>(metadata_size)};
+    block.line_offsets_[i] = static_cast<std::uint32_t>(line_offset);
+    line_offset += line_size;
+  }
+  block.line_offsets_[n] = static_cast<std::uint32_t>(line_offset);
+  if (!entries.at_end() || line_offset != lines_size) return corrupt("sizes do not add up");
+  for (std::size_t i = 1; i < n; ++i) {
+    if (block.timestamps_[i] < block.timestamps_[i - 1]) return corrupt("entries out of order");
+  }
+  return block;
+}
+
+std::size_t DecodedBlock::lower_bound(std::int64_t ts) const {
+  return static_cast<std::size_t>(std::lower_bound(timestamps_.begin(), timestamps_.end(), ts) -
+                                  timestamps_.begin());
+}
+
+std::string_view DecodedBlock::lines() const {
+  return std::string_view(buffer_).substr(lines_offset_);
+}
+
+std::vector<std::uint32_t> DecodedBlock::matching(std::size_t first, std::size_t last,
+                                                  const std::vector<std::string>& literals) const {
+  std::vector<std::uint32_t> out;
+  if (first >= last) return out;
+  const std::string* lead = nullptr;
+  for (const auto& literal : literals) {
+    if (!literal.empty() && (lead == nullptr || literal.size() > lead->size())) lead = &literal;
+  }
+  auto others_match = [&](std::size_t i) {
+    const std::string_view text = line(i);
+    for (const auto& literal : literals) {
+      if (&literal != lead && !literal.empty() && text.find(literal) == std::string_view::npos) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (lead == nullptr) {
+    out.reserve(last - first);
+    for (std::size_t i = first; i < last; ++i) out.push_back(static_cast<std::uint32_t>(i));
+    return out;
+  }
+
+  // One search over the line section; a hit is kept when it lies inside one line.
+  const std::string_view all = lines();
+  const char* base = all.data();
+  std::size_t position = line_offsets_[first];
+  const std::size_t end = line_offsets_[last];
+  std::size_t index = first;
+  while (position < end) {
+    const void* hit = memmem(base + position, end - position, lead->data(), lead->size());
+    if (hit == nullptr) break;
+    const auto offset = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+    // The line holding the hit: the last one starting at or before it.
+    index = static_cast<std::size_t>(
+        std::upper_bound(line_offsets_.begin() + static_cast<std::ptrdiff_t>(index),
+                         line_offsets_.begin() + static_cast<std::ptrdiff_t>(last) + 1,
+                         static_cast<std::uint32_t>(offset)) -
+        line_offsets_.begin()) - 1;
+    if (offset + lead->size() <= line_offsets_[index + 1]) {
+      if (others_match(index)) out.push_back(static_cast<std::uint32_t>(index));
+      ++index;
+      if (index >= last) break;
+      position = line_offsets_[index];
+    } else {
+      position = offset + 1;  // the hit straddles two lines
+    }
+  }
+  return out;
+}
+
+std::string compress_block(std::string_view block, int level) {
+  std::string out(ZSTD_compressBound(block.size()), '\0');
+  const std::size_t size = ZSTD_compress(out.data(), out.size(), block.data(), block.size(), level);
+  if (ZSTD_isError(size) != 0) return {};
+  out.resize(size);
+  return out;
+}
+
+Result<std::string> decompress_block(std::string_view frame) {
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+      size > (1ULL << 32)) {
+    return corrupt("bad zstd frame header");
+  }
+  std::string out(static_cast<std::size_t>(size), '\0');
+  const std::size_t written = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(written) != 0 || written != size) {
+    return corrupt(std::string("zstd: ") + ZSTD_getErrorName(written));
+  }
+  return out;
+}
+
+std::string NgramFilter::build(std::string_view lines) {
+  const auto wanted = static_cast<std::uint64_t>(static_cast<double>(lines.size()) *
+                                                 kFilterBitsPerLineByte);
+  const std::uint64_t bits = std::max<std::uint64_t>(64, (wanted + 63) / 64 * 64);
+  std::string filter(static_cast<std::size_t>(bits / 8), '\0');
+  auto* words = reinterpret_cast<unsigned char*>(filter.data());
+  if (lines.size() < kGram) return filter;
+  const char* p = lines.data();
+  const std::size_t windows = lines.size() - kGram + 1;
+  for (std::size_t i = 0; i < windows; ++i) {
+    const auto [a, b] = probes(gram_hash(p + i), bits);
+    words[a >> 3] |= static_cast<unsigned char>(1U << (a & 7));
+    words[b >> 3] |= static_cast<unsigned char>(1U << (b & 7));
+  }
+  return filter;
+}
+
+bool NgramFilter::may_contain(std::string_view filter, std::string_view literal) {
+  if (literal.size() < kGram || filter.size() < 8 || filter.size() % 8 != 0) return true;
+  const std::uint64_t bits = static_cast<std::uint64_t>(filter.size()) * 8;
+  const auto* words = reinterpret_cast<const unsigned char*>(filter.data());
+  for (std::size_t i = 0; i + kGram <= literal.size(); ++i) {
+    const auto [a, b] = probes(gram_hash(literal.data() + i), bits);
+    if ((words[a >> 3] & (1U << (a & 7))) == 0) return false;
+    if ((words[b >> 3] & (1U << (b & 7))) == 0) return false;
+  }
+  return true;
+}
+
+}  // namespace lognurse::local_store
