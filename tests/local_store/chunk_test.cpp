@@ -100,7 +100,11 @@ TEST_CASE("a damaged block is refused with store.corrupt at every truncation and
     if (!block.ok()) ++refused;
   }
   CHECK(refused > 0);
-  CHECK(decompress_block("not zstd").error().code == "store.corrupt");
+  CHECK(DecodedBlock::decompress("not zstd").error().code == "store.corrupt");
+  const std::string frame = compress_block(bytes, 1);
+  CHECK(DecodedBlock::decompress(frame).value().line(0) == "one line");
+  CHECK(DecodedBlock::decompress(frame.substr(0, frame.size() - 1)).error().code ==
+        "store.corrupt");
 }
 
 TEST_CASE("the n-gram filter never rules out a substring of the lines") {

@@ -219,11 +219,120 @@ void BlockBuilder::clear() {
   min_ns_ = max_ns_ = 0;
 }
 
-Result<DecodedBlock> DecodedBlock::decode(std::string bytes) {
-  if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) return corrupt("block too large");
+/// The memory behind a DecodedBlock: the bytes and the index vectors, all reused.
+struct BlockStorage {
+  std::unique_ptr<char[]> bytes;
+  std::size_t capacity = 0;
+  std::size_t size = 0;
+  std::vector<std::int64_t> timestamps;
+  std::vector<std::uint32_t> line_offsets;
+  std::vector<DecodedBlock::Slice> metadata;
+  std::vector<std::uint32_t> level_of;
+  std::vector<DecodedBlock::Slice> levels;
+
+  /// Room for `n` bytes, uninitialised.
+  char* reserve(std::size_t n) {
+    if (n > capacity) {
+      bytes.reset(new char[n]);
+      capacity = n;
+    }
+    size = n;
+    return bytes.get();
+  }
+};
+
+namespace {
+
+/// Storage returned by finished blocks, per thread; at most kPooled are kept.
+constexpr std::size_t kPooled = 16;
+thread_local std::vector<std::unique_ptr<BlockStorage>> pool;
+
+std::unique_ptr<BlockStorage> take_storage() {
+  if (pool.empty()) return std::make_unique<BlockStorage>();
+  auto storage = std::move(pool.back());
+  pool.pop_back();
+  return storage;
+}
+
+}  // namespace
+
+DecodedBlock::DecodedBlock() = default;
+
+DecodedBlock::~DecodedBlock() {
+  if (storage_ && pool.size() < kPooled) pool.push_back(std::move(storage_));
+}
+
+DecodedBlock::DecodedBlock(DecodedBlock&& other) noexcept { *this = std::move(other); }
+
+DecodedBlock& DecodedBlock::operator=(DecodedBlock&& other) noexcept {
+  if (this == &other) return *this;
+  if (storage_ && pool.size() < kPooled) pool.push_back(std::move(storage_));
+  storage_ = std::move(other.storage_);
+  bind();
+  other.bind();
+  return *this;
+}
+
+void DecodedBlock::bind() {
+  if (!storage_) {
+    bytes_ = nullptr;
+    size_ = count_ = lines_offset_ = 0;
+    timestamps_ = nullptr;
+    line_offsets_ = level_of_ = nullptr;
+    metadata_ = levels_ = nullptr;
+    return;
+  }
+  bytes_ = storage_->bytes.get();
+  size_ = storage_->size;
+  count_ = storage_->timestamps.size();
+  timestamps_ = storage_->timestamps.data();
+  line_offsets_ = storage_->line_offsets.data();
+  metadata_ = storage_->metadata.data();
+  level_of_ = storage_->level_of.data();
+  levels_ = storage_->levels.data();
+  lines_offset_ = storage_->line_offsets.empty()
+                      ? 0
+                      : size_ - (storage_->line_offsets.back() - storage_->line_offsets.front());
+}
+
+Result<DecodedBlock> DecodedBlock::decode(std::string_view bytes) {
   DecodedBlock block;
-  block.buffer_ = std::move(bytes);
-  const std::string_view all(block.buffer_);
+  block.storage_ = take_storage();
+  std::memcpy(block.storage_->reserve(bytes.size()), bytes.data(), bytes.size());
+  return index(std::move(block), bytes.size());
+}
+
+Result<DecodedBlock> DecodedBlock::decompress(std::string_view frame) {
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+      size > (1ULL << 32)) {
+    return corrupt("bad zstd frame header");
+  }
+  DecodedBlock block;
+  block.storage_ = take_storage();
+  char* out = block.storage_->reserve(static_cast<std::size_t>(size));
+  // One decompression context per thread: creating one per block costs more than small
+  // blocks take to decompress.
+  thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> context(ZSTD_createDCtx(),
+                                                                            &ZSTD_freeDCtx);
+  const std::size_t written = ZSTD_decompressDCtx(context.get(), out, static_cast<std::size_t>(size),
+                                                  frame.data(), frame.size());
+  if (ZSTD_isError(written) != 0 || written != size) {
+    return corrupt(std::string("zstd: ") +
+                   (ZSTD_isError(written) != 0 ? ZSTD_getErrorName(written) : "short frame"));
+  }
+  return index(std::move(block), static_cast<std::size_t>(size));
+}
+
+Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
+  if (size > std::numeric_limits<std::uint32_t>::max()) return corrupt("block too large");
+  BlockStorage& storage = *block.storage_;
+  const std::string_view all(storage.bytes.get(), size);
+  storage.timestamps.clear();
+  storage.line_offsets.clear();
+  storage.metadata.clear();
+  storage.level_of.clear();
+  storage.levels.clear();
   if (all.empty() || static_cast<std::uint8_t>(all[0]) != kBlockVersion) {
     return corrupt("unknown block format");
   }
@@ -234,30 +343,31 @@ Result<DecodedBlock> DecodedBlock::decode(std::string bytes) {
     return corrupt("bad entry or level count");
   }
   for (std::uint64_t i = 0; i < level_count; ++i) {
-    const std::uint64_t size = reader.varint();
-    const std::size_t offset = reader.skip(size);
+    const std::uint64_t length = reader.varint();
+    const std::size_t offset = reader.skip(length);
     if (!reader.ok()) return corrupt("bad level name");
-    block.levels_.push_back(Slice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(size)});
+    storage.levels.push_back(
+        Slice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(length)});
   }
   const std::uint64_t section_size = reader.varint();
   const std::size_t section_start = reader.skip(section_size);
   if (!reader.ok()) return corrupt("bad entry section");
-  block.lines_offset_ = section_start + static_cast<std::size_t>(section_size);
+  const std::size_t lines_offset = section_start + static_cast<std::size_t>(section_size);
 
   const auto n = static_cast<std::size_t>(count);
-  block.timestamps_.resize(n);
-  block.line_offsets_.resize(n + 1);
-  block.metadata_.resize(n);
-  block.level_of_.resize(n);
-  Reader entries(all.substr(0, block.lines_offset_), section_start);
+  storage.timestamps.resize(n);
+  storage.line_offsets.resize(n + 1);
+  storage.metadata.resize(n);
+  storage.level_of.resize(n);
+  Reader entries(all.substr(0, lines_offset), section_start);
   std::uint64_t line_offset = 0;
   std::int64_t previous = 0;
-  const std::size_t lines_size = all.size() - block.lines_offset_;
+  const std::size_t lines_size = all.size() - lines_offset;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint64_t ts = entries.varint();
     previous = i == 0 ? unzigzag(ts)
                       : static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) + ts);
-    block.timestamps_[i] = previous;
+    storage.timestamps[i] = previous;
     const std::uint64_t level = entries.varint();
     const std::uint64_t line_size = entries.varint();
     const std::uint64_t metadata_size = entries.varint();
@@ -265,27 +375,27 @@ Result<DecodedBlock> DecodedBlock::decode(std::string bytes) {
     if (!entries.ok() || level >= level_count || line_size > lines_size - line_offset) {
       return corrupt("bad entry " + std::to_string(i));
     }
-    block.level_of_[i] = static_cast<std::uint32_t>(level);
-    block.metadata_[i] = Slice{static_cast<std::uint32_t>(metadata_offset),
-                               static_cast<std::uint32_t>(metadata_size)};
-    block.line_offsets_[i] = static_cast<std::uint32_t>(line_offset);
+    if (i > 0 && previous < storage.timestamps[i - 1]) return corrupt("entries out of order");
+    storage.level_of[i] = static_cast<std::uint32_t>(level);
+    storage.metadata[i] = Slice{static_cast<std::uint32_t>(metadata_offset),
+                                static_cast<std::uint32_t>(metadata_size)};
+    storage.line_offsets[i] = static_cast<std::uint32_t>(line_offset);
     line_offset += line_size;
   }
-  block.line_offsets_[n] = static_cast<std::uint32_t>(line_offset);
+  storage.line_offsets[n] = static_cast<std::uint32_t>(line_offset);
   if (!entries.at_end() || line_offset != lines_size) return corrupt("sizes do not add up");
-  for (std::size_t i = 1; i < n; ++i) {
-    if (block.timestamps_[i] < block.timestamps_[i - 1]) return corrupt("entries out of order");
-  }
+  block.bind();
+  block.lines_offset_ = lines_offset;
   return block;
 }
 
 std::size_t DecodedBlock::lower_bound(std::int64_t ts) const {
-  return static_cast<std::size_t>(std::lower_bound(timestamps_.begin(), timestamps_.end(), ts) -
-                                  timestamps_.begin());
+  return static_cast<std::size_t>(std::lower_bound(timestamps_, timestamps_ + count_, ts) -
+                                  timestamps_);
 }
 
 std::string_view DecodedBlock::lines() const {
-  return std::string_view(buffer_).substr(lines_offset_);
+  return std::string_view(bytes_ + lines_offset_, size_ - lines_offset_);
 }
 
 std::vector<std::uint32_t> DecodedBlock::matching(std::size_t first, std::size_t last,
@@ -323,10 +433,9 @@ std::vector<std::uint32_t> DecodedBlock::matching(std::size_t first, std::size_t
     const auto offset = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
     // The line holding the hit: the last one starting at or before it.
     index = static_cast<std::size_t>(
-        std::upper_bound(line_offsets_.begin() + static_cast<std::ptrdiff_t>(index),
-                         line_offsets_.begin() + static_cast<std::ptrdiff_t>(last) + 1,
+        std::upper_bound(line_offsets_ + index, line_offsets_ + last + 1,
                          static_cast<std::uint32_t>(offset)) -
-        line_offsets_.begin()) - 1;
+        line_offsets_) - 1;
     if (offset + lead->size() <= line_offsets_[index + 1]) {
       if (others_match(index)) out.push_back(static_cast<std::uint32_t>(index));
       ++index;
@@ -341,23 +450,12 @@ std::vector<std::uint32_t> DecodedBlock::matching(std::size_t first, std::size_t
 
 std::string compress_block(std::string_view block, int level) {
   std::string out(ZSTD_compressBound(block.size()), '\0');
-  const std::size_t size = ZSTD_compress(out.data(), out.size(), block.data(), block.size(), level);
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> context(ZSTD_createCCtx(),
+                                                                            &ZSTD_freeCCtx);
+  const std::size_t size =
+      ZSTD_compressCCtx(context.get(), out.data(), out.size(), block.data(), block.size(), level);
   if (ZSTD_isError(size) != 0) return {};
   out.resize(size);
-  return out;
-}
-
-Result<std::string> decompress_block(std::string_view frame) {
-  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
-      size > (1ULL << 32)) {
-    return corrupt("bad zstd frame header");
-  }
-  std::string out(static_cast<std::size_t>(size), '\0');
-  const std::size_t written = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
-  if (ZSTD_isError(written) != 0 || written != size) {
-    return corrupt(std::string("zstd: ") + ZSTD_getErrorName(written));
-  }
   return out;
 }
 

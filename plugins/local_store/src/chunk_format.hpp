@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,29 +102,37 @@ private:
   std::int64_t max_ns_ = 0;
 };
 
+/// Memory of decoded blocks, reused: a scan opens and drops many blocks of similar size, and
+/// fresh allocations of that size cost a page fault per page. Each thread keeps a few.
+struct BlockStorage;
+
 /// A block decoded for reading. Views point into its own buffer.
 class DecodedBlock {
 public:
-  /// Takes the block's bytes (already decompressed) and indexes them.
-  static Result<DecodedBlock> decode(std::string bytes);
+  /// Copies the block's bytes (already decompressed) and indexes them.
+  static Result<DecodedBlock> decode(std::string_view bytes);
 
-  DecodedBlock() = default;
-  DecodedBlock(DecodedBlock&&) noexcept = default;
-  DecodedBlock& operator=(DecodedBlock&&) noexcept = default;
+  /// Decompresses a compress_block() frame and indexes it.
+  static Result<DecodedBlock> decompress(std::string_view frame);
 
-  std::size_t size() const { return timestamps_.size(); }
+  DecodedBlock();
+  ~DecodedBlock();
+  DecodedBlock(DecodedBlock&&) noexcept;
+  DecodedBlock& operator=(DecodedBlock&&) noexcept;
+
+  std::size_t size() const { return count_; }
   std::int64_t timestamp(std::size_t i) const { return timestamps_[i]; }
   std::string_view line(std::size_t i) const {
-    return std::string_view(buffer_.data() + lines_offset_ + line_offsets_[i],
+    return std::string_view(bytes_ + lines_offset_ + line_offsets_[i],
                             line_offsets_[i + 1] - line_offsets_[i]);
   }
   std::size_t line_size(std::size_t i) const { return line_offsets_[i + 1] - line_offsets_[i]; }
   std::string_view metadata(std::size_t i) const {
-    return std::string_view(buffer_.data() + metadata_[i].offset, metadata_[i].size);
+    return std::string_view(bytes_ + metadata_[i].offset, metadata_[i].size);
   }
   std::string_view level(std::size_t i) const {
     const Slice& name = levels_[level_of_[i]];
-    return std::string_view(buffer_.data() + name.offset, name.size);
+    return std::string_view(bytes_ + name.offset, name.size);
   }
 
   /// The first index whose timestamp is >= ts (entries are sorted).
@@ -137,25 +146,31 @@ public:
   /// The line section: every line, concatenated.
   std::string_view lines() const;
 
-private:
   struct Slice {
     std::uint32_t offset = 0;
     std::uint32_t size = 0;
   };
-  std::string buffer_;
+
+private:
+  static Result<DecodedBlock> index(DecodedBlock block, std::size_t size);
+  void bind();
+
+  std::unique_ptr<BlockStorage> storage_;
+  // Views of storage_, refreshed by bind().
+  const char* bytes_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t count_ = 0;
   std::size_t lines_offset_ = 0;
-  std::vector<std::int64_t> timestamps_;
-  std::vector<std::uint32_t> line_offsets_;  // n + 1 offsets into the line section
-  std::vector<Slice> metadata_;
-  std::vector<std::uint32_t> level_of_;
-  std::vector<Slice> levels_;
+  const std::int64_t* timestamps_ = nullptr;
+  const std::uint32_t* line_offsets_ = nullptr;  // n + 1 offsets into the line section
+  const Slice* metadata_ = nullptr;
+  const std::uint32_t* level_of_ = nullptr;
+  const Slice* levels_ = nullptr;
 };
 
 /// zstd at `level`; the frame records the content size.
 std::string compress_block(std::string_view block, int level);
 
-/// Decompresses a compress_block() frame; fails with "store.corrupt".
-Result<std::string> decompress_block(std::string_view frame);
 
 /// The n-gram filter of a chunk's lines.
 class NgramFilter {

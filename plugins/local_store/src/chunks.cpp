@@ -176,17 +176,10 @@ Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
     return internal_error("store.corrupt", "chunk " + std::to_string(chunk.id) +
                                                " disappeared during a read; retry the query");
   }
-  std::string bytes;
-  if (chunk.compacted) {
-    auto decompressed = decompress_block(data_.column_bytes(0));
-    data_.reset();
-    if (!decompressed) return decompressed.error();
-    bytes = std::move(decompressed.value());
-  } else {
-    bytes = std::string(data_.column_bytes(0));
-    data_.reset();
-  }
-  return DecodedBlock::decode(std::move(bytes));
+  auto block = chunk.compacted ? DecodedBlock::decompress(data_.column_bytes(0))
+                               : DecodedBlock::decode(data_.column_bytes(0));
+  data_.reset();
+  return block;
 }
 
 Result<std::string> ChunkStatements::filter(std::int64_t chunk_id) {
