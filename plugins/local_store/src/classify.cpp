@@ -10,7 +10,7 @@ namespace {
 
 std::string lower(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   return out;
 }
 
@@ -44,33 +44,58 @@ std::optional<std::string_view> keyword_level(std::string_view lowered) {
 
 bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
-/// The value after a level-like key in logfmt (level=x) or JSON ("level":"x") form.
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+/// Whether `line` holds `key` (lower case) at `at`, in any case.
+bool key_at(std::string_view line, std::size_t at, std::string_view key) {
+  if (at + key.size() > line.size()) return false;
+  for (std::size_t k = 0; k < key.size(); ++k) {
+    if (ascii_lower(line[at + k]) != key[k]) return false;
+  }
+  return true;
+}
+
+/// The level value after `key` found at `start`, in logfmt (level=x) or JSON ("level":"x")
+/// form, or nullopt.
+std::optional<std::string> value_after_key(std::string_view line, std::size_t start,
+                                           std::size_t key_size) {
+  std::size_t end = start + key_size;
+  const bool quoted_key = start > 0 && line[start - 1] == '"';
+  if (!quoted_key && start > 0 && is_word_char(ascii_lower(line[start - 1]))) return std::nullopt;
+  if (quoted_key) {
+    if (end >= line.size() || line[end] != '"') return std::nullopt;
+    ++end;
+    while (end < line.size() && line[end] == ' ') ++end;
+    if (end >= line.size() || line[end] != ':') return std::nullopt;
+    ++end;
+    while (end < line.size() && line[end] == ' ') ++end;
+  } else {
+    if (end >= line.size() || line[end] != '=') return std::nullopt;
+    ++end;
+  }
+  if (end < line.size() && line[end] == '"') ++end;
+  std::size_t value_end = end;
+  while (value_end < line.size() && is_word_char(line[value_end])) ++value_end;
+  if (value_end == end) return std::nullopt;
+  return normalize_level(line.substr(end, value_end - end));
+}
+
+/// The value after a level-like key: the first "level" that has one, else the first "lvl",
+/// else the first "severity"; keys in any case. One pass, no copy of the line.
 std::optional<std::string> field_level(std::string_view line) {
-  std::string lowered = lower(line);
-  for (std::string_view key : {"level", "lvl", "severity"}) {
-    std::size_t from = 0;
-    while ((from = lowered.find(key, from)) != std::string::npos) {
-      std::size_t start = from;
-      std::size_t end = from + key.size();
-      from = end;
-      bool quoted_key = start > 0 && lowered[start - 1] == '"';
-      if (!quoted_key && start > 0 && is_word_char(lowered[start - 1])) continue;
-      if (quoted_key) {
-        if (end >= lowered.size() || lowered[end] != '"') continue;
-        ++end;
-        while (end < lowered.size() && lowered[end] == ' ') ++end;
-        if (end >= lowered.size() || lowered[end] != ':') continue;
-        ++end;
-        while (end < lowered.size() && lowered[end] == ' ') ++end;
-      } else {
-        if (end >= lowered.size() || lowered[end] != '=') continue;
-        ++end;
-      }
-      if (end < lowered.size() && lowered[end] == '"') ++end;
-      std::size_t value_end = end;
-      while (value_end < lowered.size() && is_word_char(lowered[value_end])) ++value_end;
-      if (value_end > end) return normalize_level(lowered.substr(end, value_end - end));
+  static constexpr std::string_view kKeys[] = {"level", "lvl", "severity"};
+  std::optional<std::string> found[3];
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = ascii_lower(line[i]);
+    if (c != 'l' && c != 's') continue;
+    for (std::size_t k = 0; k < 3; ++k) {
+      if (found[k] || kKeys[k][0] != c || !key_at(line, i, kKeys[k])) continue;
+      found[k] = value_after_key(line, i, kKeys[k].size());
+      if (k == 0 && found[0]) return found[0];
     }
+  }
+  for (auto& value : found) {
+    if (value) return value;
   }
   return std::nullopt;
 }
