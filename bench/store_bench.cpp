@@ -11,6 +11,7 @@
 // run left in DIR (same --lines), --only runs the queries whose name contains
 // NAME.
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,18 +77,21 @@ std::string make_line(std::size_t s, std::size_t i, std::mt19937_64& random, std
     case 0:
       return std::string("level=") + level + " msg=\"request done\" path=" + paths[id % 7] +
              " status=" + std::to_string(200 + (id % 5) * 100) + " took=" +
-             std::to_string(id % 900) + "ms trace=" + hex + extra;
+             std::to_string(id % 900) + "ms user=u" + std::to_string(id % 100000) +
+             " trace=" + hex + extra;
     case 1:
       return std::string("{\"level\":\"") + level + "\",\"msg\":\"job finished\",\"job\":" +
-             std::to_string(id % 5000) + ",\"trace\":\"" + hex + "\"" +
+             std::to_string(id % 5000) + ",\"queue\":\"q" + std::to_string(id % 16) +
+             "\",\"trace\":\"" + hex + "\"" +
              (extra.empty() ? "" : ",\"note\":\"" + extra.substr(1) + "\"") + "}";
     case 2:
       return std::string("10.0.") + std::to_string(id % 256) + "." + std::to_string(id % 200) +
-             " - - \"GET " + paths[id % 7] + " HTTP/1.1\" " + std::to_string(200 + (id % 3)) + " " +
-             std::to_string(id % 50000) + " " + level + extra;
+             " - - [04/Dec/2026:10:00:00 +0000] \"GET " + paths[id % 7] + " HTTP/1.1\" " +
+             std::to_string(200 + (id % 3)) + " " + std::to_string(id % 50000) + " " + level +
+             extra;
     default:
       return std::string(level) + ": checkpoint complete: wrote " + std::to_string(id % 9000) +
-             " buffers id=" + hex + extra;
+             " buffers (" + std::to_string(id % 100) + ".0%) id=" + hex + extra;
   }
 }
 
@@ -102,6 +106,14 @@ std::pair<double, std::string> run(const std::string& command) {
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
   ::pclose(pipe);
   return {seconds_since(start), output};
+}
+
+/// CPU seconds (user and system) this process has used.
+double cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 double median(std::vector<double> values) {
@@ -271,19 +283,22 @@ int main(int argc, char** argv) {
        "sum by (level) (count_over_time({env=\"prod\"} | logfmt [1m]))", 60 * kSecond, ""},
       {"first page, backward, limit 100", "{env=\"prod\"}", 0, ""},
   };
-  std::printf("\n| query | store (median of %d) | rg -c (median) | store / rg | answer |\n",
+  std::printf("\n| query | store (median of %d) | store CPU | rg -c (median) | store / rg | answer |\n",
               options.repeat);
-  std::printf("|---|---|---|---|---|\n");
+  std::printf("|---|---|---|---|---|---|\n");
   for (const auto& row : rows) {
     if (row.name.find(options.only) == std::string::npos) continue;
     std::vector<double> times;
+    std::vector<double> cpu;
     std::string answer;
     for (int r = 0; r < options.repeat; ++r) {
       query.logql = row.logql;
       query.step_ns = row.step_ns;
       const auto start = std::chrono::steady_clock::now();
+      const double cpu_start = cpu_seconds();
       auto result = store.query(query);
       times.push_back(seconds_since(start));
+      cpu.push_back(cpu_seconds() - cpu_start);
       if (!result) {
         answer = "error: " + result.error().message;
         continue;
@@ -320,8 +335,8 @@ int main(int argc, char** argv) {
     if (row.step_ns != 0) {
       std::snprintf(speed, sizeof speed, " (%.2f GB/s)", static_cast<double>(bytes) / 1e9 / t);
     }
-    std::printf("| %s | %.3f s%s | %s | %s | %s |\n", row.name.c_str(), t, speed,
-                baseline.c_str(), ratio.c_str(), answer.c_str());
+    std::printf("| %s | %.3f s%s | %.3f s | %s | %s | %s |\n", row.name.c_str(), t, speed,
+                median(cpu), baseline.c_str(), ratio.c_str(), answer.c_str());
   }
   if (!options.keep) {
     std::error_code ignored;

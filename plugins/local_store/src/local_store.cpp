@@ -64,6 +64,8 @@ std::uint64_t line_hash(std::string_view line) { return std::hash<std::string_vi
 constexpr std::uint64_t kMaxHeadBlocks = 1024;
 /// Line bytes one compaction of a stream reads at most; the rest waits for the next pass.
 constexpr std::uint64_t kMaxCompactionBytes = 64ULL * 1024 * 1024;
+/// How much of the database file a read connection maps (SQLite caps it at about 2 GB).
+constexpr std::int64_t kReaderMmapBytes = 2LL * 1024 * 1024 * 1024;
 /// Chunks one retention transaction deletes at most.
 constexpr int kRetentionBatch = 500;
 
@@ -276,6 +278,9 @@ Result<LocalStore::PooledReader> LocalStore::open_reader() {
                        static_cast<int>(config_.busy_timeout_ns / 1'000'000));
   auto read_only = opened.value()->exec("PRAGMA query_only = 1");
   if (!read_only) return read_only.error();
+  // Reads of chunk data straight from the mapped file, without a read() copy per page.
+  auto mapped = opened.value()->exec("PRAGMA mmap_size = " + std::to_string(kReaderMmapBytes));
+  if (!mapped) return mapped.error();
   auto chunks = ChunkStatements::prepare(*opened.value());
   if (!chunks) return chunks.error();
   PooledReader reader;
@@ -1050,7 +1055,7 @@ Status LocalStore::refresh_head_state(std::int64_t stream_id) {
   return success();
 }
 
-Status LocalStore::compact_stream(std::int64_t stream_id) {
+Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
   // Read and encode outside the write lock: only the compactor deletes head blocks, and it
   // runs one pass at a time, so the blocks read here are still there at the commit.
   std::vector<ChunkRef> sources;
@@ -1059,7 +1064,7 @@ Status LocalStore::compact_stream(std::int64_t stream_id) {
     auto reader = acquire_reader();
     if (!reader) return reader.error();
     auto snapshot = reader.value().snapshot();
-    if (!snapshot) return snapshot;
+    if (!snapshot) return snapshot.error();
     auto heads = reader.value().chunks().head_blocks(stream_id, kMaxHeadBlocks * 4);
     if (!heads) return heads.error();
     std::uint64_t bytes = 0;
@@ -1072,7 +1077,7 @@ Status LocalStore::compact_stream(std::int64_t stream_id) {
       sources.push_back(std::move(ref));
     }
   }
-  if (sources.empty()) return success();
+  if (sources.empty()) return std::size_t{0};
 
   // Every entry in time order; the stable sort keeps arrival order (seq, then position).
   struct Item {
@@ -1113,7 +1118,7 @@ Status LocalStore::compact_stream(std::int64_t stream_id) {
 
   std::lock_guard lock(write_mutex_);
   Transaction transaction(*writer_);
-  if (!transaction.ok()) return transaction.begin_status();
+  if (!transaction.ok()) return transaction.begin_status().error();
   const std::int64_t now = now_ns();
   for (const auto& chunk : encoded) {
     auto inserted = write_chunks_->insert(stream_id, seq, now, chunk);
@@ -1121,11 +1126,13 @@ Status LocalStore::compact_stream(std::int64_t stream_id) {
   }
   for (const auto& source : sources) {
     auto removed = write_chunks_->remove(source.id);
-    if (!removed) return removed;
+    if (!removed) return removed.error();
   }
   auto committed = transaction.commit();
-  if (!committed) return committed;
-  return refresh_head_state(stream_id);
+  if (!committed) return committed.error();
+  auto refreshed = refresh_head_state(stream_id);
+  if (!refreshed) return refreshed.error();
+  return sources.size();
 }
 
 Status LocalStore::apply_retention() {
@@ -1213,8 +1220,18 @@ Status LocalStore::compact(bool everything) {
     }
     std::sort(due.begin(), due.end());
     for (std::int64_t stream_id : due) {
-      auto compacted = compact_stream(stream_id);
-      if (!compacted) return compacted;
+      // One pass reads at most kMaxCompactionBytes; repeat until the head is cut.
+      for (;;) {
+        auto compacted = compact_stream(stream_id);
+        if (!compacted) return compacted.error();
+        std::lock_guard lock(write_mutex_);
+        const StreamWriteState& state = write_state_[stream_id];
+        if (state.head_blocks == 0 || compacted.value() == 0) break;
+        if (!everything && state.head_bytes < config_.chunk_target_size &&
+            state.head_blocks < kMaxHeadBlocks) {
+          break;
+        }
+      }
     }
     return apply_retention();
   });

@@ -219,7 +219,8 @@ private:
   Result<std::vector<bool>> stored_already(
       std::int64_t stream_id, const std::vector<std::pair<std::int64_t, std::string_view>>& candidates);
 
-  Status compact_stream(std::int64_t stream_id);
+  /// Compacts up to kMaxCompactionBytes of the stream's head blocks; returns how many.
+  Result<std::size_t> compact_stream(std::int64_t stream_id);
   Status apply_retention();
   Status load_write_state();
   Status refresh_head_state(std::int64_t stream_id);
