@@ -12,6 +12,7 @@
 
 using lognurse::test::build_dir;
 using lognurse::test::HostServer;
+using lognurse::test::http_get;
 using lognurse::test::http_post;
 using lognurse::test::http_request;
 using lognurse::test::TempDir;
@@ -69,4 +70,11 @@ TEST_CASE("a plugin dropped into a watched directory is loaded and its tools ans
   auto echoed = http_post(port, "/api/fixture/echo", R"({"a":1})");
   REQUIRE(echoed.status == 200);
   CHECK(json::parse(echoed.body) == json{{"tool", "echo"}, {"arguments", {{"a", 1}}}});
+
+  // The plugin loaded while serving publishes through its sink onto /metrics.
+  const auto metrics = http_get(port, "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains(
+                               "# TYPE lognurse_plugin_echo_plugin_echo_calls_total counter\n"
+                               "lognurse_plugin_echo_plugin_echo_calls_total 1\n"));
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "exposition_check.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "process.hpp"
 
@@ -60,6 +61,9 @@ TEST_CASE("/metrics counts tool calls by tool, transport and outcome and reports
   CHECK_THAT(text, Catch::Contains("lognurse_tool_call_seconds_bucket{tool=\"nurse_query_logs\","
                                    "outcome=\"ok\",le=\"+Inf\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE lognurse_tool_call_seconds histogram\n"));
+  std::string problem;
+  CHECK_FALSE(lognurse::test::read_exposition(text, problem).empty());
+  CHECK(problem == "");
 }
 
 TEST_CASE("/api/openapi.json describes every tool route from the catalog") {
