@@ -31,15 +31,7 @@ TEST_CASE("a plugin dropped into a watched directory is loaded and its tools ans
   HostServer server({"--data-dir", data.path()}, {"--config", config});
   const int port = server.port();
 
-  const std::vector<std::pair<std::string, std::string>> accept = {
-      {"Accept", "application/json, text/event-stream"}};
-  auto init = http_request(port, "POST", "/mcp",
-                           R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":)"
-                           R"({"protocolVersion":"2025-11-25","capabilities":{},)"
-                           R"("clientInfo":{"name":"t","version":"1"}}})",
-                           accept);
-  auto session = accept;
-  session.emplace_back("Mcp-Session-Id", init.header("Mcp-Session-Id"));
+  const auto session = lognurse::test::mcp_session(port);
   const std::string list = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
   auto tool_names = [&] {
     std::vector<std::string> names;
