@@ -201,6 +201,8 @@ bool Registry::load_file(const std::string& path) {
   if (context.config.is_null()) context.config = nlohmann::json::object();
   context.data_dir = options_.data_dir;
   if (options_.make_logger) context.logger = options_.make_logger(record.name);
+  if (options_.make_metrics) context.metrics = options_.make_metrics(record.name);
+  if (!context.metrics) context.metrics = discarding_metrics_sink();
   context.lookup = [this](const std::string& kind) -> std::shared_ptr<LogAggregationProtocol> {
     return kind == kLogAggregation ? log_aggregation() : nullptr;
   };

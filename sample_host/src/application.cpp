@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "host_metrics.hpp"
 #include "spdlog_logger.hpp"
 
 namespace lognurse::host {
@@ -56,6 +57,9 @@ Result<std::unique_ptr<Application>> Application::create(HostConfig config,
   options.data_dir = config.data_dir;
   options.plugin_configs = config.plugins;
   options.make_logger = [](const std::string& name) { return make_logger(name); };
+  options.make_metrics = [](const std::string& name) {
+    return HostMetrics::instance().plugin_metrics().sink_for(name);
+  };
 
   std::unique_ptr<Application> app(new Application(std::move(config)));
   app->registry_ = std::make_unique<registry::Registry>(std::move(options));

@@ -1,37 +1,18 @@
 #include "host_metrics.hpp"
 
-#include <cstdio>
-
 #include <httplib.h>
 
 #include "lognurse/host_api/time.hpp"
+#include "prometheus_text.hpp"
 
 namespace lognurse::host {
 
 namespace {
 
+using prometheus::escape_label_value;
+
 const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
-
-/// Label values escaped as the text format wants: backslash, quote, newline.
-std::string escape(const std::string& value) {
-  std::string out;
-  for (const char c : value) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-std::string number(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.9g", value);
-  return buffer;
-}
 
 thread_local std::chrono::steady_clock::time_point request_started;
 
@@ -45,22 +26,11 @@ void Histogram::observe(double seconds) {
   while (i < bounds_.size() && seconds > bounds_[i]) ++i;
   ++counts_[i];
   sum_ += seconds;
-  ++count_;
 }
 
 void Histogram::render(std::string& out, const std::string& name,
                        const std::string& labels) const {
-  const std::string prefix = labels.empty() ? "" : labels + ",";
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < bounds_.size(); ++i) {
-    cumulative += counts_[i];
-    out += name + "_bucket{" + prefix + "le=\"" + number(bounds_[i]) + "\"} " +
-           std::to_string(cumulative) + "\n";
-  }
-  out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
-  const std::string braces = labels.empty() ? "" : "{" + labels + "}";
-  out += name + "_sum" + braces + " " + number(sum_) + "\n";
-  out += name + "_count" + braces + " " + std::to_string(count_) + "\n";
+  prometheus::append_histogram(out, name, labels, bounds_, counts_, sum_);
 }
 
 HostMetrics::HostMetrics() : health_latency_(kLatencyBounds) {}
@@ -135,7 +105,7 @@ std::string HostMetrics::render(registry::Registry& registry) {
     health_latency_.observe(health_seconds);
     if (!up) ++check_errors_[name];
   }
-  const std::string backend_label = "backend=\"" + escape(name) + "\"";
+  const std::string backend_label = "backend=\"" + escape_label_value(name) + "\"";
   out += "# HELP lognurse_backend_up Whether the active log-aggregation backend is ready (1) or "
          "not (0), checked at scrape time.\n# TYPE lognurse_backend_up gauge\n";
   out += "lognurse_backend_up{" + backend_label + "} " + (up ? "1" : "0") + "\n";
@@ -166,15 +136,18 @@ std::string HostMetrics::render(registry::Registry& registry) {
          "# TYPE lognurse_tool_calls_total counter\n";
   for (const auto& [key, count] : calls_) {
     const auto& [tool, transport, outcome] = key;
-    out += "lognurse_tool_calls_total{tool=\"" + escape(tool) + "\",transport=\"" +
-           escape(transport) + "\",outcome=\"" + outcome + "\"} " + std::to_string(count) + "\n";
+    out += "lognurse_tool_calls_total{tool=\"" + escape_label_value(tool) + "\",transport=\"" +
+           escape_label_value(transport) + "\",outcome=\"" + outcome + "\"} " +
+           std::to_string(count) + "\n";
   }
   out += "# HELP lognurse_tool_call_seconds Tool call latency by tool and outcome.\n"
          "# TYPE lognurse_tool_call_seconds histogram\n";
   for (const auto& [key, histogram] : call_latency_) {
     histogram.render(out, "lognurse_tool_call_seconds",
-                     "tool=\"" + escape(key.first) + "\",outcome=\"" + key.second + "\"");
+                     "tool=\"" + escape_label_value(key.first) + "\",outcome=\"" + key.second +
+                         "\"");
   }
+  plugin_metrics_->render(out);
   return out;
 }
 

@@ -3,7 +3,9 @@
 // The host's Prometheus metrics at /metrics (text format 0.0.4): tool calls
 // and their latency by tool, transport and outcome (REST and MCP), and, taken
 // when scraped, whether the active backend is up, how long its health check
-// took, and the lines and bytes it holds for the last interval.
+// took, and the lines and bytes it holds for the last interval. Plugins'
+// metrics follow, under names starting "lognurse_plugin_", which the host's
+// own never do.
 
 #include <chrono>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "lognurse/registry/registry.hpp"
+#include "plugin_metrics.hpp"
 
 namespace httplib {
 class Server;
@@ -35,7 +38,6 @@ private:
   std::vector<double> bounds_;
   std::vector<std::uint64_t> counts_;  ///< per bucket, not cumulative
   double sum_ = 0;
-  std::uint64_t count_ = 0;
 };
 
 class HostMetrics {
@@ -58,8 +60,12 @@ public:
   /// Notes when the request this thread is about to route arrived.
   static void mark_request_start();
 
-  /// The exposition text, checking the backend of `registry` now.
+  /// The exposition text, checking the backend of `registry` now: the host's
+  /// families, then every family plugins publish (see plugin_metrics.hpp).
   std::string render(registry::Registry& registry);
+
+  /// Where plugins' sinks publish; the registry's make_metrics uses it.
+  PluginMetrics& plugin_metrics() { return *plugin_metrics_; }
 
 private:
   HostMetrics();
@@ -76,6 +82,7 @@ private:
   std::map<std::string, std::string> routes_;
   std::uint64_t routes_generation_ = ~0ULL;
   std::chrono::seconds interval_{300};
+  std::shared_ptr<PluginMetrics> plugin_metrics_ = std::make_shared<PluginMetrics>();
 };
 
 }  // namespace lognurse::host

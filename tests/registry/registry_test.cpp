@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 
@@ -22,6 +23,37 @@ const PluginRecord& record_named(const std::vector<PluginRecord>& records, const
   REQUIRE(it != records.end());
   return *it;
 }
+
+/// A sink that hands out real counters and remembers who asked for what.
+class RecordingSink final : public lognurse::MetricsSink {
+public:
+  struct Counter final : lognurse::MetricCounter {
+    void add(std::uint64_t amount) noexcept override { value += amount; }
+    std::atomic<std::uint64_t> value{0};
+  };
+
+  explicit RecordingSink(std::string plugin) : plugin(std::move(plugin)) {}
+
+  lognurse::Result<std::shared_ptr<lognurse::MetricCounter>> counter(
+      const lognurse::MetricInfo& info, const lognurse::MetricLabels&) override {
+    names.push_back(info.name);
+    counters.push_back(std::make_shared<Counter>());
+    return std::shared_ptr<lognurse::MetricCounter>(counters.back());
+  }
+  lognurse::Result<std::shared_ptr<lognurse::MetricGauge>> gauge(
+      const lognurse::MetricInfo&, const lognurse::MetricLabels&) override {
+    return lognurse::invalid_argument("test.unused", "gauges are not expected");
+  }
+  lognurse::Result<std::shared_ptr<lognurse::MetricHistogram>> histogram(
+      const lognurse::MetricInfo&, const lognurse::MetricLabels&,
+      const std::vector<double>&) override {
+    return lognurse::invalid_argument("test.unused", "histograms are not expected");
+  }
+
+  std::string plugin;
+  std::vector<std::string> names;
+  std::vector<std::shared_ptr<Counter>> counters;
+};
 
 RegistryOptions fixture_options() {
   RegistryOptions options;
@@ -79,6 +111,47 @@ TEST_CASE("registry refuses a plugin of another ABI version before calling its f
             "; rebuild the plugin against this host_api");
 }
 
+TEST_CASE("registry refuses a plugin built for the previous ABI version") {
+  Registry registry(fixture_options());
+  registry.load_all();
+  const auto records = registry.plugins();
+  const auto& record = record_named(records, "/libfixture_previous_abi.so");
+  CHECK_FALSE(record.loaded);
+  CHECK(record.reason == "plugin ABI version " + std::to_string(lognurse::kPluginAbiVersion - 1) +
+                             " does not match the host's " +
+                             std::to_string(lognurse::kPluginAbiVersion) +
+                             "; rebuild the plugin against this host_api");
+}
+
+TEST_CASE("registry hands each plugin the metrics sink made for its name") {
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  RegistryOptions options = fixture_options();
+  options.make_metrics = [&](const std::string& plugin) {
+    sinks.push_back(std::make_shared<RecordingSink>(plugin));
+    return sinks.back();
+  };
+  Registry registry(std::move(options));
+  registry.load_all();
+
+  const auto echo = std::find_if(sinks.begin(), sinks.end(),
+                                 [](const auto& sink) { return sink->plugin == "echo_plugin"; });
+  REQUIRE(echo != sinks.end());
+  CHECK((*echo)->names == std::vector<std::string>{"echo_calls_total"});
+  REQUIRE(registry.call_tool("fixture_echo", {{"x", 1}}).ok());
+  REQUIRE(registry.call_tool("fixture_echo", {{"x", 2}}).ok());
+  CHECK((*echo)->counters.at(0)->value == 2);
+}
+
+TEST_CASE("registry hands a discarding sink to plugins when the host has none") {
+  RegistryOptions options = fixture_options();
+  options.make_metrics = [](const std::string&) { return nullptr; };
+  Registry registry(std::move(options));
+  registry.load_all();
+  const auto records = registry.plugins();
+  CHECK(record_named(records, "/libfixture_echo.so").loaded);
+  CHECK(registry.call_tool("fixture_echo", {{"x", 1}}).ok());
+}
+
 TEST_CASE("registry refuses a plugin whose factory throws and keeps the others") {
   Registry registry(fixture_options());
   registry.load_all();
@@ -106,7 +179,8 @@ TEST_CASE("registry loads files in name order and skips files already seen") {
   CHECK(registry.load_all() == 1);
   CHECK(registry.load_all() == 0);
   const auto records = registry.plugins();
-  REQUIRE(records.size() == 6);
+  // echo, not-an-object, no descriptor, previous ABI, throwing, wrong ABI, duplicate.
+  REQUIRE(records.size() == 7);
   CHECK(std::is_sorted(records.begin(), records.end(),
                        [](const PluginRecord& a, const PluginRecord& b) { return a.file < b.file; }));
 }

@@ -12,6 +12,7 @@
 
 using lognurse::test::build_dir;
 using lognurse::test::HostServer;
+using lognurse::test::http_get;
 using lognurse::test::http_post;
 using lognurse::test::http_request;
 using lognurse::test::TempDir;
@@ -30,15 +31,7 @@ TEST_CASE("a plugin dropped into a watched directory is loaded and its tools ans
   HostServer server({"--data-dir", data.path()}, {"--config", config});
   const int port = server.port();
 
-  const std::vector<std::pair<std::string, std::string>> accept = {
-      {"Accept", "application/json, text/event-stream"}};
-  auto init = http_request(port, "POST", "/mcp",
-                           R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":)"
-                           R"({"protocolVersion":"2025-11-25","capabilities":{},)"
-                           R"("clientInfo":{"name":"t","version":"1"}}})",
-                           accept);
-  auto session = accept;
-  session.emplace_back("Mcp-Session-Id", init.header("Mcp-Session-Id"));
+  const auto session = lognurse::test::mcp_session(port);
   const std::string list = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
   auto tool_names = [&] {
     std::vector<std::string> names;
@@ -69,4 +62,11 @@ TEST_CASE("a plugin dropped into a watched directory is loaded and its tools ans
   auto echoed = http_post(port, "/api/fixture/echo", R"({"a":1})");
   REQUIRE(echoed.status == 200);
   CHECK(json::parse(echoed.body) == json{{"tool", "echo"}, {"arguments", {{"a", 1}}}});
+
+  // The plugin loaded while serving publishes through its sink onto /metrics.
+  const auto metrics = http_get(port, "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains(
+                               "# TYPE lognurse_plugin_echo_plugin_echo_calls_total counter\n"
+                               "lognurse_plugin_echo_plugin_echo_calls_total 1\n"));
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "exposition_check.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "process.hpp"
 
@@ -27,15 +28,7 @@ TEST_CASE("/metrics counts tool calls by tool, transport and outcome and reports
   CHECK(http_post(port, "/api/nurse/logs/query", R"({"query":"{service_name=\"api\"}"})").status ==
         200);
   CHECK(http_post(port, "/api/nurse/logs/query", R"({"limit":5})").status == 400);
-  const std::vector<std::pair<std::string, std::string>> accept = {
-      {"Accept", "application/json, text/event-stream"}};
-  auto init = http_request(port, "POST", "/mcp",
-                           R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":)"
-                           R"({"protocolVersion":"2025-11-25","capabilities":{},)"
-                           R"("clientInfo":{"name":"t","version":"1"}}})",
-                           accept);
-  auto session = accept;
-  session.emplace_back("Mcp-Session-Id", init.header("Mcp-Session-Id"));
+  const auto session = lognurse::test::mcp_session(port);
   CHECK(http_request(port, "POST", "/mcp",
                      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":)"
                      R"({"name":"nurse_list_labels","arguments":{}}})",
@@ -60,6 +53,9 @@ TEST_CASE("/metrics counts tool calls by tool, transport and outcome and reports
   CHECK_THAT(text, Catch::Contains("lognurse_tool_call_seconds_bucket{tool=\"nurse_query_logs\","
                                    "outcome=\"ok\",le=\"+Inf\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE lognurse_tool_call_seconds histogram\n"));
+  std::string problem;
+  CHECK_FALSE(lognurse::test::read_exposition(text, problem).empty());
+  CHECK(problem == "");
 }
 
 TEST_CASE("/api/openapi.json describes every tool route from the catalog") {

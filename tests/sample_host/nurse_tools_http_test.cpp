@@ -1,8 +1,11 @@
-// The Nurse discovery tools, hints, compact form and cost guard through their
-// REST routes on the real server and the embedded store.
+// The Nurse discovery tools, hints, compact form and cost guard (range and
+// scan budget) through their REST routes, and MCP, on the real server and the
+// embedded store.
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include <fstream>
 
 #include "lognurse/host_api/time.hpp"
 #include "process.hpp"
@@ -10,6 +13,7 @@
 using lognurse::test::HostServer;
 using lognurse::test::http_get;
 using lognurse::test::http_post;
+using lognurse::test::http_request;
 using lognurse::test::TempDir;
 using nlohmann::json;
 
@@ -185,4 +189,84 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
     CHECK(answer["metadata"]["patterns"] == 3);
     CHECK(answer["metadata"]["truncated"] == false);
   }
+}
+
+namespace {
+
+/// `count` lines of service `service` that add up to exactly `bytes` bytes.
+json stream_of_bytes(const std::string& service, int count, std::size_t bytes) {
+  json values = json::array();
+  for (int i = 0; i < count; ++i) {
+    std::string line = service + " request " + std::to_string(i) + " ";
+    line.resize(bytes / count + (i == 0 ? bytes % count : 0), '.');
+    values.push_back(value(i, line));
+  }
+  return stream({{"service_name", service}}, values);
+}
+
+}  // namespace
+
+TEST_CASE("the scan budget lets a query just under it run and refuses one just over it") {
+  TempDir data;
+  const std::string config = data.file("host.yaml");
+  {
+    std::ofstream out(config);
+    out << "plugins:\n  nurse_logs:\n    max_scan_bytes: 1000\n    monitor_interval_seconds: 0\n";
+  }
+  HostServer server({"--data-dir", data.path()}, {"--config", config});
+  const int port = server.port();
+  const json push = {{"streams", json::array({stream_of_bytes("under", 9, 999),
+                                              stream_of_bytes("at", 10, 1000),
+                                              stream_of_bytes("over", 7, 1001)})}};
+  REQUIRE(http_post(port, "/loki/api/v1/push", push.dump()).status == 204);
+
+  const auto under = call(port, "/api/nurse/logs/query",
+                          {{"query", "{service_name=\"under\"}"}, {"since", "1h"}});
+  CHECK(under["metadata"]["lines_returned"] == 9);
+  CHECK(under["metadata"]["scan_estimate"] == json{{"checked", true},
+                                                   {"budget_bytes", 1000},
+                                                   {"estimated_bytes", 999},
+                                                   {"estimated_entries", 9}});
+  const auto at_budget = call(port, "/api/nurse/logs/query",
+                              {{"query", "{service_name=\"at\"}"}, {"since", "1h"}});
+  CHECK(at_budget["metadata"]["scan_estimate"]["estimated_bytes"] == 1000);
+
+  const auto over = call(port, "/api/nurse/logs/query",
+                         {{"query", "{service_name=\"over\"} |= \"request\""}, {"since", "1h"}},
+                         400);
+  CHECK(over["error"]["code"] == "nurse.scan_budget_exceeded");
+  const std::string message = over["error"]["message"];
+  CHECK_THAT(message, Catch::StartsWith("the query would read about 1001 B (1001 bytes in 7 "
+                                        "entries, estimated from the index statistics of "
+                                        "{service_name=\"over\"} over 1h), over the scan budget "
+                                        "of 1000 B (1000 bytes, "
+                                        "plugins.nurse_logs.max_scan_bytes); narrow it with a "
+                                        "shorter range"));
+
+  // The same guard stands before search and tail, with the same code.
+  const auto search = call(port, "/api/nurse/logs/search",
+                           {{"filters", {{"service", "over"}}}, {"time_range", {{"since", "1h"}}}},
+                           400);
+  CHECK(search["error"]["code"] == "nurse.scan_budget_exceeded");
+  const auto searched = call(port, "/api/nurse/logs/search",
+                             {{"filters", {{"service", "under"}}},
+                              {"time_range", {{"since", "1h"}}}});
+  CHECK(searched["metadata"]["scan_estimate"]["estimated_bytes"] == 999);
+  const auto tail = call(port, "/api/nurse/logs/tail", {{"selector", "{service_name=\"over\"}"}},
+                         400);
+  CHECK(tail["error"]["code"] == "nurse.scan_budget_exceeded");
+
+  // MCP passes the code through as a tool error.
+  const auto session = lognurse::test::mcp_session(port);
+  const json tool_call = {{"jsonrpc", "2.0"},
+                          {"id", 2},
+                          {"method", "tools/call"},
+                          {"params",
+                           {{"name", "nurse_query_logs"},
+                            {"arguments", {{"query", "{service_name=\"over\"}"}}}}}};
+  const auto answer = json::parse(http_request(port, "POST", "/mcp", tool_call.dump(),
+                                               session).body);
+  CHECK(answer["result"]["isError"] == true);
+  CHECK_THAT(answer["result"]["content"][0]["text"].get<std::string>(),
+             Catch::StartsWith("nurse.scan_budget_exceeded: the query would read about 1001 B"));
 }

@@ -264,4 +264,16 @@ HttpResponse http_post(int port, const std::string& path, const std::string& bod
   return convert(client.Post(path.c_str(), h, body, content_type.c_str()));
 }
 
+std::vector<std::pair<std::string, std::string>> mcp_session(int port) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Accept", "application/json, text/event-stream"}};
+  const auto init = http_request(port, "POST", "/mcp",
+                                 R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":)"
+                                 R"({"protocolVersion":"2025-11-25","capabilities":{},)"
+                                 R"("clientInfo":{"name":"t","version":"1"}}})",
+                                 headers);
+  headers.emplace_back("Mcp-Session-Id", init.header("Mcp-Session-Id"));
+  return headers;
+}
+
 }  // namespace lognurse::test

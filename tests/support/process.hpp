@@ -86,6 +86,11 @@ HttpResponse http_request(int port, const std::string& method, const std::string
 
 HttpResponse http_get(int port, const std::string& path);
 
+/// Opens an MCP session on the host at `port` (POST /mcp initialize) and
+/// returns the headers every later request of the session sends: Accept and
+/// Mcp-Session-Id.
+std::vector<std::pair<std::string, std::string>> mcp_session(int port);
+
 /// Percent-encodes every byte but RFC 3986's unreserved characters, for query strings.
 std::string url_encode(const std::string& text);
 HttpResponse http_post(int port, const std::string& path, const std::string& body,

@@ -97,14 +97,18 @@ void enrich_traces(PushRequest& request) {
   }
 }
 
-LokiBackend::LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger)
-    : config_(std::move(config)), adapter_(config_.adapter), logger_(std::move(logger)) {
+LokiBackend::LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger,
+                         std::shared_ptr<MetricsSink> metrics)
+    : config_(std::move(config)),
+      adapter_(config_.adapter),
+      logger_(std::move(logger)),
+      metrics_(std::make_shared<LokiMetrics>(metrics, logger_)) {
   batcher_ = std::make_unique<PushBatcher>(
       config_.batch,
       [this](const std::string& tenant, const PushRequest& merged) {
         return send_batch(tenant, merged);
       },
-      logger_);
+      logger_, metrics_);
 }
 
 LokiBackend::~LokiBackend() { shutdown(); }
@@ -154,6 +158,7 @@ Result<T> LokiBackend::with_retries(const std::string& operation, const std::str
       return remember(final_error);
     }
 
+    metrics_->retried(operation);
     log(LogLevel::warn,
         "loki " + operation + " tenant=" + tenant + " endpoint=" + adapter_.endpoint() +
             " attempt " + std::to_string(retry) + "/" +
@@ -220,8 +225,18 @@ Health LokiBackend::health() {
 Status LokiBackend::send_batch(const std::string& tenant, const PushRequest& merged) {
   // Encoded once, so that every attempt sends the same bytes.
   const PushBody body = encode_push(merged, config_.push_format);
-  return with_retries<Unit>("push", tenant, true,
-                            [&] { return adapter_.push_body(tenant, body); });
+  auto sent = with_retries<Unit>("push", tenant, true, [&] {
+    auto attempt = adapter_.push_body(tenant, body);
+    metrics_->push_attempt(attempt ? PushOutcome::success
+                                   : classify_push_failure(attempt.error()));
+    return attempt;
+  });
+  if (sent) {
+    std::uint64_t entries = 0;
+    for (const auto& stream : merged.streams) entries += stream.entries.size();
+    metrics_->pushed(entries, body.bytes.size());
+  }
+  return sent;
 }
 
 Result<PushResult> LokiBackend::push(const PushRequest& request) {

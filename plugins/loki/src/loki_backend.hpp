@@ -35,6 +35,7 @@
 #include "lognurse/host_api/logger.hpp"
 #include "loki_adapter.hpp"
 #include "loki_config.hpp"
+#include "loki_metrics.hpp"
 #include "push_batcher.hpp"
 #include "retry_policy.hpp"
 
@@ -64,8 +65,10 @@ void enrich_traces(PushRequest& request);
 class LokiBackend final : public LogAggregationProtocol {
 public:
   /// Creates the backend; nothing is sent until the first call. `logger` may
-  /// be null, in which case nothing is logged.
-  LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger);
+  /// be null, in which case nothing is logged; `metrics` may be null, in which
+  /// case nothing is published (see loki_metrics.hpp for what is).
+  LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger,
+              std::shared_ptr<MetricsSink> metrics = nullptr);
   ~LokiBackend() override;
 
   /// "loki".
@@ -151,6 +154,7 @@ private:
   LokiConfig config_;
   LokiAdapter adapter_;
   std::shared_ptr<Logger> logger_;
+  std::shared_ptr<const LokiMetrics> metrics_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

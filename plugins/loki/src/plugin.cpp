@@ -16,7 +16,8 @@ public:
   explicit LokiPlugin(const HostContext& context) {
     auto config = parse_config(context.config);
     if (!config) throw std::invalid_argument(config.error().message);
-    backend_ = std::make_shared<LokiBackend>(std::move(config).value(), context.logger);
+    backend_ = std::make_shared<LokiBackend>(std::move(config).value(), context.logger,
+                                             context.metrics);
   }
 
   ~LokiPlugin() override { shutdown(); }

@@ -32,8 +32,12 @@ std::size_t push_request_bytes(const PushRequest& request) {
   return bytes;
 }
 
-PushBatcher::PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger)
-    : options_(options), sender_(std::move(sender)), logger_(std::move(logger)) {
+PushBatcher::PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger,
+                         std::shared_ptr<const LokiMetrics> metrics)
+    : options_(options),
+      sender_(std::move(sender)),
+      logger_(std::move(logger)),
+      metrics_(metrics ? std::move(metrics) : std::make_shared<LokiMetrics>(nullptr, nullptr)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -51,6 +55,7 @@ Status PushBatcher::submit(const std::string& tenant, PushRequest request) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
+      metrics_->dropped(DropReason::shutting_down, pending->entries);
       return unavailable(codes::kShuttingDown,
                          "the Loki plugin is shutting down; the push was not sent");
     }
@@ -58,6 +63,7 @@ Status PushBatcher::submit(const std::string& tenant, PushRequest request) {
     // can still be sent on its own.
     if (!queue_.empty() && queued_bytes_ + pending->bytes > options_.max_queue_bytes) {
       counters_.entries_dropped += pending->entries;
+      metrics_->dropped(DropReason::queue_full, pending->entries);
       const std::string message =
           "the push queue holds " + std::to_string(queued_bytes_) +
           " bytes waiting for Loki, and " + std::to_string(pending->bytes) +
@@ -73,7 +79,9 @@ Status PushBatcher::submit(const std::string& tenant, PushRequest request) {
       return limit_exceeded(codes::kQueueFull, message);
     }
     queued_bytes_ += pending->bytes;
+    queued_entries_ += pending->entries;
     queue_.push_back(std::move(pending));
+    publish_depth();
   }
   wake_.notify_all();
   return outcome.get();
@@ -92,6 +100,8 @@ PushCounters PushBatcher::counters() const {
   std::lock_guard lock(mutex_);
   return counters_;
 }
+
+void PushBatcher::publish_depth() const { metrics_->queue_depth(queued_entries_, queued_bytes_); }
 
 bool PushBatcher::batch_ready(Clock::time_point now) const {
   if (queue_.empty()) return false;
@@ -113,9 +123,11 @@ std::vector<std::unique_ptr<PushBatcher::Pending>> PushBatcher::take_batch() {
     if (!batch.empty() && bytes + pending.bytes > options_.max_batch_bytes) break;
     bytes += pending.bytes;
     queued_bytes_ -= pending.bytes;
+    queued_entries_ -= pending.entries;
     batch.push_back(std::move(*it));
     it = queue_.erase(it);
   }
+  publish_depth();
   return batch;
 }
 
@@ -154,6 +166,7 @@ void PushBatcher::run() {
       counters_.entries_sent += entries;
     } else {
       counters_.entries_failed += entries;
+      metrics_->dropped(DropReason::push_failed, entries);
     }
     lock.unlock();
     for (auto& pending : batch) pending->done.set_value(sent);

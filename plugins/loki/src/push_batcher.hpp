@@ -10,8 +10,9 @@
 // one batch only, so it is never acknowledged twice.
 //
 // The queue is bounded by max_queue_bytes: a request that would exceed it is
-// refused at once with loki.queue_full, counted in dropped_entries and
-// logged as a warning, never dropped silently.
+// refused at once with loki.queue_full, counted in dropped_entries and in the
+// entries_dropped_total metric, and logged as a warning, never dropped
+// silently. The queue gauges follow every change of the queue.
 //
 // Thread safety: submit() may be called from any number of threads.
 
@@ -29,6 +30,7 @@
 #include "lognurse/host_api/logger.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
+#include "loki_metrics.hpp"
 
 namespace lognurse::loki {
 
@@ -63,8 +65,9 @@ public:
   /// wants) and returns the final outcome.
   using Sender = std::function<Status(const std::string& tenant, const PushRequest& merged)>;
 
-  /// Starts the sender thread. `logger` may be null.
-  PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger);
+  /// Starts the sender thread. `logger` and `metrics` may be null.
+  PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger,
+              std::shared_ptr<const LokiMetrics> metrics = nullptr);
   /// Same as shutdown().
   ~PushBatcher();
   PushBatcher(const PushBatcher&) = delete;
@@ -95,15 +98,18 @@ private:
   void run();
   bool batch_ready(std::chrono::steady_clock::time_point now) const;
   std::vector<std::unique_ptr<Pending>> take_batch();
+  void publish_depth() const;
 
   BatchOptions options_;
   Sender sender_;
   std::shared_ptr<Logger> logger_;
+  std::shared_ptr<const LokiMetrics> metrics_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Pending>> queue_;
   std::size_t queued_bytes_ = 0;
+  std::size_t queued_entries_ = 0;
   bool stopping_ = false;
   PushCounters counters_;
   std::thread thread_;

@@ -13,6 +13,7 @@
 #include "lognurse/logql/parser.hpp"
 #include "lognurse/logql/printer.hpp"
 #include "nurse_tools.hpp"
+#include "scan_budget.hpp"
 #include "tool_schemas.hpp"
 
 namespace lognurse::nurse {
@@ -112,6 +113,7 @@ std::vector<ToolSpec> NurseTools::discovery_tools() const {
                        {"enum", {"loki", "compact"}},
                        {"description", "loki: Loki's query_range data (default); compact: lines "
                                        "grouped by stream as \"<time> <line>\""}};
+  const std::string budget = " " + scan_budget_note(options_.max_scan_bytes);
   std::vector<ToolSpec> specs;
 
   specs.push_back(make_spec(
@@ -139,7 +141,7 @@ std::vector<ToolSpec> NurseTools::discovery_tools() const {
   specs.push_back(make_spec(
       "tail_logs", "Newest lines of a selector",
       "The newest lines of the streams a selector matches, newest first, within the range "
-      "(default: the last hour).",
+      "(default: the last hour)." + budget,
       input_schema(tail_properties, {"selector"}), log_answer_schema(false), "POST",
       "/api/nurse/logs/tail"));
 
@@ -152,7 +154,7 @@ std::vector<ToolSpec> NurseTools::discovery_tools() const {
   specs.push_back(make_spec(
       "get_trace_logs", "Every line of a trace",
       "Every line of one trace id across services, oldest first: lines whose structured "
-      "metadata trace_id is the id, and lines whose text contains it.",
+      "metadata trace_id is the id, and lines whose text contains it." + budget,
       input_schema(trace_properties, {"trace_id"}), log_answer_schema(false), "POST",
       "/api/nurse/logs/trace"));
 
@@ -175,14 +177,16 @@ std::vector<ToolSpec> NurseTools::discovery_tools() const {
                                {"lines_clustered", integer_type()},
                                {"patterns", integer_type()},
                                {"truncated", {{"type", "boolean"}}},
-                               {"time_range", time_range_result_schema()}},
-                              {"lines_clustered", "patterns", "truncated", "time_range"})}},
+                               {"time_range", time_range_result_schema()},
+                               {"scan_estimate", scan_estimate_schema()}},
+                              {"lines_clustered", "patterns", "truncated", "time_range",
+                               "scan_estimate"})}},
       {"status", "data", "metadata"});
   specs.push_back(make_spec(
       "find_error_patterns", "Error and warning patterns",
       "Clusters the error and warning lines of the range into patterns (numbers, ids and quoted "
       "strings become <_>), most frequent first, with counts, first and last seen, and one "
-      "example each.",
+      "example each." + budget,
       input_schema(pattern_properties, {}), pattern_answer, "POST",
       "/api/nurse/logs/error_patterns"));
   return specs;
@@ -280,6 +284,9 @@ Result<nlohmann::json> NurseTools::get_trace_logs(const json& arguments) {
   const std::string quoted = json(trace_id.value()).dump();
   const std::vector<std::string> queries = {selector.value() + " | trace_id=" + quoted,
                                             selector.value() + " |= " + quoted};
+  auto estimate = check_scan_budget(*backend.value(), options_.tenant, queries,
+                                    range.value().range, options_.max_scan_bytes);
+  if (!estimate) return estimate.error();
   std::map<std::string, LogStream> streams;  // by rendered labels
   std::set<std::tuple<std::string, std::int64_t, std::string>> seen;
   QueryStats stats;
@@ -324,7 +331,8 @@ Result<nlohmann::json> NurseTools::get_trace_logs(const json& arguments) {
                    {"lines_scanned", stats.lines_scanned},
                    {"bytes_scanned", stats.bytes_scanned},
                    {"direction", "forward"},
-                   {"time_range", range_to_json(range.value())}};
+                   {"time_range", range_to_json(range.value())},
+                   {"scan_estimate", estimate.value().to_json()}};
   if (returned == 0) {
     metadata["hints"] = {"no line of " + selector.value() + " carries trace id " + quoted +
                          " in the range; widen it with since or start, or check the id"};
@@ -358,6 +366,9 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
   const std::vector<std::string> queries = {
       selector.value() + R"re( | detected_level=~"(?i)(err|error|warn|warning|critical|fatal)")re",
       selector.value() + R"re( |~ "(?i)(error|warn|fatal|critical|exception|panic|fail)")re"};
+  auto estimate = check_scan_budget(*backend.value(), options_.tenant, queries,
+                                    range.value().range, options_.max_scan_bytes);
+  if (!estimate) return estimate.error();
   QueryResult merged;
   std::set<std::tuple<std::string, std::int64_t, std::string>> seen;
   bool truncated = false;
@@ -432,7 +443,8 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
                    {"lines_clustered", clustered},
                    {"patterns", clusters.size()},
                    {"truncated", truncated || ranked.size() > data.size()},
-                   {"time_range", range_to_json(range.value())}};
+                   {"time_range", range_to_json(range.value())},
+                   {"scan_estimate", estimate.value().to_json()}};
   if (truncated) {
     metadata["hints"] = {"at least " + std::to_string(options_.pattern_scan_lines) +
                          " matching lines: only the newest were clustered; narrow the range or "

@@ -5,6 +5,8 @@
 
 #include "agent_answers.hpp"
 #include "arguments.hpp"
+#include "lognurse/logql/logql.hpp"
+#include "scan_budget.hpp"
 #include "tool_schemas.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
@@ -50,7 +52,7 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   auto status = check_object(config, {"tenant", "default_limit", "max_limit", "max_line_length",
                                       "monitor_interval_seconds", "volume_window_seconds",
                                       "degraded_latency_ms", "max_range_hours",
-                                      "pattern_scan_lines"},
+                                      "max_scan_bytes", "pattern_scan_lines"},
                              where);
   if (!status) return status.error();
   auto tenant = optional_string(config, "tenant", where);
@@ -70,6 +72,11 @@ Result<NurseOptions> parse_nurse_options(const json& config, MonitorOptions& mon
   auto max_range = integer_in_range(config, "max_range_hours", 24, 1, 24 * 366, where);
   if (!max_range) return max_range.error();
   options.max_range_ns = max_range.value() * 3600 * kNanosPerSecond;
+  auto max_scan = integer_in_range(config, "max_scan_bytes",
+                                   static_cast<std::int64_t>(options.max_scan_bytes), 0,
+                                   std::int64_t{1} << 62, where);
+  if (!max_scan) return max_scan.error();
+  options.max_scan_bytes = static_cast<std::uint64_t>(max_scan.value());
   auto scan = integer_in_range(config, "pattern_scan_lines", 2000, 100, 5000, where);
   if (!scan) return scan.error();
   options.pattern_scan_lines = scan.value();
@@ -181,7 +188,8 @@ std::vector<ToolSpec> NurseTools::tools() const {
   query.description =
       "Runs a LogQL query (e.g. {service_name=\"nginx\"} |= \"error\") over a time range and "
       "returns Loki's query_range data: streams of [timestamp, line] values, newest first by "
-      "default. Lines are bounded by limit; metadata.truncated says whether more matched.";
+      "default. Lines are bounded by limit; metadata.truncated says whether more matched. " +
+      scan_budget_note(options_.max_scan_bytes);
   json query_properties = time_properties();
   query_properties["query"] = {{"type", "string"}, {"description", "LogQL query"}};
   query_properties["limit"] = limit_schema;
@@ -200,7 +208,8 @@ std::vector<ToolSpec> NurseTools::tools() const {
   search.title = "Search logs by filters";
   search.description =
       "Searches logs without writing LogQL: filters by service, level, any label, text the line "
-      "contains and a regular expression (RE2). Returns the LogQL it ran and Loki-shaped data.";
+      "contains and a regular expression (RE2). Returns the LogQL it ran and Loki-shaped data. " +
+      scan_budget_note(options_.max_scan_bytes);
   search.input_schema = {
       {"type", "object"},
       {"properties",
@@ -301,6 +310,9 @@ Result<nlohmann::json> NurseTools::bounded_query(LogQuery query, std::int64_t li
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
+  auto estimate = check_scan_budget(*backend.value(), options_.tenant, {query.logql}, query.range,
+                                    options_.max_scan_bytes);
+  if (!estimate) return estimate.error();
 
   query.tenant = options_.tenant;
   query.limit = static_cast<std::size_t>(limit) + 1;  // one more tells whether more exist
@@ -319,7 +331,8 @@ Result<nlohmann::json> NurseTools::bounded_query(LogQuery query, std::int64_t li
                    {"lines_scanned", result.value().stats.lines_scanned},
                    {"bytes_scanned", result.value().stats.bytes_scanned},
                    {"direction", to_string(query.direction)},
-                   {"time_range", range_to_json(ResolvedRange{query.range, range_source})}};
+                   {"time_range", range_to_json(ResolvedRange{query.range, range_source})},
+                   {"scan_estimate", estimate.value().to_json()}};
   if (result.value().result_type == "streams" && returned == 0) {
     auto hints = empty_result_hints(*backend.value(), options_.tenant, query.logql, query.range);
     if (range_source != "arguments") {
@@ -423,6 +436,12 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
   if (!guard) return guard.error();
   auto backend = this->backend();
   if (!backend) return backend.error();
+  // Compiled here as the backend will, so that the estimate covers its selector.
+  auto compiled = logql::compile_search(request.filters);
+  if (!compiled) return compiled.error();
+  auto estimate = check_scan_budget(*backend.value(), options_.tenant, {compiled.value()},
+                                    range.value().range, options_.max_scan_bytes);
+  if (!estimate) return estimate.error();
 
   request.range = range.value().range;
   request.limit = static_cast<std::size_t>(limit.value()) + 1;
@@ -443,7 +462,8 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
                    {"lines_scanned", query_result.stats.lines_scanned},
                    {"bytes_scanned", query_result.stats.bytes_scanned},
                    {"direction", to_string(request.direction)},
-                   {"time_range", range_to_json(range.value())}};
+                   {"time_range", range_to_json(range.value())},
+                   {"scan_estimate", estimate.value().to_json()}};
   if (returned == 0) {
     auto hints = empty_result_hints(*backend.value(), options_.tenant, result.value().logql,
                                     request.range);

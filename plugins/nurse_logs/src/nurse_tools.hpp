@@ -28,6 +28,9 @@ struct NurseOptions {
   std::int64_t default_range_ns = 3600LL * 1'000'000'000;  ///< the last hour
   /// The longest range a log query may cover (the cost guard); default 24 h.
   std::int64_t max_range_ns = 24 * 3600LL * 1'000'000'000;
+  /// The most bytes a log tool's queries may read, estimated from index
+  /// statistics (the cost guard's scan budget); 0 turns it off. Default 10 GiB.
+  std::uint64_t max_scan_bytes = 10ULL << 30U;
   /// How many matching lines find_error_patterns reads at most (Loki's
   /// per-query entry limit, 5000, caps it).
   std::int64_t pattern_scan_lines = 2000;

@@ -57,6 +57,15 @@ json time_range_result_schema() {
                    {"start", "end", "source"});
 }
 
+json scan_estimate_schema() {
+  return object_of({{"checked", {{"type", "boolean"}}},
+                    {"budget_bytes", integer_type()},
+                    {"estimated_bytes", integer_type()},
+                    {"estimated_entries", integer_type()},
+                    {"reason", string_type()}},
+                   {"checked", "budget_bytes"});
+}
+
 /// The metadata block of every bounded log answer.
 static json log_metadata_schema() {
   return object_of({{"query", string_type()},
@@ -68,9 +77,10 @@ static json log_metadata_schema() {
                     {"bytes_scanned", integer_type()},
                     {"direction", {{"type", "string"}, {"enum", {"backward", "forward"}}}},
                     {"time_range", time_range_result_schema()},
+                    {"scan_estimate", scan_estimate_schema()},
                     {"hints", {{"type", "array"}, {"items", string_type()}}}},
                    {"lines_returned", "limit", "truncated", "lines_scanned", "bytes_scanned",
-                    "time_range"});
+                    "time_range", "scan_estimate"});
 }
 
 json success_status() { return {{"type", "string"}, {"const", "success"}}; }
@@ -122,7 +132,5 @@ json metrics_schema() {
                                        {"lines", "bytes", "time_range", "backend"})}},
                    {"status", "data"});
 }
-
-
 
 }  // namespace lognurse::nurse

@@ -24,6 +24,10 @@ nlohmann::json number_type();
 nlohmann::json success_status();  ///< the constant "success"
 nlohmann::json time_range_result_schema();
 
+/// metadata.scan_estimate: whether the scan budget was checked, the budget,
+/// and the estimate or why there is none.
+nlohmann::json scan_estimate_schema();
+
 /// A bounded log answer: status, data (Loki's or the compact form) and the
 /// metadata block; `with_query` adds the LogQL the tool ran.
 nlohmann::json log_answer_schema(bool with_query);

@@ -20,6 +20,7 @@
 
 #include "lognurse/host_api/log_aggregation.hpp"
 #include "lognurse/host_api/logger.hpp"
+#include "lognurse/host_api/metrics.hpp"
 #include "lognurse/host_api/tool_provider.hpp"
 
 extern "C" {
@@ -35,7 +36,8 @@ struct lognurse_plugin_descriptor {
 namespace lognurse {
 
 /// Bumped whenever a type or virtual function in host_api changes layout.
-inline constexpr int kPluginAbiVersion = 2;
+/// 3: HostContext carries a metrics sink.
+inline constexpr int kPluginAbiVersion = 3;
 
 inline constexpr const char* kDescriptorSymbol = "lognurse_plugin_descriptor_v1";
 inline constexpr const char* kCreateSymbol = "lognurse_plugin_create_v1";
@@ -56,6 +58,11 @@ struct HostContext {
   /// it when the abstraction is needed, not in the factory: plugins load in
   /// file order. Returns nullptr when none is active.
   std::function<std::shared_ptr<LogAggregationProtocol>(const std::string& kind)> lookup;
+
+  /// Where the plugin publishes its metrics; the host prefixes every name
+  /// with the plugin's (see metrics.hpp). Never null from the registry: a
+  /// host without a metrics endpoint hands in discarding_metrics_sink().
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 /// What a plugin factory returns. The registry owns it and keeps the shared

@@ -49,6 +49,9 @@ struct RegistryOptions {
   nlohmann::json plugin_configs = nlohmann::json::object();
   /// Makes the logger handed to a plugin; the argument is the plugin name.
   std::function<std::shared_ptr<Logger>(const std::string&)> make_logger;
+  /// Makes the metrics sink handed to a plugin; the argument is the plugin
+  /// name. Unset, or returning null, gives the plugin discarding_metrics_sink().
+  std::function<std::shared_ptr<MetricsSink>(const std::string&)> make_metrics;
 };
 
 class Registry {
