@@ -1,6 +1,9 @@
 // /metrics in Prometheus text format and /api/openapi.json on the real server.
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "exposition_check.hpp"
@@ -89,4 +92,56 @@ TEST_CASE("/api/openapi.json describes every tool route from the catalog") {
     if (parameter["name"] == "name") name_required = parameter["required"];
   }
   CHECK(name_required);
+}
+
+TEST_CASE("/metrics shows the embedded store's compactor, retention and duplicates") {
+  TempDir data;
+  TempDir config_dir;
+  const std::string config = config_dir.file("host.yaml");
+  {
+    std::ofstream file(config);
+    file << "plugins:\n  local_store:\n    chunk_target_size: 1KB\n    compaction_interval: 50ms\n"
+            "    limits:\n      retention_period: 24h\n";
+  }
+  HostServer server({"--data-dir", data.path()}, {"--config", config});
+  const int port = server.port();
+  const auto now = lognurse::now_ns();
+  const auto expired = now - 3 * 86'400 * lognurse::kNanosPerSecond;
+  auto push_body = [](std::int64_t first, const char* service) {
+    json values = json::array();
+    for (int i = 0; i < 40; ++i) {
+      values.push_back(json::array({std::to_string(first + i),
+                                    "level=info msg=\"line " + std::to_string(i) + "\" pad=" +
+                                        std::string(40, 'x')}));
+    }
+    return json{{"streams", json::array({{{"stream", {{"service_name", service}}},
+                                          {"values", values}}})}}
+        .dump();
+  };
+  REQUIRE(http_post(port, "/loki/api/v1/push", push_body(now - 60'000'000'000, "api")).status ==
+          204);
+  REQUIRE(http_post(port, "/loki/api/v1/push", push_body(now - 60'000'000'000, "api")).status ==
+          204);  // the same entries again: all duplicates
+  REQUIRE(http_post(port, "/loki/api/v1/push", push_body(expired, "old")).status == 204);
+
+  std::vector<lognurse::test::Sample> samples;
+  auto value = [&](const std::string& name) {
+    return lognurse::test::sample_value(samples, "lognurse_plugin_local_store_" + name);
+  };
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string problem;
+    samples = lognurse::test::read_exposition(http_get(port, "/metrics").body, problem);
+    REQUIRE(problem == "");
+    if (value("retention_deleted_entries_total") == "40" && value("head_blocks") == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(value("duplicate_entries_total") == "40");
+  CHECK(value("compacted_entries_total") == "80");
+  CHECK(value("compactions_total") == "2");
+  CHECK(value("retention_deleted_chunks_total") != "0");
+  CHECK(value("retention_deleted_entries_total") == "40");
+  CHECK(value("head_blocks") == "0");
+  CHECK(value("head_line_bytes") == "0");
+  CHECK(std::stoi(value("chunks_written_total")) >= 2);
+  CHECK(value("compaction_duration_seconds_count") == "2");
 }

@@ -167,8 +167,11 @@ private:
   bool in_snapshot_ = false;
 };
 
-LocalStore::LocalStore(StoreConfig config, std::shared_ptr<Logger> logger)
-    : config_(std::move(config)), logger_(std::move(logger)) {}
+LocalStore::LocalStore(StoreConfig config, std::shared_ptr<Logger> logger,
+                       std::shared_ptr<MetricsSink> metrics)
+    : config_(std::move(config)),
+      logger_(std::move(logger)),
+      metrics_(StoreMetrics::create(metrics, logger_)) {}
 
 LocalStore::~LocalStore() {
   stop_maintenance();
@@ -255,6 +258,8 @@ Status LocalStore::load_write_state() {
   next_seq_ = seq.value().column_int(0);
 
   write_state_.clear();
+  std::uint64_t blocks = 0;
+  std::uint64_t bytes = 0;
   auto heads = writer_->prepare(
       "SELECT stream_id, count(*), sum(line_bytes), min(created_ns) FROM chunks "
       "WHERE compacted = 0 GROUP BY stream_id");
@@ -267,7 +272,11 @@ Status LocalStore::load_write_state() {
     state.head_blocks = static_cast<std::uint64_t>(heads.value().column_int(1));
     state.head_bytes = static_cast<std::uint64_t>(heads.value().column_int(2));
     state.oldest_head_ns = heads.value().column_int(3);
+    blocks += state.head_blocks;
+    bytes += state.head_bytes;
   }
+  metrics_.head_blocks->set(static_cast<double>(blocks));
+  metrics_.head_bytes->set(static_cast<double>(bytes));
   return success();
 }
 
@@ -656,7 +665,17 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
   if (!committed) return committed.error();
 
   next_seq_ = seq;
-  for (auto& change : changes) write_state_[change.stream_id] = std::move(change.state);
+  std::size_t pushed = 0;
+  for (const auto& stream : streams) pushed += stream.source->entries.size();
+  metrics_.duplicates->add(pushed - result.entries_accepted);
+  for (auto& change : changes) {
+    StreamWriteState& state = write_state_[change.stream_id];
+    metrics_.head_blocks->add(static_cast<double>(change.state.head_blocks) -
+                              static_cast<double>(state.head_blocks));
+    metrics_.head_bytes->add(static_cast<double>(change.state.head_bytes) -
+                             static_cast<double>(state.head_bytes));
+    state = std::move(change.state);
+  }
 
   // The cache learns about the push only once it is committed.
   {
@@ -1049,8 +1068,12 @@ Status LocalStore::refresh_head_state(std::int64_t stream_id) {
   auto row = head.value().step();
   if (!row) return row.error();
   StreamWriteState& state = write_state_[stream_id];
-  state.head_blocks = static_cast<std::uint64_t>(head.value().column_int(0));
-  state.head_bytes = static_cast<std::uint64_t>(head.value().column_int(1));
+  const auto blocks = static_cast<std::uint64_t>(head.value().column_int(0));
+  const auto bytes = static_cast<std::uint64_t>(head.value().column_int(1));
+  metrics_.head_blocks->add(static_cast<double>(blocks) - static_cast<double>(state.head_blocks));
+  metrics_.head_bytes->add(static_cast<double>(bytes) - static_cast<double>(state.head_bytes));
+  state.head_blocks = blocks;
+  state.head_bytes = bytes;
   state.oldest_head_ns = head.value().column_int(2);
   return success();
 }
@@ -1058,6 +1081,7 @@ Status LocalStore::refresh_head_state(std::int64_t stream_id) {
 Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
   // Read and encode outside the write lock: only the compactor deletes head blocks, and it
   // runs one pass at a time, so the blocks read here are still there at the commit.
+  const auto started = std::chrono::steady_clock::now();
   std::vector<ChunkRef> sources;
   std::vector<DecodedBlock> blocks;
   {
@@ -1132,6 +1156,11 @@ Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
   if (!committed) return committed.error();
   auto refreshed = refresh_head_state(stream_id);
   if (!refreshed) return refreshed.error();
+  metrics_.compactions->increment();
+  metrics_.compacted_entries->add(items.size());
+  metrics_.chunks_written->add(encoded.size());
+  metrics_.compaction_seconds->observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return sources.size();
 }
 
@@ -1190,6 +1219,8 @@ Status LocalStore::apply_retention() {
       auto committed = transaction.commit();
       if (!committed) return committed;
       deleted_any = true;
+      metrics_.retention_chunks->add(ids.size());
+      metrics_.retention_entries->add(static_cast<std::uint64_t>(entries));
       log(LogLevel::info, "retention deleted " + std::to_string(ids.size()) +
                               " chunks of tenant '" + tenant + "' older than " +
                               format_time(cutoff));

@@ -45,15 +45,17 @@
 #include "rate_limiter.hpp"
 #include "sqlite.hpp"
 #include "store_config.hpp"
+#include "store_metrics.hpp"
 #include "validation.hpp"
 
 namespace lognurse::local_store {
 
 class LocalStore final : public LogAggregationProtocol {
 public:
-  /// Takes a parsed configuration; `logger` may be null. Opens nothing until connect() or the
-  /// first call that needs the database.
-  LocalStore(StoreConfig config, std::shared_ptr<Logger> logger);
+  /// Takes a parsed configuration; `logger` and `metrics` may be null. Opens nothing until
+  /// connect() or the first call that needs the database.
+  LocalStore(StoreConfig config, std::shared_ptr<Logger> logger,
+             std::shared_ptr<MetricsSink> metrics = nullptr);
   ~LocalStore() override;
 
   LocalStore(const LocalStore&) = delete;
@@ -241,6 +243,7 @@ private:
 
   StoreConfig config_;
   std::shared_ptr<Logger> logger_;
+  StoreMetrics metrics_;
 
   std::mutex write_mutex_;
   std::atomic<bool> connected_{false};

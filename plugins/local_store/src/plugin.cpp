@@ -17,7 +17,8 @@ public:
   explicit LocalStorePlugin(const HostContext& context) {
     auto config = parse_store_config(context.config, context.data_dir);
     if (!config) throw std::invalid_argument(config.error().code + ": " + config.error().message);
-    store_ = std::make_shared<LocalStore>(std::move(config.value()), context.logger);
+    store_ = std::make_shared<LocalStore>(std::move(config.value()), context.logger,
+                                          context.metrics);
   }
 
   std::vector<std::pair<std::string, std::shared_ptr<LogAggregationProtocol>>>
