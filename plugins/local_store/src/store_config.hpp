@@ -47,6 +47,9 @@ struct StoreConfig {
   bool fsync_each_push = false;
   std::size_t scan_merge_max_streams = 256;  ///< above this, scans use the global time index
   std::size_t read_connections = 4;          ///< idle read connections kept open
+  /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
+  /// waits up to busy_timeout for them, instead of letting the log grow without bound.
+  std::size_t wal_restart_bytes = 64 * 1024 * 1024;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;
