@@ -96,10 +96,12 @@ base=http://127.0.0.1:$port
 echo "load: host pid $host_pid on $base; ${seconds}s, warm-up ${warmup}s;" \
   "connections push $push_connections, query $query_connections, tool $tool_connections"
 
-# One RSS sample (KiB) a second while the traffic runs.
+# One RSS sample a second while the traffic runs: VmRSS, and its anonymous, file and
+# shared-memory parts (KiB), to tell the heap from SQLite's mapped files.
 (
   for ((i = 0; i <= seconds; i++)); do
-    awk '/^VmRSS:/ {print $2}' "/proc/$host_pid/status" 2>/dev/null || echo 0
+    awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ {printf "%s ", $2} END {print ""}' \
+      "/proc/$host_pid/status" 2>/dev/null || echo 0 0 0 0
     sleep 1
   done
 ) >"$work/rss" &
@@ -165,8 +167,14 @@ if ((stored < acknowledged || stored > acknowledged + in_flight)); then
 fi
 
 # RSS after the warm-up is flat within 10 %: (max - min) / min.
-mapfile -t rss <"$work/rss"
-echo "RSS MiB, one sample a second: $(for k in "${rss[@]}"; do printf '%.1f ' "$(jq -n "$k / 1024")"; done)"
+series() {  # column of $work/rss, in MiB
+  awk -v c="$1" '{printf "%.1f ", $c / 1024}' "$work/rss"
+}
+mapfile -t rss < <(awk '{print $1}' "$work/rss")
+echo "RSS MiB, one sample a second: $(series 1)"
+echo "  of which anonymous: $(series 2)"
+echo "  file-backed: $(series 3)"
+echo "  shared memory: $(series 4)"
 steady=("${rss[@]:warmup}")
 min=${steady[0]}
 max=${steady[0]}
