@@ -9,7 +9,8 @@
 # It samples the host's RSS every second, and checks at the end that every
 # acknowledged line is stored. It fails when any request errors or answers
 # other than 2xx, when the host dies, when the lines stored differ from those
-# acknowledged, or when the RSS after the warm-up is not flat within 10 %.
+# acknowledged, or when the RSS after the warm-up is not flat within 10 % (the
+# medians of its 5-second blocks).
 #
 # usage: bench/load/run.sh [--seconds N] [--warmup N] [--build DIR]
 #          [--push-connections N] [--query-connections N] [--tool-connections N]
@@ -166,25 +167,34 @@ if ((stored < acknowledged || stored > acknowledged + in_flight)); then
   errors=1
 fi
 
-# RSS after the warm-up is flat within 10 %: (max - min) / min.
+# RSS after the warm-up is flat within 10 %: the medians of its 5-second blocks (which
+# smooth out the memory of requests in flight at a sample) differ by at most 10 % of the
+# smallest. A steady growth, as from a leak, moves the medians; a burst does not.
 series() {  # column of $work/rss, in MiB
   awk -v c="$1" '{printf "%.1f ", $c / 1024}' "$work/rss"
 }
-mapfile -t rss < <(awk '{print $1}' "$work/rss")
 echo "RSS MiB, one sample a second: $(series 1)"
 echo "  of which anonymous: $(series 2)"
 echo "  file-backed: $(series 3)"
 echo "  shared memory: $(series 4)"
-steady=("${rss[@]:warmup}")
-min=${steady[0]}
-max=${steady[0]}
-for k in "${steady[@]}"; do
-  ((k < min)) && min=$k
-  ((k > max)) && max=$k
-done
+read -r min max medians < <(awk -v warmup="$warmup" '
+  NR > warmup { block[n++] = $1 }
+  END {
+    for (start = 0; start < n; start += 5) {
+      m = 0
+      for (i = start; i < start + 5 && i < n; i++) v[m++] = block[i]
+      for (i = 1; i < m; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+        t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+      }
+      median = v[int((m - 1) / 2)]
+      list = list sprintf("%.1f ", median / 1024)
+      if (start == 0 || median < lo) lo = median
+      if (start == 0 || median > hi) hi = median
+    }
+    print lo + 0, hi + 0, list
+  }' "$work/rss")
 spread=$(jq -n "($max - $min) * 100 / $min | . * 10 | round / 10")
-echo "RSS after ${warmup}s: $(jq -n "$min / 1024 | . * 10 | round / 10")" \
-  "to $(jq -n "$max / 1024 | . * 10 | round / 10") MiB, spread ${spread} %"
+echo "RSS after ${warmup}s, medians of 5 s: ${medians}(spread ${spread} %)"
 if ((min <= 0 || (max - min) * 10 > min)); then
   echo "load: FAILED: RSS after the warm-up is not flat within 10 %" >&2
   errors=1
