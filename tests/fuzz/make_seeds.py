@@ -233,6 +233,10 @@ def otlp_protobuf_seeds():
         nested = f_bytes(5, f_bytes(1, nested))
     write(corpus, "nested_40_deep.pb", otlp_one_record(otlp_record(body=nested)))
     write(corpus, "resource_as_string.pb", f_varint(1, 3))
+    # Regression: a service.name that is a map left the stream without a service_name.
+    write(corpus, "regression_service_name_kvlist.pb", otlp_request([otlp_resource_logs(
+        [key_value("service.name", f_bytes(6, f_bytes(1, key_value("a", any_string("x")))))],
+        [otlp_scope("", "", [], [otlp_record(time=5, body=any_string("line"))])])]))
 
 
 def otlp_json_seeds():
@@ -287,6 +291,10 @@ def otlp_json_seeds():
         nested = {"arrayValue": {"values": [nested]}}
     write(corpus, "nested_40_deep.json", json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
         {"body": nested}]}]}]}))
+    write(corpus, "regression_service_name_kvlist.json", json.dumps({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"kvlistValue": {"values": [
+            {"key": "a", "value": {"stringValue": "x"}}]}}}]},
+        "scopeLogs": [{"logRecords": [{"timeUnixNano": "5", "body": {"stringValue": "line"}}]}]}]}))
     write(corpus, "number_overflow.json", '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"flags":1e999}]}]}]}')
 
 
