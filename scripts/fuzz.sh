@@ -24,12 +24,19 @@ cmake --build "$build" -j "$(nproc)" --target fuzz_targets
 declare -A corpus=(
   [logql_fuzz]=tests/logql/fuzz/corpus
   [push_json_fuzz]=tests/fuzz/corpus/push_json_fuzz
+  [push_protobuf_fuzz]=tests/fuzz/corpus/push_protobuf_fuzz
+  [otlp_protobuf_fuzz]=tests/fuzz/corpus/otlp_protobuf_fuzz
+  [otlp_json_fuzz]=tests/fuzz/corpus/otlp_json_fuzz
   [host_config_fuzz]=tests/fuzz/corpus/host_config_fuzz
   [mcp_message_fuzz]=tests/fuzz/corpus/mcp_message_fuzz
 )
-declare -A dictionary=([logql_fuzz]=tests/logql/fuzz/logql.dict)
+declare -A dictionary=(
+  [logql_fuzz]=tests/logql/fuzz/logql.dict
+  [otlp_json_fuzz]=tests/fuzz/otlp_json.dict
+)
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz host_config_fuzz mcp_message_fuzz)
+((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz push_protobuf_fuzz otlp_protobuf_fuzz
+                                   otlp_json_fuzz host_config_fuzz mcp_message_fuzz)
 
 for target in "${targets[@]}"; do
   binary=$(find "$build/tests" -type f -name "$target" -perm -u+x | head -n 1)
@@ -47,10 +54,13 @@ for target in "${targets[@]}"; do
   runs=()
   [[ -n ${LOGNURSE_FUZZ_RUNS:-} ]] && runs=(-runs="$LOGNURSE_FUZZ_RUNS")
   rc=0
+  started=$SECONDS
   (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -seed="${LOGNURSE_FUZZ_SEED:-1}" "${runs[@]}" -print_final_stats=1 "${dict[@]}" \
     "$work" "$seeds") >"$log" 2>&1 || rc=$?
-  grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
+  grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
+  echo "fuzz: $target ran $((SECONDS - started))s; corpus $(find "$work" -type f | wc -l) inputs" \
+    "(seeds $(find "$seeds" -type f | wc -l))"
   if ((rc != 0)); then
     grep -E "^(==[0-9]+==|SUMMARY)" "$log" | head -n 20 >&2 || true
     echo "fuzz: $target FAILED (exit $rc; full output in $log, reproducer in $build)" >&2

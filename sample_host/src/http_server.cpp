@@ -54,6 +54,26 @@ Error http_status_error(int status, const httplib::Request& req) {
   }
 }
 
+/// httplib decodes a compressed body whole, with no bound, before the handler of any route
+/// but the ingest ones sees it: 256 KB of gzip would take 256 MB. Such a request is refused
+/// before its body is read, and its connection closed, since the body is left unread.
+bool refuse_unbounded_decoding(const httplib::Request& req, httplib::Response& res) {
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  if (encoding.empty() || encoding == "identity" || decodes_compressed_bodies(req.path)) {
+    return false;
+  }
+  spdlog::warn("http {} {} refused: Content-Encoding {} on a route that takes only plain bodies",
+               req.method, req.path, encoding);
+  send_error(res, invalid_argument("http.unsupported_encoding",
+                                   "Content-Encoding \"" + encoding +
+                                       "\" is accepted only on /loki/api/v1/push and "
+                                       "/otlp/v1/logs; send the body of " + req.path +
+                                       " uncompressed"));
+  res.status = 415;
+  res.set_header("Connection", "close");
+  return true;
+}
+
 }  // namespace
 
 Result<std::pair<std::string, int>> parse_listen_address(const std::string& listen) {
@@ -143,17 +163,18 @@ void HttpServer::install_routes() {
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     HostMetrics::mark_request_start();
-    if (BearerAuth::is_open_path(req.path) ||
-        options_.auth.allows(req.get_header_value("Authorization"))) {
-      return httplib::Server::HandlerResponse::Unhandled;
+    if (!BearerAuth::is_open_path(req.path) &&
+        !options_.auth.allows(req.get_header_value("Authorization"))) {
+      spdlog::warn("http {} {} refused: missing or wrong bearer token", req.method, req.path);
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, Error{ErrorKind::invalid_argument, "http.unauthorized",
+                            "this host requires \"Authorization: Bearer <token>\" (the token "
+                            "of server.auth_token_file or LOGNURSE_AUTH_TOKEN)"});
+      res.status = 401;
+      return httplib::Server::HandlerResponse::Handled;
     }
-    spdlog::warn("http {} {} refused: missing or wrong bearer token", req.method, req.path);
-    res.set_header("WWW-Authenticate", "Bearer");
-    send_error(res, Error{ErrorKind::invalid_argument, "http.unauthorized",
-                          "this host requires \"Authorization: Bearer <token>\" (the token "
-                          "of server.auth_token_file or LOGNURSE_AUTH_TOKEN)"});
-    res.status = 401;
-    return httplib::Server::HandlerResponse::Handled;
+    return refuse_unbounded_decoding(req, res) ? httplib::Server::HandlerResponse::Handled
+                                               : httplib::Server::HandlerResponse::Unhandled;
   });
 
   // Refusals that httplib makes itself (an unknown route, a URI or body over

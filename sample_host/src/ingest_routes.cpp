@@ -14,6 +14,8 @@ namespace lognurse::host {
 
 namespace {
 
+constexpr const char* kLokiPushPath = "/loki/api/v1/push";
+constexpr const char* kOtlpLogsPath = "/otlp/v1/logs";
 constexpr const char* kProtobuf = "application/x-protobuf";
 constexpr const char* kJson = "application/json";
 
@@ -216,6 +218,17 @@ void handle_otlp_logs(registry::Registry& registry, std::size_t max_body_bytes,
                     "text/plain; charset=utf-8");
     return;
   }
+  // OTLP bodies are never snappy blocks: without this, read_body would pass one through
+  // undecoded and the decoder would refuse it as malformed, hiding the real fault.
+  if (req.get_header_value("Content-Encoding") == "snappy") {
+    discard_body(content_reader, max_body_bytes);
+    send_otlp_error(res,
+                    invalid_argument("http.unsupported_encoding",
+                                     "Content-Encoding \"snappy\" is not an OTLP/HTTP encoding; "
+                                     "send the body plain or with gzip, deflate or br"),
+                    json);
+    return;
+  }
   auto body = read_body(req, res, content_reader, max_body_bytes);
   if (!body) {
     send_otlp_error(res, body.error(), json);
@@ -266,6 +279,10 @@ void handle_otlp_logs(registry::Registry& registry, std::size_t max_body_bytes,
 
 }  // namespace
 
+bool decodes_compressed_bodies(const std::string& path) {
+  return path == kLokiPushPath || path == kOtlpLogsPath;
+}
+
 int ingest_http_status(const Error& error) {
   if (error.code == "push.unsupported_content_type" || error.code == "http.unsupported_encoding") {
     return 415;
@@ -308,12 +325,12 @@ Result<OtlpPushOutcome> push_refusing_entries(LogAggregationProtocol& backend, P
 
 void install_ingest_routes(httplib::Server& server, registry::Registry& registry,
                            std::size_t max_body_bytes) {
-  server.Post("/loki/api/v1/push",
+  server.Post(kLokiPushPath,
               [&registry, max_body_bytes](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& content_reader) {
                 handle_loki_push(registry, max_body_bytes, req, res, content_reader);
               });
-  server.Post("/otlp/v1/logs",
+  server.Post(kOtlpLogsPath,
               [&registry, max_body_bytes](const httplib::Request& req, httplib::Response& res,
                                           const httplib::ContentReader& content_reader) {
                 handle_otlp_logs(registry, max_body_bytes, req, res, content_reader);

@@ -25,6 +25,11 @@ namespace lognurse::host {
 void install_ingest_routes(httplib::Server& server, registry::Registry& registry,
                            std::size_t max_body_bytes);
 
+/// Whether `path` is one of the ingest routes, the only ones that decode a compressed body
+/// with a bound on its decoded size. httplib decodes the body of every other route whole
+/// before a handler sees it, so the listener refuses Content-Encoding on those.
+bool decodes_compressed_bodies(const std::string& path);
+
 /// The HTTP status for an ingest error: 415 for an unsupported content type or encoding, 413
 /// for a body over the limit, else the error kind's status.
 int ingest_http_status(const Error& error);

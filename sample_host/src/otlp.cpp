@@ -988,7 +988,9 @@ PushRequest otlp_logs_to_push(const OtlpLogs& logs, const std::string& tenant,
         if (!index) {
           resource_metadata.push_back(std::move(pair));
         } else if (!pair.second.empty()) {
-          if (key == "service.name") has_service_name = true;
+          // A service.name that is a map flattens to service_name_<key> labels, which name
+          // no service: discovery still gives the stream its service_name.
+          if (pair.first == "service_name") has_service_name = true;
           labels.push_back(std::move(pair));
         }
       }

@@ -2,7 +2,12 @@
 // binary: each gets a clear 4xx within a bounded time, the host stays ready,
 // and what was stored before is still there.
 
+#include <brotli/encode.h>
+#include <zlib.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -230,4 +235,166 @@ TEST_CASE("a second host on a port in use fails instead of sharing it") {
   CHECK(second.exit_code == 1);
   CHECK_THAT(second.err, Catch::Contains("cannot listen on 127.0.0.1:" +
                                          std::to_string(first.port())));
+}
+
+namespace {
+
+constexpr std::size_t kBombLimit = 1 << 20;
+
+/// What a bomb expands to: far past the limit, and far past what the host may allocate.
+constexpr std::size_t kBombExpansion = std::size_t{256} << 20;
+
+/// `piece` repeated `times` times, compressed with zlib in the gzip (window_bits 31) or zlib
+/// (15) format; fed piece by piece, so that the test never holds the expansion either.
+std::string zlib_compress(const std::string& piece, std::size_t times, int window_bits) {
+  z_stream stream{};
+  REQUIRE(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, window_bits, 9,
+                       Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out;
+  char buffer[1 << 16];
+  for (std::size_t i = 0; i < times; ++i) {
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
+    stream.avail_in = static_cast<uInt>(piece.size());
+    const int flush = i + 1 == times ? Z_FINISH : Z_NO_FLUSH;
+    do {
+      stream.next_out = reinterpret_cast<Bytef*>(buffer);
+      stream.avail_out = sizeof buffer;
+      REQUIRE(deflate(&stream, flush) != Z_STREAM_ERROR);
+      out.append(buffer, sizeof buffer - stream.avail_out);
+    } while (stream.avail_out == 0);
+  }
+  deflateEnd(&stream);
+  return out;
+}
+
+/// `piece` repeated `times` times, compressed with brotli, fed piece by piece.
+std::string brotli_compress(const std::string& piece, std::size_t times) {
+  BrotliEncoderState* state = BrotliEncoderCreateInstance(nullptr, nullptr, nullptr);
+  REQUIRE(state != nullptr);
+  BrotliEncoderSetParameter(state, BROTLI_PARAM_QUALITY, 5);
+  std::string out;
+  std::uint8_t buffer[1 << 16];
+  for (std::size_t i = 0; i < times; ++i) {
+    std::size_t available_in = piece.size();
+    auto next_in = reinterpret_cast<const std::uint8_t*>(piece.data());
+    const auto op = i + 1 == times ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
+    do {
+      std::size_t available_out = sizeof buffer;
+      std::uint8_t* next_out = buffer;
+      REQUIRE(BrotliEncoderCompressStream(state, op, &available_in, &next_in, &available_out,
+                                          &next_out, nullptr));
+      out.append(reinterpret_cast<char*>(buffer), sizeof buffer - available_out);
+    } while (available_in > 0 || BrotliEncoderHasMoreOutput(state) ||
+             (op == BROTLI_OPERATION_FINISH && !BrotliEncoderIsFinished(state)));
+  }
+  BrotliEncoderDestroyInstance(state);
+  return out;
+}
+
+/// A snappy block header that declares `length` bytes, followed by a literal of one byte and
+/// copies of it: valid as far as it goes, and a few bytes long.
+std::string snappy_declaring(std::uint64_t length) {
+  std::string out;
+  for (; length >= 0x80; length >>= 7) out += static_cast<char>((length & 0x7f) | 0x80);
+  out += static_cast<char>(length);
+  out += std::string("\x00" "a", 2);
+  for (int i = 0; i < 64; ++i) out += std::string("\xfe\x01\x00", 3);  // copy 64 bytes, offset 1
+  return out;
+}
+
+/// The host's peak resident memory so far (VmHWM), in bytes.
+std::size_t peak_rss(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      std::size_t kib = 0;
+      fields >> kib;
+      return kib * 1024;
+    }
+  }
+  FAIL("no VmHWM in /proc/" << pid << "/status");
+  return 0;
+}
+
+struct Bomb {
+  std::string name;
+  std::string path;
+  std::string content_type;
+  std::string encoding;
+  std::string body;
+  int status;
+  std::string message;  ///< a part of the refusal's text
+};
+
+}  // namespace
+
+TEST_CASE("decompression bombs are refused at the body limit or before decoding, never expanded") {
+  TempDir data;
+  const std::string config = data.file("host.yaml");
+  std::ofstream(config) << "server:\n  max_body_bytes: " << kBombLimit << "\n";
+  HostServer server({"--data-dir", data.file("store")}, {"--config", config});
+  const int port = server.port();
+
+  const std::string megabyte_of_zeros(1 << 20, '\0');
+  const std::size_t megabytes = kBombExpansion >> 20;
+  const std::string gzip_bomb = zlib_compress(megabyte_of_zeros, megabytes, 31);
+  const std::string deflate_bomb = zlib_compress(megabyte_of_zeros, megabytes, 15);
+  const std::string brotli_bomb = brotli_compress(megabyte_of_zeros, megabytes);
+  const std::string snappy_bomb = snappy_declaring(kBombExpansion);
+  // A small gzip body whose content is a snappy block declaring the whole expansion.
+  const std::string gzip_of_snappy_bomb = zlib_compress(snappy_bomb, 1, 31);
+  for (const std::string* body : {&gzip_bomb, &deflate_bomb, &brotli_bomb, &snappy_bomb}) {
+    REQUIRE(body->size() < kBombLimit);
+  }
+
+  const std::string too_large = "larger than " + std::to_string(kBombLimit) + " bytes once decoded";
+  const std::string declares = "declares " + std::to_string(kBombExpansion) + " uncompressed bytes";
+  const std::string proto = "application/x-protobuf";
+  const std::string json_type = "application/json";
+  const std::vector<Bomb> bombs = {
+      {"a gzip JSON push", "/loki/api/v1/push", json_type, "gzip", gzip_bomb, 413, too_large},
+      {"a deflate JSON push", "/loki/api/v1/push", json_type, "deflate", deflate_bomb, 413, too_large},
+      {"a brotli JSON push", "/loki/api/v1/push", json_type, "br", brotli_bomb, 413, too_large},
+      {"a gzip protobuf push", "/loki/api/v1/push", proto, "gzip", gzip_bomb, 413, too_large},
+      {"a snappy protobuf push", "/loki/api/v1/push", proto, "", snappy_bomb, 413, declares},
+      {"a snappy protobuf push labelled snappy", "/loki/api/v1/push", proto, "snappy", snappy_bomb, 413,
+       declares},
+      {"a gzip protobuf push holding a snappy bomb", "/loki/api/v1/push", proto, "gzip",
+       gzip_of_snappy_bomb, 413, declares},
+      {"a zstd push", "/loki/api/v1/push", json_type, "zstd", gzip_bomb, 415, "zstd"},
+      {"a push gzipped twice", "/loki/api/v1/push", json_type, "gzip, gzip", gzip_bomb, 415,
+       "gzip, gzip"},
+      {"a gzip OTLP protobuf request", "/otlp/v1/logs", proto, "gzip", gzip_bomb, 413, too_large},
+      {"a gzip OTLP JSON request", "/otlp/v1/logs", json_type, "gzip", gzip_bomb, 413, too_large},
+      {"a deflate OTLP protobuf request", "/otlp/v1/logs", proto, "deflate", deflate_bomb, 413,
+       too_large},
+      {"a brotli OTLP JSON request", "/otlp/v1/logs", json_type, "br", brotli_bomb, 413, too_large},
+      {"a snappy OTLP request", "/otlp/v1/logs", proto, "snappy", snappy_bomb, 415, "snappy"},
+      {"a zstd OTLP request", "/otlp/v1/logs", proto, "zstd", gzip_bomb, 415, "zstd"},
+      // Routes that read their body whole refuse any Content-Encoding before reading it.
+      {"gzip tool arguments", "/api/nurse/logs/query", json_type, "gzip", gzip_bomb, 415,
+       "accepted only on /loki/api/v1/push and /otlp/v1/logs"},
+      {"a gzip MCP message", "/mcp", json_type, "gzip", gzip_bomb, 415, "accepted only on"},
+      {"a brotli query_range form", "/loki/api/v1/query_range",
+       "application/x-www-form-urlencoded", "br", brotli_bomb, 415, "accepted only on"},
+  };
+
+  for (const auto& bomb : bombs) {
+    const std::size_t peak_before = peak_rss(server.pid());
+    INFO(bomb.name << " (" << bomb.body.size() << " bytes)");
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", bomb.content_type}};
+    if (!bomb.encoding.empty()) headers.emplace_back("Content-Encoding", bomb.encoding);
+    const auto started = std::chrono::steady_clock::now();
+    const auto response = http_request(port, "POST", bomb.path, bomb.body, headers);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+    INFO("status " << response.status << ": " << response.body.substr(0, 300));
+    CHECK(response.status == bomb.status);
+    CHECK_THAT(response.body, Catch::Contains(bomb.message));
+    // The expansion is 256 MiB; the host may hold the limit's worth and its buffers (and,
+    // under AddressSanitizer, what its quarantine keeps of them), far from all of it.
+    CHECK(peak_rss(server.pid()) < peak_before + kBombExpansion / 4);
+    REQUIRE(http_get(port, "/ready").status == 200);
+  }
 }

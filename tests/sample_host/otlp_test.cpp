@@ -142,6 +142,23 @@ TEST_CASE("without service.name the service comes from Loki's discovery list") {
   CHECK(request.streams[1].entries[1].metadata.empty());
 }
 
+TEST_CASE("a service.name that is a map flattens to labels and leaves service_name to discovery") {
+  auto request = map_json(R"({"resourceLogs":[
+    {"resource":{"attributes":[
+       {"key":"service.name","value":{"kvlistValue":{"values":[
+          {"key":"team","value":{"stringValue":"payments"}}]}}},
+       {"key":"k8s.container.name","value":{"stringValue":"api"}}]},
+     "scopeLogs":[{"logRecords":[{"timeUnixNano":"5","body":{"stringValue":"a"}}]}]},
+    {"resource":{"attributes":[
+       {"key":"service.name","value":{"kvlistValue":{"values":[]}}}]},
+     "scopeLogs":[{"logRecords":[{"timeUnixNano":"6","body":{"stringValue":"b"}}]}]}]})");
+  REQUIRE(request.streams.size() == 2);
+  CHECK(request.streams[0].labels == Labels{{"k8s_container_name", "api"},
+                                            {"service_name", "api"},
+                                            {"service_name_team", "payments"}});
+  CHECK(request.streams[1].labels == Labels{{"service_name", "unknown_service"}});
+}
+
 TEST_CASE("OTLP JSON takes 64-bit integers as strings or numbers and ids as hex") {
   auto request = map_json(R"({"resourceLogs":[{"resource":{"attributes":[
       {"key":"service.name","value":{"stringValue":"web"}}]},

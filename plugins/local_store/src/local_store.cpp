@@ -36,6 +36,21 @@ Result<T> guarded(const char* operation, Body&& body) {
   }
 }
 
+/// SQLite's own automatic checkpoint: a passive one once the log holds this many pages.
+constexpr int kAutoCheckpointFrames = 1000;
+
+/// Runs after each commit of the write connection, in place of SQLite's automatic
+/// checkpoint, which it repeats; and past the restart size it asks the store to restart
+/// the log after the push (LocalStore::restart_log).
+int checkpoint_after_commit(void* context, sqlite3* db, const char* schema, int frames) {
+  auto& restart = *static_cast<WalRestart*>(context);
+  if (frames >= kAutoCheckpointFrames) {
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  if (frames >= restart.frames) restart.wanted.store(true, std::memory_order_relaxed);
+  return SQLITE_OK;
+}
+
 Error range_error(const TimeRange& range) {
   return invalid_argument("store.invalid_range", "time range end (" + format_time(range.end_ns) +
                                                      ") is before its start (" +
@@ -220,6 +235,19 @@ Status LocalStore::connect() {
     auto pragmas = connection->exec(config_.fsync_each_push ? "PRAGMA synchronous = FULL"
                                                              : "PRAGMA synchronous = NORMAL");
     if (!pragmas) return pragmas.error();
+    // A log that SQLite restarts by itself is cut back to the restart size too.
+    auto limit = connection->exec("PRAGMA journal_size_limit = " +
+                                  std::to_string(config_.wal_restart_bytes));
+    if (!limit) return limit.error();
+    auto page_size = connection->prepare("PRAGMA page_size");
+    if (!page_size) return page_size.error();
+    auto page_row = page_size.value().step();
+    if (!page_row) return page_row.error();
+    const auto page_bytes = std::max<std::int64_t>(page_size.value().column_int(0), 512);
+    wal_restart_.frames = static_cast<int>(std::clamp<std::int64_t>(
+        static_cast<std::int64_t>(config_.wal_restart_bytes) / page_bytes, 16, 1 << 30));
+    page_size.value().reset();
+    sqlite3_wal_hook(connection->handle(), checkpoint_after_commit, &wal_restart_);
 
     auto version = migrate(*connection);
     if (!version) {
@@ -302,6 +330,11 @@ Result<LocalStore::ReaderLease> LocalStore::acquire_reader() {
   auto connected = connect();
   if (!connected) return connected.error();
   {
+    std::unique_lock gate(gate_mutex_);
+    gate_cv_.wait(gate, [&] { return !gate_closed_; });
+    ++active_leases_;
+  }
+  {
     std::lock_guard lock(readers_mutex_);
     if (!idle_readers_.empty()) {
       auto reader = std::move(idle_readers_.back());
@@ -310,17 +343,58 @@ Result<LocalStore::ReaderLease> LocalStore::acquire_reader() {
     }
   }
   auto opened = open_reader();
-  if (!opened) return opened.error();
+  if (!opened) {
+    end_lease();
+    return opened.error();
+  }
   return ReaderLease(this, std::move(opened.value()));
 }
 
 void LocalStore::release_reader(PooledReader reader) {
   reader.connection->set_deadline(0);
-  std::lock_guard lock(readers_mutex_);
-  if (idle_readers_.size() < config_.read_connections) {
-    idle_readers_.push_back(std::move(reader));
+  {
+    std::lock_guard lock(readers_mutex_);
+    if (idle_readers_.size() < config_.read_connections) {
+      idle_readers_.push_back(std::move(reader));
+    }
   }
+  end_lease();
 }
+
+void LocalStore::end_lease() {
+  {
+    std::lock_guard gate(gate_mutex_);
+    --active_leases_;
+  }
+  gate_cv_.notify_all();
+}
+
+void LocalStore::restart_log() {
+  // Taken first, so that no push, which may open a reader under it, waits at the gate.
+  std::lock_guard write_lock(write_mutex_);
+  std::unique_lock gate(gate_mutex_);
+  gate_closed_ = true;
+  const bool drained = gate_cv_.wait_for(gate, std::chrono::nanoseconds(config_.busy_timeout_ns),
+                                         [&] { return active_leases_ == 0; });
+  if (drained && writer_) {
+    const int rc = sqlite3_wal_checkpoint_v2(writer_->handle(), nullptr,
+                                             SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+      log(LogLevel::warn, std::string("cannot restart the write-ahead log: ") +
+                              sqlite3_errmsg(writer_->handle()) + "; trying after the next push");
+      wal_restart_.wanted.store(true, std::memory_order_relaxed);
+    }
+  } else {
+    log(LogLevel::warn,
+        "the write-ahead log is past wal_restart_size, but queries kept it for busy_timeout; "
+        "trying after the next push");
+    wal_restart_.wanted.store(true, std::memory_order_relaxed);
+  }
+  gate_closed_ = false;
+  gate.unlock();
+  gate_cv_.notify_all();
+}
+
 Result<std::shared_ptr<LocalStore::TenantStreams>> LocalStore::tenant_streams(
     const std::string& tenant, bool create) {
   // Connect before taking tenants_mutex_: connecting takes write_mutex_, and a push holds
@@ -416,6 +490,8 @@ Result<PushResult> LocalStore::push(const PushRequest& request) {
       log(LogLevel::error, "push of " + std::to_string(validated.value().size()) +
                                " streams for tenant '" + request.tenant +
                                "' not stored: " + written.error().message);
+    } else if (wal_restart_.wanted.exchange(false, std::memory_order_relaxed)) {
+      restart_log();
     }
     return written;
   });

@@ -50,6 +50,14 @@
 
 namespace lognurse::local_store {
 
+/// What the write connection's commit hook shares with the store: the size of the
+/// write-ahead log, in pages, past which the log is to be restarted, and whether a commit
+/// found it that large.
+struct WalRestart {
+  int frames = 0;
+  std::atomic<bool> wanted{false};
+};
+
 class LocalStore final : public LogAggregationProtocol {
 public:
   /// Takes a parsed configuration; `logger` and `metrics` may be null. Opens nothing until
@@ -202,6 +210,7 @@ private:
   Result<PooledReader> open_reader();
   Result<ReaderLease> acquire_reader();
   void release_reader(PooledReader reader);
+  void end_lease();  ///< one reader lease fewer: lets a waiting log restart go on
 
   Result<std::shared_ptr<TenantStreams>> tenant_streams(const std::string& tenant, bool create);
   Result<std::vector<MatchedStream>> select_streams(const std::string& tenant,
@@ -245,7 +254,19 @@ private:
   std::shared_ptr<Logger> logger_;
   StoreMetrics metrics_;
 
+  /// Restarts the write-ahead log once it has passed wal_restart_size: closes the reader
+  /// gate, waits (busy_timeout at most) for the queries in flight, and truncates the log
+  /// with no snapshot left to keep it. Overlapping queries would otherwise never leave
+  /// SQLite the moment without readers that it needs, and the log would grow by every push.
+  void restart_log();
+
   std::mutex write_mutex_;
+  WalRestart wal_restart_;  ///< set when the write connection opens
+  /// Reader leases wait while the gate is closed for a log restart.
+  std::mutex gate_mutex_;
+  std::condition_variable gate_cv_;
+  bool gate_closed_ = false;
+  std::size_t active_leases_ = 0;
   std::atomic<bool> connected_{false};
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<WriteStatements> statements_;

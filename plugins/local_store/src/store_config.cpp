@@ -171,6 +171,10 @@ const std::vector<ConfigKey>& config_keys() {
        "... or once the oldest of them was written this long ago"},
       {"compaction_interval", "duration", "10s",
        "how often the background compactor runs (compaction and retention); 0s turns it off"},
+      {"wal_restart_size", "bytes", "64MB",
+       "write-ahead log size past which a push waits (busy_timeout at most) for running "
+       "queries to finish so that the log can start over; without it, queries that always "
+       "overlap let the log grow without bound"},
       {"limits.max_line_size", "bytes", "256KB", "longest accepted line"},
       {"limits.max_label_names_per_series", "integer", "15", "labels per stream"},
       {"limits.max_label_name_length", "integer", "1024", "bytes per label name"},
@@ -246,6 +250,10 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         auto parsed = read_count(value, name);
         if (!parsed) return parsed.error();
         result.read_connections = parsed.value();
+      } else if (name == "wal_restart_size") {
+        auto parsed = read_bytes(value, name);
+        if (!parsed) return parsed.error();
+        result.wal_restart_bytes = parsed.value();
       } else if (name == "limits") {
         auto status = parse_limits(value, result.limits, "limits");
         if (!status) return status.error();

@@ -54,6 +54,9 @@ struct StoreConfig {
   std::int64_t chunk_max_age_ns = 3600LL * 1'000'000'000;
   /// How often the background compactor runs; 0 turns it off (compact() still works).
   std::int64_t compaction_interval_ns = 10LL * 1'000'000'000;
+  /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
+  /// waits up to busy_timeout for them, instead of letting the log grow without bound.
+  std::size_t wal_restart_bytes = 64 * 1024 * 1024;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;
