@@ -711,6 +711,10 @@ public:
   const std::string* label(std::string_view name) const override { return labels_.get(name); }
   std::string_view line() const override { return line_; }
   std::int64_t timestamp_ns() const override { return ts_; }
+  void each_label(
+      const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    for (std::size_t i = 0; i < labels_.size(); ++i) visit(labels_.at(i).first, labels_.at(i).second);
+  }
 
 private:
   const LabelsBuilder& labels_;
