@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <type_traits>
 
 #include "lognurse/logql/ip.hpp"
 #include "lognurse/logql/json_scanner.hpp"
@@ -97,6 +98,21 @@ bool StreamMatcher::matches(const Labels& labels) const {
 }
 
 // ---------------------------------------------------------------------------
+// LabelHints
+
+LabelHints::LabelHints(std::vector<std::string> names) : names_(std::move(names)) {
+  std::sort(names_.begin(), names_.end());
+  names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+}
+
+bool LabelHints::wants(std::string_view name) const {
+  for (const auto& wanted : names_) {
+    if (wanted == name) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
 // LabelsBuilder
 
 void LabelsBuilder::reset(const Labels& stream, const Labels& metadata) {
@@ -131,12 +147,22 @@ void LabelsBuilder::set(std::string_view name, std::string_view value) {
   ++count_;
 }
 
-void LabelsBuilder::set_extracted(std::string_view key, std::string_view value) {
-  scratch_.clear();
-  sanitize_label_name(key, scratch_);
-  if (scratch_.empty()) return;
-  if (stream_has(scratch_)) scratch_ += "_extracted";
-  set(scratch_, value);
+void LabelsBuilder::set_extracted(std::string_view key, std::string_view value,
+                                  const LabelHints* hints) {
+  if (prepare_extracted(key, hints)) set_prepared(value);
+}
+
+bool LabelsBuilder::prepare_extracted(std::string_view key, const LabelHints* hints) {
+  if (is_valid_label_name(key) && !stream_has(key)) {
+    prepared_ = key;  // the common case: the key is the name as it is
+  } else {
+    scratch_.clear();
+    sanitize_label_name(key, scratch_);
+    if (scratch_.empty()) return false;
+    if (stream_has(scratch_)) scratch_ += "_extracted";
+    prepared_ = scratch_;
+  }
+  return hints == nullptr || hints->wants(prepared_);
 }
 
 void LabelsBuilder::remove(std::string_view name) {
@@ -372,6 +398,22 @@ CompiledLabelFilter& CompiledLabelFilter::operator=(CompiledLabelFilter&&) noexc
 
 bool CompiledLabelFilter::keep(LabelsBuilder& labels) const { return root_->keep(labels); }
 
+void add_label_filter_names(const LabelFilterExpr& expr, std::vector<std::string>& names) {
+  std::visit(
+      [&names](const auto& filter) {
+        using T = std::decay_t<decltype(filter)>;
+        if constexpr (std::is_same_v<T, StringLabelFilter>) {
+          names.push_back(filter.matcher.name);
+        } else if constexpr (std::is_same_v<T, Box<LabelFilterBinary>>) {
+          add_label_filter_names(filter->left, names);
+          add_label_filter_names(filter->right, names);
+        } else {
+          names.push_back(filter.name);
+        }
+      },
+      expr);
+}
+
 bool convert_unwrap_value(std::string_view value, UnwrapConversion conversion, double& out,
                           std::string& error) {
   switch (conversion) {
@@ -480,7 +522,7 @@ private:
 
 class JsonStage : public StageRunner {
 public:
-  explicit JsonStage(const JsonParser& parser) {
+  JsonStage(const JsonParser& parser, const LabelHints* hints) : hints_(hints) {
     for (const auto& extraction : parser.extractions) {
       Extraction compiled;
       compiled.name = extraction.name;
@@ -491,8 +533,8 @@ public:
       if (current_->stream_has(key)) {
         key_ = key;
         key_ += "_extracted";
-        current_->set(key_, value);
-      } else {
+        if (hints_ == nullptr || hints_->wants(key_)) current_->set(key_, value);
+      } else if (hints_ == nullptr || hints_->wants(key)) {
         current_->set(key, value);
       }
     };
@@ -510,9 +552,8 @@ public:
       return true;
     }
     for (const auto& extraction : extractions_) {
-      if (!extraction.path.empty() && json_extract(line(p), extraction.path, value_)) {
-        lbs.set_extracted(extraction.name, value_);
-      }
+      if (extraction.path.empty() || !lbs.prepare_extracted(extraction.name, hints_)) continue;
+      if (json_extract(line(p), extraction.path, value_)) lbs.set_prepared(value_);
     }
     return true;
   }
@@ -522,6 +563,7 @@ private:
     std::string name;
     std::vector<JsonPathStep> path;
   };
+  const LabelHints* hints_;
   std::vector<Extraction> extractions_;
   JsonFieldSink sink_;
   LabelsBuilder* current_ = nullptr;
@@ -532,8 +574,11 @@ private:
 
 class LogfmtStage : public StageRunner {
 public:
-  explicit LogfmtStage(const LogfmtParser& parser)
-      : strict_(parser.strict), keep_empty_(parser.keep_empty), extractions_(parser.extractions) {}
+  LogfmtStage(const LogfmtParser& parser, const LabelHints* hints)
+      : strict_(parser.strict),
+        keep_empty_(parser.keep_empty),
+        extractions_(parser.extractions),
+        hints_(hints) {}
 
   bool process(LogPipeline& p) override {
     LabelsBuilder& lbs = labels(p);
@@ -552,10 +597,10 @@ public:
         if (!syntax_error(lbs, text, i)) return true;
         continue;
       }
-      value_.clear();
+      std::string_view value;
       if (i < text.size() && text[i] == '=') {
         ++i;
-        if (!read_value(text, i)) {
+        if (!read_value(text, i, value)) {
           if (!syntax_error(lbs, text, i)) return true;
           continue;
         }
@@ -563,27 +608,30 @@ public:
         if (!syntax_error(lbs, text, i)) return true;
         continue;
       }
-      emit(lbs, key);
+      if (value.empty() && !keep_empty_) continue;
+      emit(lbs, key, value);
     }
     return true;
   }
 
 private:
-  // Reads a bare or quoted value at i into value_.
-  bool read_value(std::string_view text, std::size_t& i) {
+  // Reads a bare or quoted value at i. Values without escapes are views of the
+  // line; only a quoted value with escapes is decoded, into value_.
+  bool read_value(std::string_view text, std::size_t& i, std::string_view& value) {
     if (i < text.size() && text[i] == '"') {
-      ++i;
+      std::size_t start = ++i;
+      bool escaped = false;
       while (i < text.size() && text[i] != '"') {
         if (text[i] == '\\' && i + 1 < text.size()) {
-          char e = text[++i];
-          value_ += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
-        } else {
-          value_ += text[i];
+          escaped = true;
+          ++i;
         }
         ++i;
       }
       if (i >= text.size()) return false;
+      value = text.substr(start, i - start);
       ++i;
+      if (escaped) value = unescape(value);
       return true;
     }
     std::size_t start = i;
@@ -591,8 +639,21 @@ private:
       if (text[i] == '=' || text[i] == '"') return false;
       ++i;
     }
-    value_.assign(text.substr(start, i - start));
+    value = text.substr(start, i - start);
     return true;
+  }
+
+  std::string_view unescape(std::string_view quoted) {
+    value_.clear();
+    for (std::size_t i = 0; i < quoted.size(); ++i) {
+      char c = quoted[i];
+      if (c == '\\' && i + 1 < quoted.size()) {
+        char e = quoted[++i];
+        c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+      }
+      value_ += c;
+    }
+    return value_;
   }
 
   // Strict mode stops with an error; otherwise the bad token is skipped.
@@ -607,26 +668,27 @@ private:
     return true;
   }
 
-  void emit(LabelsBuilder& lbs, std::string_view key) {
-    if (value_.empty() && !keep_empty_) return;
+  void emit(LabelsBuilder& lbs, std::string_view key, std::string_view value) {
     if (extractions_.empty()) {
-      lbs.set_extracted(key, value_);
+      lbs.set_extracted(key, value, hints_);
       return;
     }
     for (const auto& extraction : extractions_) {
-      if (extraction.expression == key) lbs.set_extracted(extraction.name, value_);
+      if (extraction.expression == key) lbs.set_extracted(extraction.name, value, hints_);
     }
   }
 
   bool strict_;
   bool keep_empty_;
   std::vector<LabelExtraction> extractions_;
+  const LabelHints* hints_;
   std::string value_;
 };
 
 class RegexpStage : public StageRunner {
 public:
-  explicit RegexpStage(const RegexpParser& parser) : re_(parser.pattern, RE2::Quiet) {
+  RegexpStage(const RegexpParser& parser, const LabelHints* hints)
+      : re_(parser.pattern, RE2::Quiet), hints_(hints) {
     groups_.resize(static_cast<std::size_t>(re_.NumberOfCapturingGroups() + 1));
     for (const auto& [name, index] : re_.NamedCapturingGroups()) names_.emplace_back(index, name);
   }
@@ -641,20 +703,21 @@ public:
     for (const auto& [index, name] : names_) {
       const auto& group = groups_[static_cast<std::size_t>(index)];
       if (group.data() == nullptr) continue;
-      labels(p).set_extracted(name, std::string_view(group.data(), group.size()));
+      labels(p).set_extracted(name, std::string_view(group.data(), group.size()), hints_);
     }
     return true;
   }
 
 private:
   RE2 re_;
+  const LabelHints* hints_;
   std::vector<re2::StringPiece> groups_;
   std::vector<std::pair<int, std::string>> names_;
 };
 
 class PatternStage : public StageRunner {
 public:
-  explicit PatternStage(const PatternParser& parser) {
+  PatternStage(const PatternParser& parser, const LabelHints* hints) : hints_(hints) {
     std::string error;
     if (auto pattern = Pattern::compile(parser.pattern, true, error)) pattern_ = *pattern;
   }
@@ -662,25 +725,26 @@ public:
   bool process(LogPipeline& p) override {
     if (!pattern_) return true;
     LabelsBuilder& lbs = labels(p);
-    pattern_->match(line(p), [&lbs](std::string_view name, std::string_view value) {
-      lbs.set_extracted(name, value);
+    pattern_->match(line(p), [&lbs, this](std::string_view name, std::string_view value) {
+      lbs.set_extracted(name, value, hints_);
     });
     return true;
   }
 
 private:
   std::optional<Pattern> pattern_;
+  const LabelHints* hints_;
 };
 
 class UnpackStage : public StageRunner {
 public:
-  UnpackStage() {
+  explicit UnpackStage(const LabelHints* hints) : hints_(hints) {
     sink_ = [this](std::string_view key, std::string_view value) {
       if (key == "_entry") {
         entry_.assign(value);
         has_entry_ = true;
       } else {
-        current_->set_extracted(key, value);
+        current_->set_extracted(key, value, hints_);
       }
     };
   }
@@ -697,6 +761,7 @@ public:
   }
 
 private:
+  const LabelHints* hints_;
   JsonFieldSink sink_;
   LabelsBuilder* current_ = nullptr;
   std::string entry_;
@@ -890,21 +955,25 @@ private:
 };
 
 struct StageFactory {
+  const LabelHints* hints;  ///< for a parser: what it extracts, nullptr for all
+
   std::unique_ptr<StageRunner> operator()(const LineFilter& s) {
     return std::make_unique<LineFilterStage>(s);
   }
-  std::unique_ptr<StageRunner> operator()(const JsonParser& s) { return std::make_unique<JsonStage>(s); }
+  std::unique_ptr<StageRunner> operator()(const JsonParser& s) {
+    return std::make_unique<JsonStage>(s, hints);
+  }
   std::unique_ptr<StageRunner> operator()(const LogfmtParser& s) {
-    return std::make_unique<LogfmtStage>(s);
+    return std::make_unique<LogfmtStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const RegexpParser& s) {
-    return std::make_unique<RegexpStage>(s);
+    return std::make_unique<RegexpStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const PatternParser& s) {
-    return std::make_unique<PatternStage>(s);
+    return std::make_unique<PatternStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const UnpackParser&) {
-    return std::make_unique<UnpackStage>();
+    return std::make_unique<UnpackStage>(hints);
   }
   std::unique_ptr<StageRunner> operator()(const LabelFilter& s) {
     return std::make_unique<LabelFilterStage>(s.expr);
@@ -927,11 +996,63 @@ struct StageFactory {
 // ---------------------------------------------------------------------------
 // LogPipeline
 
-LogPipeline::LogPipeline(const LogExpr& log) {
+namespace {
+
+bool is_parser(const Stage& stage) {
+  return std::holds_alternative<JsonParser>(stage) || std::holds_alternative<LogfmtParser>(stage) ||
+         std::holds_alternative<RegexpParser>(stage) ||
+         std::holds_alternative<PatternParser>(stage) ||
+         std::holds_alternative<UnpackParser>(stage);
+}
+
+/// Adds the labels `stage` reads to `wanted`; resets it when the stage may
+/// read any label (a template can range over all of them).
+void add_read_labels(const Stage& stage, std::optional<std::vector<std::string>>& wanted) {
+  if (const auto* filter = std::get_if<LabelFilter>(&stage)) {
+    add_label_filter_names(filter->expr, *wanted);
+  } else if (std::holds_alternative<LineFormat>(stage)) {
+    wanted.reset();
+  } else if (const auto* format = std::get_if<LabelFormat>(&stage)) {
+    for (const auto& item : format->items) {
+      if (item.is_template) {
+        wanted.reset();
+        return;
+      }
+      wanted->push_back(item.value);
+    }
+  } else if (const auto* drop = std::get_if<Drop>(&stage)) {
+    for (const auto& item : drop->items) wanted->push_back(item.name);
+  } else if (const auto* keep = std::get_if<Keep>(&stage)) {
+    for (const auto& item : keep->items) wanted->push_back(item.name);
+  }
+}
+
+}  // namespace
+
+LogPipeline::LogPipeline(const LogExpr& log,
+                         const std::optional<std::vector<std::string>>& needed) {
+  // Walk back from the end: what each stage's successors read is what a
+  // parser before them has to extract, plus the error labels, which a parser
+  // always sets.
+  std::vector<const LabelHints*> stage_hints(log.pipeline.size(), nullptr);
+  std::optional<std::vector<std::string>> wanted = needed;
+  for (std::size_t i = log.pipeline.size(); i-- > 0 && wanted;) {
+    if (!is_parser(log.pipeline[i])) {
+      add_read_labels(log.pipeline[i], wanted);
+      continue;
+    }
+    std::vector<std::string> names = *wanted;
+    names.emplace_back(kErrorLabel);
+    names.emplace_back(kErrorDetailsLabel);
+    hints_.push_back(std::make_unique<LabelHints>(std::move(names)));
+    stage_hints[i] = hints_.back().get();
+  }
+
   bool line_rewritten = false;
   bool only_line_filters = true;
-  for (const auto& stage : log.pipeline) {
-    stages_.push_back(std::visit(StageFactory{}, stage));
+  for (std::size_t i = 0; i < log.pipeline.size(); ++i) {
+    const Stage& stage = log.pipeline[i];
+    stages_.push_back(std::visit(StageFactory{stage_hints[i]}, stage));
     only_line_filters = only_line_filters && std::holds_alternative<LineFilter>(stage);
     if (only_line_filters) leading_line_filters_ = stages_.size();
     if (const auto* filter = std::get_if<LineFilter>(&stage)) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,20 @@ private:
   std::vector<Compiled> matchers_;
 };
 
+/// The extracted labels the rest of a query can read, as Loki's parser hints:
+/// a parser given hints still reads the whole line (so it still finds and
+/// reports errors) but sets only the labels named here and the error labels.
+class LabelHints {
+public:
+  explicit LabelHints(std::vector<std::string> names);
+
+  /// Whether a parser should set the label `name` (its final, sanitised name).
+  bool wants(std::string_view name) const;
+
+private:
+  std::vector<std::string> names_;
+};
+
 /// The labels of one entry while the pipeline runs: the stream's labels,
 /// structured metadata and what parsers extracted. Slots are reused between
 /// entries so that steady-state processing does not allocate.
@@ -67,8 +82,19 @@ public:
   void set(std::string_view name, std::string_view value);
 
   /// Sets a label found by a parser: the key is sanitised, a name that is
-  /// also a stream label gets the suffix "_extracted", as Loki does.
-  void set_extracted(std::string_view key, std::string_view value);
+  /// also a stream label gets the suffix "_extracted", as Loki does. Does
+  /// nothing when `hints` do not want the resulting name.
+  void set_extracted(std::string_view key, std::string_view value,
+                     const LabelHints* hints = nullptr);
+
+  /// The first half of set_extracted, for parsers that need not read a value
+  /// nobody wants: computes the label name of `key` and returns whether
+  /// `hints` (nullptr: all) want it. set_prepared() then sets it.
+  bool prepare_extracted(std::string_view key, const LabelHints* hints);
+
+  /// Sets the label that the last prepare_extracted() named; the key given
+  /// to it must still be alive.
+  void set_prepared(std::string_view value) { set(prepared_, value); }
 
   /// Removes a label if present.
   void remove(std::string_view name);
@@ -123,6 +149,7 @@ private:
   std::size_t count_ = 0;
   bool changed_ = false;
   std::string scratch_;
+  std::string_view prepared_;  ///< the key itself or scratch_
 };
 
 class StageRunner;
@@ -133,7 +160,12 @@ class LogPipeline {
 public:
   /// Compiles the stages of `log` (its selector is not used). The expression
   /// must come from parse(), which has already checked regexes and templates.
-  explicit LogPipeline(const LogExpr& log);
+  /// `needed` names the labels that whoever reads the result uses (a metric
+  /// query's grouping, its unwrap label); with it, parsers extract only those
+  /// and what later stages read. Without it (log queries, which return every
+  /// label) parsers extract everything.
+  explicit LogPipeline(const LogExpr& log,
+                       const std::optional<std::vector<std::string>>& needed = std::nullopt);
   ~LogPipeline();
   LogPipeline(LogPipeline&&) noexcept;
   LogPipeline& operator=(LogPipeline&&) noexcept;
@@ -156,9 +188,13 @@ public:
   /// run before any stage rewrites the line.
   std::vector<std::string> required_literals() const;
 
+  /// Whether some parser extracts only part of what it finds.
+  bool uses_hints() const { return !hints_.empty(); }
+
 private:
   friend class StageRunner;
   std::vector<std::unique_ptr<StageRunner>> stages_;
+  std::vector<std::unique_ptr<LabelHints>> hints_;  ///< owned for the parser stages
   /// How many stages at the front are line filters: they run before the
   /// labels are built, so that a dropped line costs no label work.
   std::size_t leading_line_filters_ = 0;
@@ -190,6 +226,9 @@ public:
 private:
   std::unique_ptr<LabelPredicate> root_;
 };
+
+/// Appends the names of the labels that `expr` reads to `names`.
+void add_label_filter_names(const LabelFilterExpr& expr, std::vector<std::string>& names);
 
 /// Converts an unwrapped label value. Returns false and sets `error` when the
 /// value is not a number (or a duration/byte size for those conversions).
