@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <unordered_map>
@@ -59,15 +60,50 @@ public:
   void count_entry(const Labels& stream, const LogEntry& entry) {
     stats_.lines_scanned++;
     stats_.bytes_scanned += entry.line.size();
-    // Sources hand out one Labels object per stream, so the object's address
-    // finds a stream seen recently in a few comparisons even when streams
-    // interleave entry by entry. The labels are still compared: nothing stops
-    // a source from reusing one object for several streams.
+    // Sources usually hand out one Labels object per stream, so the object's
+    // address finds a stream seen recently in a few comparisons even when
+    // streams interleave entry by entry. The labels are still compared: a
+    // source may reuse one object for several streams, or build one per entry.
     for (const auto& seen : recent_) {
-      if (seen.address == &stream && *seen.labels == stream) return;
+      if (seen.address == &stream && same_labels(*seen.labels, stream)) return;
     }
     recent_[next_recent_] = {&stream, &known_stream(stream)};
     next_recent_ = (next_recent_ + 1) % recent_.size();
+  }
+
+  static bool same_labels(const Labels& a, const Labels& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!same_text(a[i].first, b[i].first) || !same_text(a[i].second, b[i].second)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// String equality that the compiler inlines: label names and values are
+  /// short, and a call to memcmp per string would cost more than comparing.
+  static bool same_text(const std::string& a, const std::string& b) {
+    std::size_t n = a.size();
+    if (n != b.size()) return false;
+    const char* x = a.data();
+    const char* y = b.data();
+    if (n < 8) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (x[i] != y[i]) return false;
+      }
+      return true;
+    }
+    // Eight bytes at a time, the last word overlapping the one before.
+    for (std::size_t i = 0;; i += 8) {
+      std::size_t at = i + 8 <= n ? i : n - 8;
+      std::uint64_t u = 0;
+      std::uint64_t v = 0;
+      std::memcpy(&u, x + at, 8);
+      std::memcpy(&v, y + at, 8);
+      if (u != v) return false;
+      if (at + 8 >= n) return true;
+    }
   }
 
   /// The stored copy of `stream`, added (and counted) on first sight; found
@@ -194,15 +230,28 @@ public:
       values_[i] = labels.get(names_[i]);
       hash = (hash ^ (values_[i] == nullptr ? i : hasher(*values_[i]) + i)) * 0x100000001b3ULL;
     }
-    auto& bucket = index_[hash];
-    for (std::size_t item : bucket) {
-      if (same_values(items_[item].labels)) {
-        added = false;
-        return items_[item];
+    // A few groups (levels, services) are compared in a row; more go through the map.
+    if (items_.size() <= kFewGroups) {
+      for (std::size_t item = 0; item < items_.size(); ++item) {
+        if (hashes_[item] == hash && same_values(items_[item].labels)) {
+          added = false;
+          return items_[item];
+        }
       }
+    } else {
+      if (index_.empty()) {
+        for (std::size_t item = 0; item < items_.size(); ++item) index_[hashes_[item]].push_back(item);
+      }
+      for (std::size_t item : index_[hash]) {
+        if (same_values(items_[item].labels)) {
+          added = false;
+          return items_[item];
+        }
+      }
+      index_[hash].push_back(items_.size());
     }
     added = true;
-    bucket.push_back(items_.size());
+    hashes_.push_back(hash);
     items_.emplace_back();
     for (std::size_t i = 0; i < names_.size(); ++i) {
       if (values_[i] != nullptr) items_.back().labels.emplace_back(names_[i], *values_[i]);
@@ -227,9 +276,12 @@ private:
     return at == labels.size();
   }
 
+  static constexpr std::size_t kFewGroups = 16;
+
   std::vector<std::string> names_;
   std::vector<const std::string*> values_;  ///< of the current entry, per name
-  std::unordered_map<std::size_t, std::vector<std::size_t>> index_;
+  std::unordered_map<std::size_t, std::vector<std::size_t>> index_;  ///< past kFewGroups
+  std::vector<std::size_t> hashes_;  ///< per item
   std::vector<RawSeries> items_;
 };
 
@@ -589,6 +641,7 @@ private:
       // Errors are checked before grouping, which could otherwise drop __error__
       // and hide them, as Loki keeps the error labels of a failed entry.
       if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
+        std::string error_value = *error;  // finish() below moves the labels
         LabelsBuilder* all = &labels;
         if (pipeline.uses_hints()) {
           if (!full_pipeline) full_pipeline.emplace(r.log);
@@ -601,7 +654,7 @@ private:
         all->copy_to(series);
         failure = invalid_argument(
             "logql.pipeline_error",
-            "pipeline error " + quote(*error) + " for series " + labels_to_string(series) +
+            "pipeline error " + quote(error_value) + " for series " + labels_to_string(series) +
                 ". Skip failing entries on purpose with a label filter such as | __error__=\"\" "
                 "(after unwrap when the error comes from unwrap)");
         return false;

@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -103,6 +104,11 @@ bool StreamMatcher::matches(const Labels& labels) const {
 LabelHints::LabelHints(std::vector<std::string> names) : names_(std::move(names)) {
   std::sort(names_.begin(), names_.end());
   names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+  std::string_view suffix = "_extracted";
+  for (const auto& name : names_) {
+    suffixed_ = suffixed_ || (name.size() > suffix.size() &&
+                              std::string_view(name).substr(name.size() - suffix.size()) == suffix);
+  }
 }
 
 bool LabelHints::wants(std::string_view name) const {
@@ -118,19 +124,47 @@ bool LabelHints::wants(std::string_view name) const {
 void LabelsBuilder::reset(const Labels& stream, const Labels& metadata) {
   stream_ = &stream;
   count_ = 0;
-  changed_ = false;
-  for (const auto& label : stream) set(label.first, label.second);
+  stream_done_ = 0;
+  gathered_ = false;
+  if (stream.size() > 64) gather();
   for (const auto& label : metadata) {
     if (!stream_has(label.first)) set(label.first, label.second);
   }
   changed_ = false;
 }
 
+std::size_t LabelsBuilder::stream_index(std::string_view name) const {
+  if (gathered_ || stream_ == nullptr) return kNotFound;
+  for (std::size_t i = 0; i < stream_->size(); ++i) {
+    if ((*stream_)[i].first == name) {
+      return (stream_done_ >> i & 1) != 0 ? kNotFound : i;
+    }
+  }
+  return kNotFound;
+}
+
+void LabelsBuilder::gather() const {
+  if (gathered_ || stream_ == nullptr) return;
+  for (std::size_t i = 0; i < stream_->size(); ++i) {
+    if (i < 64 && (stream_done_ >> i & 1) != 0) continue;
+    append((*stream_)[i].first, (*stream_)[i].second);
+  }
+  gathered_ = true;
+}
+
+void LabelsBuilder::append(std::string_view name, std::string_view value) const {
+  if (count_ == slots_.size()) slots_.emplace_back();
+  slots_[count_].first.assign(name);
+  slots_[count_].second.assign(value);
+  ++count_;
+}
+
 const std::string* LabelsBuilder::get(std::string_view name) const {
   for (std::size_t i = 0; i < count_; ++i) {
     if (slots_[i].first == name) return &slots_[i].second;
   }
-  return nullptr;
+  std::size_t i = stream_index(name);
+  return i == kNotFound ? nullptr : &(*stream_)[i].second;
 }
 
 void LabelsBuilder::set(std::string_view name, std::string_view value) {
@@ -141,10 +175,9 @@ void LabelsBuilder::set(std::string_view name, std::string_view value) {
       return;
     }
   }
-  if (count_ == slots_.size()) slots_.emplace_back();
-  slots_[count_].first.assign(name);
-  slots_[count_].second.assign(value);
-  ++count_;
+  std::size_t i = stream_index(name);
+  if (i != kNotFound) stream_done_ |= 1ULL << i;
+  append(name, value);
 }
 
 void LabelsBuilder::set_extracted(std::string_view key, std::string_view value,
@@ -152,8 +185,15 @@ void LabelsBuilder::set_extracted(std::string_view key, std::string_view value,
   if (prepare_extracted(key, hints)) set_prepared(value);
 }
 
-bool LabelsBuilder::prepare_extracted(std::string_view key, const LabelHints* hints) {
-  if (is_valid_label_name(key) && !stream_has(key)) {
+bool LabelsBuilder::prepare_extracted(std::string_view key, const LabelHints* hints,
+                                      bool valid_name) {
+  valid_name = valid_name || is_valid_label_name(key);
+  // A valid key is its own name, or that name with "_extracted": without a
+  // wanted name of either form there is nothing to set.
+  if (valid_name && hints != nullptr && !hints->wants(key) && !hints->wants_suffixed()) {
+    return false;
+  }
+  if (valid_name && !stream_has(key)) {
     prepared_ = key;  // the common case: the key is the name as it is
   } else {
     scratch_.clear();
@@ -172,6 +212,10 @@ void LabelsBuilder::remove(std::string_view name) {
       return;
     }
   }
+  std::size_t i = stream_index(name);
+  if (i == kNotFound) return;
+  changed_ = true;
+  stream_done_ |= 1ULL << i;
 }
 
 void LabelsBuilder::remove_at(std::size_t i) {
@@ -198,15 +242,18 @@ void LabelsBuilder::set_error(std::string_view error, std::string_view details) 
 }
 
 void LabelsBuilder::finish() {
+  gather();
   std::sort(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_),
             [](const Label& a, const Label& b) { return a.first < b.first; });
 }
 
 void LabelsBuilder::copy_to(Labels& out) const {
+  gather();
   out.assign(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_));
 }
 
 std::size_t LabelsBuilder::hash() const {
+  gather();
   std::size_t h = 0xcbf29ce484222325ULL;
   std::hash<std::string_view> hasher;
   for (std::size_t i = 0; i < count_; ++i) {
@@ -217,6 +264,7 @@ std::size_t LabelsBuilder::hash() const {
 }
 
 bool LabelsBuilder::equals(const Labels& labels) const {
+  gather();
   if (labels.size() != count_) return false;
   for (std::size_t i = 0; i < count_; ++i) {
     if (labels[i] != slots_[i]) return false;
@@ -470,7 +518,12 @@ namespace {
 
 class LineFilterStage : public StageRunner {
 public:
-  explicit LineFilterStage(const LineFilter& filter) : op_(filter.op), values_(filter.values) {
+  explicit LineFilterStage(const LineFilter& filter)
+      : op_(filter.op),
+        values_(filter.values),
+        contains_(filter.op == LineFilterOp::contains),
+        literal_(!filter.ip && values_.size() == 1 &&
+                 (filter.op == LineFilterOp::contains || filter.op == LineFilterOp::not_contains)) {
     for (const auto& value : values_) {
       if (filter.ip) {
         std::string error;
@@ -488,6 +541,7 @@ public:
 
   bool process(LogPipeline& p) override {
     std::string_view text = line(p);
+    if (literal_) return (text.find(values_[0]) != std::string_view::npos) == contains_;
     bool any = false;
     if (!ranges_.empty()) {
       for (const auto& range : ranges_) any = any || range.matches_line(text);
@@ -515,6 +569,8 @@ public:
 private:
   LineFilterOp op_;
   std::vector<std::string> values_;
+  bool contains_;  ///< |= rather than !=
+  bool literal_;   ///< one literal to look for: the common case, checked first
   std::vector<std::unique_ptr<RE2>> regexes_;
   std::vector<Pattern> patterns_;
   std::vector<IpRange> ranges_;
@@ -572,6 +628,23 @@ private:
   std::string error_;
 };
 
+/// Character classes of the logfmt scanner, one table lookup a byte.
+enum LogfmtClass : unsigned char { kSpace = 1, kEquals = 2, kQuote = 4, kNameChar = 8, kDigit = 16 };
+
+constexpr std::array<unsigned char, 256> logfmt_classes() {
+  std::array<unsigned char, 256> table{};
+  for (int c = 0; c <= ' '; ++c) table[c] = kSpace;
+  table['='] = kEquals;
+  table['"'] = kQuote;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = kNameChar;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = kNameChar;
+  for (int c = '0'; c <= '9'; ++c) table[c] = kNameChar | kDigit;
+  table['_'] = kNameChar;
+  return table;
+}
+
+constexpr std::array<unsigned char, 256> kClass = logfmt_classes();
+
 class LogfmtStage : public StageRunner {
 public:
   LogfmtStage(const LogfmtParser& parser, const LabelHints* hints)
@@ -583,13 +656,16 @@ public:
   bool process(LogPipeline& p) override {
     LabelsBuilder& lbs = labels(p);
     std::string_view text = line(p);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     std::size_t i = 0;
     while (i < text.size()) {
-      while (i < text.size() && static_cast<unsigned char>(text[i]) <= ' ') ++i;
+      while (i < text.size() && (kClass[bytes[i]] & kSpace) != 0) ++i;
       if (i >= text.size()) break;
       std::size_t key_start = i;
-      while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ' && text[i] != '=' &&
-             text[i] != '"') {
+      // A key that is a label name as it is needs no sanitising: note it on the way.
+      bool name = (kClass[bytes[i]] & kDigit) == 0;
+      while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) {
+        name = name && (kClass[bytes[i]] & kNameChar) != 0;
         ++i;
       }
       std::string_view key = text.substr(key_start, i - key_start);
@@ -609,7 +685,7 @@ public:
         continue;
       }
       if (value.empty() && !keep_empty_) continue;
-      emit(lbs, key, value);
+      emit(lbs, key, name, value);
     }
     return true;
   }
@@ -635,10 +711,9 @@ private:
       return true;
     }
     std::size_t start = i;
-    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') {
-      if (text[i] == '=' || text[i] == '"') return false;
-      ++i;
-    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) ++i;
+    if (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) return false;
     value = text.substr(start, i - start);
     return true;
   }
@@ -664,13 +739,14 @@ private:
                                            std::string(1, i < text.size() ? text[i] : ' ') + "'");
       return false;
     }
-    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') ++i;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    while (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) ++i;
     return true;
   }
 
-  void emit(LabelsBuilder& lbs, std::string_view key, std::string_view value) {
+  void emit(LabelsBuilder& lbs, std::string_view key, bool name, std::string_view value) {
     if (extractions_.empty()) {
-      lbs.set_extracted(key, value, hints_);
+      if (lbs.prepare_extracted(key, hints_, name)) lbs.set_prepared(value);
       return;
     }
     for (const auto& extraction : extractions_) {

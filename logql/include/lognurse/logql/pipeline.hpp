@@ -63,16 +63,23 @@ public:
   /// Whether a parser should set the label `name` (its final, sanitised name).
   bool wants(std::string_view name) const;
 
+  /// Whether some wanted name ends with "_extracted".
+  bool wants_suffixed() const { return suffixed_; }
+
 private:
   std::vector<std::string> names_;
+  bool suffixed_ = false;
 };
 
 /// The labels of one entry while the pipeline runs: the stream's labels,
-/// structured metadata and what parsers extracted. Slots are reused between
-/// entries so that steady-state processing does not allocate.
+/// structured metadata and what parsers extracted. The stream's labels are
+/// read where they are until a stage replaces or removes one, or something
+/// needs the whole set in order (size(), at(), retain(), finish()); only then
+/// are they copied. Slots are reused between entries, so steady-state
+/// processing does not allocate.
 class LabelsBuilder {
 public:
-  /// Starts a new entry.
+  /// Starts a new entry; `stream` and `metadata` must outlive it.
   void reset(const Labels& stream, const Labels& metadata);
 
   /// The value of `name`, or nullptr.
@@ -90,7 +97,8 @@ public:
   /// The first half of set_extracted, for parsers that need not read a value
   /// nobody wants: computes the label name of `key` and returns whether
   /// `hints` (nullptr: all) want it. set_prepared() then sets it.
-  bool prepare_extracted(std::string_view key, const LabelHints* hints);
+  /// `valid_name` says the caller already knows `key` is a valid label name.
+  bool prepare_extracted(std::string_view key, const LabelHints* hints, bool valid_name = false);
 
   /// Sets the label that the last prepare_extracted() named; the key given
   /// to it must still be alive.
@@ -112,14 +120,21 @@ public:
   bool changed() const { return changed_; }
 
   /// Number of labels currently set.
-  std::size_t size() const { return count_; }
+  std::size_t size() const {
+    gather();
+    return count_;
+  }
 
-  /// The i-th label, in no particular order until sort() is called.
-  const Label& at(std::size_t i) const { return slots_[i]; }
+  /// The i-th label, in no particular order until finish() is called.
+  const Label& at(std::size_t i) const {
+    gather();
+    return slots_[i];
+  }
 
   /// Keeps only the labels for which keep(name, value) is true.
   template <typename Keep>
   void retain(Keep&& keep) {
+    gather();
     for (std::size_t i = 0; i < count_;) {
       if (keep(slots_[i].first, slots_[i].second)) {
         ++i;
@@ -143,10 +158,22 @@ public:
 
 private:
   void remove_at(std::size_t i);
+  /// Where the stream label `name` is, if it is still read from the stream.
+  std::size_t stream_index(std::string_view name) const;
+  /// Copies the stream labels still read from the stream into the slots.
+  /// Changes no label, so const readers may call it.
+  void gather() const;
+  void append(std::string_view name, std::string_view value) const;
+
+  static constexpr std::size_t kNotFound = static_cast<std::size_t>(-1);
 
   const Labels* stream_ = nullptr;
-  std::vector<Label> slots_;
-  std::size_t count_ = 0;
+  /// Bit i: stream label i is no longer read from the stream (replaced or
+  /// removed). A stream of more than 64 labels is gathered at once.
+  std::uint64_t stream_done_ = 0;
+  mutable bool gathered_ = false;  ///< the stream's labels are all in the slots
+  mutable std::vector<Label> slots_;
+  mutable std::size_t count_ = 0;
   bool changed_ = false;
   std::string scratch_;
   std::string_view prepared_;  ///< the key itself or scratch_
