@@ -31,12 +31,28 @@ bool is_valid_label_name(std::string_view name) {
   return true;
 }
 
+namespace {
+
+constexpr std::array<bool, 256> name_characters() {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  table['_'] = true;
+  return table;
+}
+
+constexpr std::array<bool, 256> kNameCharacter = name_characters();
+
+}  // namespace
+
 void sanitize_label_name(std::string_view key, std::string& out) {
   if (out.empty() && !key.empty() && key[0] >= '0' && key[0] <= '9') out += '_';
-  for (char c : key) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
-    out += ok ? c : '_';
+  std::size_t start = out.size();
+  out.resize(start + key.size());
+  char* dst = out.data() + start;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    dst[i] = kNameCharacter[static_cast<unsigned char>(key[i])] ? key[i] : '_';
   }
 }
 
@@ -586,6 +602,9 @@ public:
       extractions_.push_back(std::move(compiled));
     }
     sink_ = [this](std::string_view key, std::string_view value) {
+      // The key is already sanitised: its label is the key, or the key with
+      // "_extracted" on a clash with a stream label.
+      if (hints_ != nullptr && !hints_->wants(key) && !hints_->wants_suffixed()) return;
       if (current_->stream_has(key)) {
         key_ = key;
         key_ += "_extracted";
