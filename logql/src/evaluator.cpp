@@ -240,7 +240,9 @@ public:
       }
     } else {
       if (index_.empty()) {
-        for (std::size_t item = 0; item < items_.size(); ++item) index_[hashes_[item]].push_back(item);
+        for (std::size_t item = 0; item < items_.size(); ++item) {
+          index_[hashes_[item]].push_back(item);
+        }
       }
       for (std::size_t item : index_[hash]) {
         if (same_values(items_[item].labels)) {

@@ -648,7 +648,13 @@ private:
 };
 
 /// Character classes of the logfmt scanner, one table lookup a byte.
-enum LogfmtClass : unsigned char { kSpace = 1, kEquals = 2, kQuote = 4, kNameChar = 8, kDigit = 16 };
+enum LogfmtClass : unsigned char {
+  kSpace = 1,
+  kEquals = 2,
+  kQuote = 4,
+  kNameChar = 8,
+  kDigit = 16,
+};
 
 constexpr std::array<unsigned char, 256> logfmt_classes() {
   std::array<unsigned char, 256> table{};
@@ -873,7 +879,9 @@ public:
   std::int64_t timestamp_ns() const override { return ts_; }
   void each_label(
       const std::function<void(std::string_view, std::string_view)>& visit) const override {
-    for (std::size_t i = 0; i < labels_.size(); ++i) visit(labels_.at(i).first, labels_.at(i).second);
+    for (std::size_t i = 0; i < labels_.size(); ++i) {
+      visit(labels_.at(i).first, labels_.at(i).second);
+    }
   }
 
 private:

@@ -551,7 +551,9 @@ struct Value {
   void append_to(std::string& out, bool nested) const {
     switch (kind) {
       case Kind::string: out += text; return;
-      case Kind::number: out += json_number ? go_float_string(number) : format_number(number); return;
+      case Kind::number:
+        out += json_number ? go_float_string(number) : format_number(number);
+        return;
       case Kind::boolean: out += boolean ? "true" : "false"; return;
       case Kind::time: out += go_time_string(time_ns); return;
       case Kind::null:
@@ -1143,7 +1145,9 @@ bool json_to_value(const nlohmann::json& json, int depth, Value& out) {
       out.list = std::move(list);
       return true;
     }
-    case nlohmann::json::value_t::string: out = Value::of_string(json.get<std::string>()); return true;
+    case nlohmann::json::value_t::string:
+      out = Value::of_string(json.get<std::string>());
+      return true;
     case nlohmann::json::value_t::boolean: out = Value::of_bool(json.get<bool>()); return true;
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned:
@@ -1161,7 +1165,9 @@ Value from_json(const std::string& text) {
   Value out = Value::of_kind(Value::Kind::null);
   try {
     auto json = nlohmann::json::parse(text, nullptr, false);
-    if (json.is_discarded() || !json_to_value(json, 0, out)) return Value::of_kind(Value::Kind::null);
+    if (json.is_discarded() || !json_to_value(json, 0, out)) {
+      return Value::of_kind(Value::Kind::null);
+    }
   } catch (const nlohmann::json::exception&) {
     // A number out of range is reported by an exception even without allow_exceptions.
     return Value::of_kind(Value::Kind::null);
@@ -1183,7 +1189,9 @@ public:
         Value value;
         if (!eval_pipeline(node.pipeline, value)) return Flow::failed;
         if (node.variable.empty()) {
-          if (value.kind == Value::Kind::labels) value = Value::of_string(std::string(data_.line()));
+          if (value.kind == Value::Kind::labels) {
+            value = Value::of_string(std::string(data_.line()));
+          }
           value.append_to(out, false);
         } else if (node.declares) {
           variables_.emplace_back(node.variable, std::move(value));
