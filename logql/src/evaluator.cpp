@@ -1,9 +1,12 @@
 #include "lognurse/logql/evaluator.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <deque>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -57,9 +60,55 @@ public:
   void count_entry(const Labels& stream, const LogEntry& entry) {
     stats_.lines_scanned++;
     stats_.bytes_scanned += entry.line.size();
-    if (last_stream_ != nullptr && *last_stream_ == stream) return;
-    // Entries of interleaved streams switch stream on almost every entry: find
-    // the stream by a hash of its labels rather than rendering them.
+    // Sources usually hand out one Labels object per stream, so the object's
+    // address finds a stream seen recently in a few comparisons even when
+    // streams interleave entry by entry. The labels are still compared: a
+    // source may reuse one object for several streams, or build one per entry.
+    for (const auto& seen : recent_) {
+      if (seen.address == &stream && same_labels(*seen.labels, stream)) return;
+    }
+    recent_[next_recent_] = {&stream, &known_stream(stream)};
+    next_recent_ = (next_recent_ + 1) % recent_.size();
+  }
+
+  static bool same_labels(const Labels& a, const Labels& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!same_text(a[i].first, b[i].first) || !same_text(a[i].second, b[i].second)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// String equality that the compiler inlines: label names and values are
+  /// short, and a call to memcmp per string would cost more than comparing.
+  static bool same_text(const std::string& a, const std::string& b) {
+    std::size_t n = a.size();
+    if (n != b.size()) return false;
+    const char* x = a.data();
+    const char* y = b.data();
+    if (n < 8) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (x[i] != y[i]) return false;
+      }
+      return true;
+    }
+    // Eight bytes at a time, the last word overlapping the one before.
+    for (std::size_t i = 0;; i += 8) {
+      std::size_t at = i + 8 <= n ? i : n - 8;
+      std::uint64_t u = 0;
+      std::uint64_t v = 0;
+      std::memcpy(&u, x + at, 8);
+      std::memcpy(&v, y + at, 8);
+      if (u != v) return false;
+      if (at + 8 >= n) return true;
+    }
+  }
+
+  /// The stored copy of `stream`, added (and counted) on first sight; found
+  /// by a hash of the labels rather than by rendering them.
+  const Labels& known_stream(const Labels& stream) {
     std::size_t hash = 14695981039346656037ULL;
     for (const auto& [name, value] : stream) {
       for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
@@ -69,13 +118,11 @@ public:
     }
     auto& bucket = streams_[hash];
     auto known = std::find(bucket.begin(), bucket.end(), stream);
-    if (known == bucket.end()) {
-      bucket.push_back(stream);
-      stats_.streams_matched++;
-      known = bucket.end() - 1;
-    }
-    // Map nodes never move, and only this pointer into a bucket is kept.
-    last_stream_ = &*known;
+    if (known != bucket.end()) return *known;
+    // A deque's elements never move, so the cache may keep pointers to them.
+    bucket.push_back(stream);
+    stats_.streams_matched++;
+    return bucket.back();
   }
 
   QueryStats finish_stats() {
@@ -91,8 +138,13 @@ private:
   std::uint64_t ticks_ = 0;
   bool expired_ = false;
   QueryStats stats_;
-  std::unordered_map<std::size_t, std::vector<Labels>> streams_;  ///< by label hash
-  const Labels* last_stream_ = nullptr;
+  std::unordered_map<std::size_t, std::deque<Labels>> streams_;  ///< by label hash
+  struct RecentStream {
+    const Labels* address = nullptr;  ///< the source's object
+    const Labels* labels = nullptr;   ///< the stored copy
+  };
+  std::array<RecentStream, 8> recent_{};
+  std::size_t next_recent_ = 0;
 };
 
 /// Finds or adds a label set in a hash index; used to group entries into
@@ -156,6 +208,83 @@ struct Point {
 struct RawSeries {
   Labels labels;
   std::vector<Point> points;
+  std::int64_t last_cell = -1;  ///< the window cell of the last point, when points merge
+};
+
+/// The series of a range aggregation grouped `by` labels while scanning, found
+/// by the values of those labels alone: no copy, sort or hash of the entry's
+/// other labels. Gives the same series as grouping the labels and looking
+/// them up in a LabelIndex.
+class GroupIndex {
+public:
+  explicit GroupIndex(std::vector<std::string> names) : names_(std::move(names)) {
+    std::sort(names_.begin(), names_.end());
+    names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+    values_.resize(names_.size());
+  }
+
+  RawSeries& find_or_add(const LabelsBuilder& labels, bool& added) {
+    std::size_t hash = 0xcbf29ce484222325ULL;
+    std::hash<std::string_view> hasher;
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      values_[i] = labels.get(names_[i]);
+      hash = (hash ^ (values_[i] == nullptr ? i : hasher(*values_[i]) + i)) * 0x100000001b3ULL;
+    }
+    // A few groups (levels, services) are compared in a row; more go through the map.
+    if (items_.size() <= kFewGroups) {
+      for (std::size_t item = 0; item < items_.size(); ++item) {
+        if (hashes_[item] == hash && same_values(items_[item].labels)) {
+          added = false;
+          return items_[item];
+        }
+      }
+    } else {
+      if (index_.empty()) {
+        for (std::size_t item = 0; item < items_.size(); ++item) {
+          index_[hashes_[item]].push_back(item);
+        }
+      }
+      for (std::size_t item : index_[hash]) {
+        if (same_values(items_[item].labels)) {
+          added = false;
+          return items_[item];
+        }
+      }
+      index_[hash].push_back(items_.size());
+    }
+    added = true;
+    hashes_.push_back(hash);
+    items_.emplace_back();
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (values_[i] != nullptr) items_.back().labels.emplace_back(names_[i], *values_[i]);
+    }
+    return items_.back();
+  }
+
+  std::vector<RawSeries>& items() { return items_; }
+
+private:
+  /// Whether `labels` (names in order, as added) hold exactly the present values.
+  bool same_values(const Labels& labels) const {
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (values_[i] == nullptr) continue;
+      if (at >= labels.size() || labels[at].second != *values_[i] ||
+          labels[at].first != names_[i]) {
+        return false;
+      }
+      ++at;
+    }
+    return at == labels.size();
+  }
+
+  static constexpr std::size_t kFewGroups = 16;
+
+  std::vector<std::string> names_;
+  std::vector<const std::string*> values_;  ///< of the current entry, per name
+  std::unordered_map<std::size_t, std::vector<std::size_t>> index_;  ///< past kFewGroups
+  std::vector<std::size_t> hashes_;  ///< per item
+  std::vector<RawSeries> items_;
 };
 
 double quantile(double phi, std::vector<double>& values) {
@@ -219,8 +348,10 @@ bool aggregate_window(const RangeAggregation& r, const Point* begin, const Point
     return s;
   };
   switch (r.op) {
-    case RangeOp::count_over_time: out = n; return true;
-    case RangeOp::rate: out = (r.unwrap ? sum() : n) / range_seconds; return true;
+    // Without unwrap every entry is a point of value 1, or several entries of
+    // one window cell merged into a point of their count (WindowCells).
+    case RangeOp::count_over_time: out = sum(); return true;
+    case RangeOp::rate: out = sum() / range_seconds; return true;
     case RangeOp::bytes_over_time:
     case RangeOp::sum_over_time: out = sum(); return true;
     case RangeOp::bytes_rate: out = sum() / range_seconds; return true;
@@ -307,6 +438,49 @@ double apply_arithmetic(BinaryOp op, double a, double b) {
   }
 }
 
+/// The evaluation windows (E - range, E] of a range aggregation cut the time
+/// line into cells whose points every window holds all of or none of. For
+/// aggregations that only add integer values up (counts, bytes, rate
+/// without unwrap), the points of one cell may merge into one: each window
+/// sums the same numbers, exactly. Merging keeps one point per series and
+/// cell instead of one per entry.
+class WindowCells {
+public:
+  WindowCells(const StepGrid& grid, const RangeAggregation& r)
+      : first_end_(grid.at(0) - r.offset_ns),
+        range_(r.range_ns),
+        step_(grid.step_ns),
+        count_(static_cast<std::int64_t>(grid.count)) {}
+
+  static bool merges(const RangeAggregation& r) {
+    switch (r.op) {
+      case RangeOp::count_over_time:
+      case RangeOp::bytes_over_time:
+      case RangeOp::bytes_rate: return true;
+      case RangeOp::rate: return !r.unwrap;
+      default: return false;
+    }
+  }
+
+  /// The cell of a timestamp: how many windows end before it and how many
+  /// start before it, which together say which windows hold it.
+  std::int64_t of(std::int64_t ts) const {
+    return before(ts, first_end_) * (count_ + 1) + before(ts, first_end_ - range_);
+  }
+
+private:
+  /// How many of first, first + step, ... (count_ of them) are below ts.
+  std::int64_t before(std::int64_t ts, std::int64_t first) const {
+    if (ts <= first) return 0;
+    return std::min(count_, (ts - first - 1) / step_ + 1);
+  }
+
+  std::int64_t first_end_;
+  std::int64_t range_;
+  std::int64_t step_;
+  std::int64_t count_;
+};
+
 class MetricEvaluator {
 public:
   MetricEvaluator(const StepGrid& grid, EntrySource& source, Execution& execution)
@@ -337,16 +511,11 @@ private:
 
   Result<StepMatrix> eval_node(const RangeAggregation& r) {
     std::vector<RawSeries> raw;
-    bool any_entry = false;
-    std::vector<std::int64_t> entry_times;
+    std::vector<std::int64_t> entry_times;  ///< only for absent_over_time
     if (auto status = scan_range(r, raw, entry_times); !status.ok()) return status.error();
-    any_entry = !entry_times.empty();
+    if (r.op == RangeOp::absent_over_time) return absent(r, entry_times);
 
     StepMatrix m;
-    if (r.op == RangeOp::absent_over_time) {
-      return absent(r, entry_times);
-    }
-    (void)any_entry;
     for (auto& series : raw) {
       if (!std::is_sorted(series.points.begin(), series.points.end(),
                           [](const Point& a, const Point& b) { return a.ts < b.ts; })) {
@@ -400,9 +569,27 @@ private:
     return m;
   }
 
+  /// The labels a range aggregation reads after its pipeline, when that is
+  /// fewer than all: its `by` labels and what unwrap reads. Without them (no
+  /// grouping, `without`) its series carry every label, so parsers extract all.
+  static std::optional<std::vector<std::string>> needed_labels(const RangeAggregation& r) {
+    std::vector<std::string> names;
+    if (r.op != RangeOp::absent_over_time) {
+      if (!r.grouping || r.grouping->without) return std::nullopt;
+      names = r.grouping->labels;
+    }
+    if (r.unwrap) {
+      names.push_back(r.unwrap->label);
+      for (const auto& filter : r.unwrap->post_filters) add_label_filter_names(filter, names);
+    }
+    return names;
+  }
+
   Status scan_range(const RangeAggregation& r, std::vector<RawSeries>& raw,
                     std::vector<std::int64_t>& entry_times) {
-    LogPipeline pipeline(r.log);
+    LogPipeline pipeline(r.log, needed_labels(r));
+    // Without hints, for the message of a failing entry, which names all its labels.
+    std::optional<LogPipeline> full_pipeline;
     std::vector<CompiledLabelFilter> post_filters;
     if (r.unwrap) {
       for (const auto& filter : r.unwrap->post_filters) post_filters.emplace_back(filter);
@@ -415,63 +602,97 @@ private:
     request.required_literals = pipeline.required_literals();
 
     LabelIndex<RawSeries> index;
+    std::optional<GroupIndex> groups;
+    if (r.grouping && !r.grouping->without) groups.emplace(r.grouping->labels);
+    std::optional<WindowCells> cells;
+    if (WindowCells::merges(r)) cells.emplace(grid_, r);
     std::optional<Error> failure;
     std::string conversion_error;
     bool absent_only = r.op == RangeOp::absent_over_time;
+    // Runs the pipeline and unwrap on one entry: whether it yields a sample, and its value.
+    auto extract = [&](LogPipeline& p, const Labels& stream, const LogEntry& entry,
+                       double& value) {
+      if (!p.process(stream, entry)) return false;
+      LabelsBuilder& labels = p.labels();
+      value = 1;
+      if (r.op == RangeOp::bytes_over_time || r.op == RangeOp::bytes_rate) {
+        value = static_cast<double>(p.line().size());
+      }
+      if (!r.unwrap) return true;
+      const std::string* text = labels.get(r.unwrap->label);
+      std::string_view view = text != nullptr ? std::string_view(*text) : std::string_view();
+      if (!convert_unwrap_value(view, r.unwrap->conversion, value, conversion_error)) {
+        labels.set_error("SampleExtractionErr", conversion_error);
+      }
+      labels.remove(r.unwrap->label);
+      for (const auto& filter : post_filters) {
+        if (!filter.keep(labels)) return false;
+      }
+      return true;
+    };
     auto visit = [&](const Labels& stream, const LogEntry& entry) {
       if (execution_.timed_out()) return false;
       execution_.count_entry(stream, entry);
-      if (!pipeline.process(stream, entry)) return true;
-      LabelsBuilder& labels = pipeline.labels();
       double value = 1;
-      if (r.op == RangeOp::bytes_over_time || r.op == RangeOp::bytes_rate) {
-        value = static_cast<double>(pipeline.line().size());
-      }
-      if (r.unwrap) {
-        const std::string* text = labels.get(r.unwrap->label);
-        std::string_view view = text != nullptr ? std::string_view(*text) : std::string_view();
-        if (!convert_unwrap_value(view, r.unwrap->conversion, value, conversion_error)) {
-          labels.set_error("SampleExtractionErr", conversion_error);
-        }
-        labels.remove(r.unwrap->label);
-        for (const auto& filter : post_filters) {
-          if (!filter.keep(labels)) return true;
-        }
-      }
+      if (!extract(pipeline, stream, entry, value)) return true;
       if (absent_only) {
         entry_times.push_back(entry.timestamp_ns);
         return true;
       }
+      LabelsBuilder& labels = pipeline.labels();
       // Errors are checked before grouping, which could otherwise drop __error__
       // and hide them, as Loki keeps the error labels of a failed entry.
       if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
-        labels.finish();
+        std::string error_value = *error;  // finish() below moves the labels
+        LabelsBuilder* all = &labels;
+        if (pipeline.uses_hints()) {
+          if (!full_pipeline) full_pipeline.emplace(r.log);
+          double ignored = 0;
+          extract(*full_pipeline, stream, entry, ignored);
+          all = &full_pipeline->labels();
+        }
+        all->finish();
         Labels series;
-        labels.copy_to(series);
+        all->copy_to(series);
         failure = invalid_argument(
             "logql.pipeline_error",
-            "pipeline error " + quote(*error) + " for series " + labels_to_string(series) +
+            "pipeline error " + quote(error_value) + " for series " + labels_to_string(series) +
                 ". Skip failing entries on purpose with a label filter such as | __error__=\"\" "
                 "(after unwrap when the error comes from unwrap)");
         return false;
       }
-      if (r.grouping) apply_grouping(*r.grouping, labels);
-      labels.finish();
       bool added = false;
-      RawSeries& series = index.find_or_add(labels, added);
-      if (added && index.items().size() > execution_.limits().max_series * 4 + 1000) {
+      RawSeries* series = nullptr;
+      if (groups) {
+        series = &groups->find_or_add(labels, added);
+      } else {
+        if (r.grouping) apply_grouping(*r.grouping, labels);
+        labels.finish();
+        series = &index.find_or_add(labels, added);
+      }
+      std::size_t count = groups ? groups->items().size() : index.items().size();
+      if (added && count > execution_.limits().max_series * 4 + 1000) {
         failure = max_series_error(execution_.limits().max_series);
         return false;
       }
-      entry_times.push_back(entry.timestamp_ns);
-      series.points.push_back({entry.timestamp_ns, value});
+      if (!cells) {
+        series->points.push_back({entry.timestamp_ns, value});
+        return true;
+      }
+      std::int64_t cell = cells->of(entry.timestamp_ns);
+      if (cell == series->last_cell) {
+        series->points.back().value += value;
+      } else {
+        series->points.push_back({entry.timestamp_ns, value});
+        series->last_cell = cell;
+      }
       return true;
     };
     Status status = source_.scan(request, visit);
     if (failure) return *failure;
     if (execution_.expired()) return timeout_error(execution_.limits().timeout_seconds);
     if (!status.ok()) return status.error();
-    raw = std::move(index.items());
+    raw = std::move(groups ? groups->items() : index.items());
     return success();
   }
 

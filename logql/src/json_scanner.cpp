@@ -1,5 +1,6 @@
 #include "lognurse/logql/json_scanner.hpp"
 
+#include <array>
 #include <cctype>
 #include <cstdint>
 
@@ -7,6 +8,17 @@
 
 namespace lognurse::logql {
 namespace {
+
+/// Bytes that end the plain run of a string: the quote, a backslash, a control character.
+constexpr std::array<bool, 256> string_specials() {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}
+
+constexpr std::array<bool, 256> kStringSpecial = string_specials();
 
 constexpr int kMaxDepth = 128;
 
@@ -65,6 +77,8 @@ public:
     if (peek() != '"') return fail("expected a string");
     std::size_t start = ++pos_;
     raw = true;
+    // Most strings have no escapes: run to the first byte that needs a look.
+    while (pos_ < text_.size() && !kStringSpecial[static_cast<unsigned char>(text_[pos_])]) ++pos_;
     while (pos_ < text_.size()) {
       char c = text_[pos_];
       if (c == '"') {

@@ -3,9 +3,11 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <type_traits>
 
 #include "lognurse/logql/ip.hpp"
 #include "lognurse/logql/json_scanner.hpp"
@@ -29,12 +31,28 @@ bool is_valid_label_name(std::string_view name) {
   return true;
 }
 
+namespace {
+
+constexpr std::array<bool, 256> name_characters() {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  table['_'] = true;
+  return table;
+}
+
+constexpr std::array<bool, 256> kNameCharacter = name_characters();
+
+}  // namespace
+
 void sanitize_label_name(std::string_view key, std::string& out) {
   if (out.empty() && !key.empty() && key[0] >= '0' && key[0] <= '9') out += '_';
-  for (char c : key) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_';
-    out += ok ? c : '_';
+  std::size_t start = out.size();
+  out.resize(start + key.size());
+  char* dst = out.data() + start;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    dst[i] = kNameCharacter[static_cast<unsigned char>(key[i])] ? key[i] : '_';
   }
 }
 
@@ -97,24 +115,72 @@ bool StreamMatcher::matches(const Labels& labels) const {
 }
 
 // ---------------------------------------------------------------------------
+// LabelHints
+
+LabelHints::LabelHints(std::vector<std::string> names) : names_(std::move(names)) {
+  std::sort(names_.begin(), names_.end());
+  names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+  std::string_view suffix = "_extracted";
+  for (const auto& name : names_) {
+    suffixed_ = suffixed_ || (name.size() > suffix.size() &&
+                              std::string_view(name).substr(name.size() - suffix.size()) == suffix);
+  }
+}
+
+bool LabelHints::wants(std::string_view name) const {
+  for (const auto& wanted : names_) {
+    if (wanted == name) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
 // LabelsBuilder
 
 void LabelsBuilder::reset(const Labels& stream, const Labels& metadata) {
   stream_ = &stream;
   count_ = 0;
-  changed_ = false;
-  for (const auto& label : stream) set(label.first, label.second);
+  stream_done_ = 0;
+  gathered_ = false;
+  if (stream.size() > 64) gather();
   for (const auto& label : metadata) {
     if (!stream_has(label.first)) set(label.first, label.second);
   }
   changed_ = false;
 }
 
+std::size_t LabelsBuilder::stream_index(std::string_view name) const {
+  if (gathered_ || stream_ == nullptr) return kNotFound;
+  for (std::size_t i = 0; i < stream_->size(); ++i) {
+    if ((*stream_)[i].first == name) {
+      return (stream_done_ >> i & 1) != 0 ? kNotFound : i;
+    }
+  }
+  return kNotFound;
+}
+
+void LabelsBuilder::gather() const {
+  if (gathered_ || stream_ == nullptr) return;
+  for (std::size_t i = 0; i < stream_->size(); ++i) {
+    if (i < 64 && (stream_done_ >> i & 1) != 0) continue;
+    append((*stream_)[i].first, (*stream_)[i].second);
+  }
+  gathered_ = true;
+}
+
+void LabelsBuilder::append(std::string_view name, std::string_view value) const {
+  if (count_ == slots_.size()) slots_.emplace_back();
+  slots_[count_].first.assign(name);
+  slots_[count_].second.assign(value);
+  ++count_;
+}
+
 const std::string* LabelsBuilder::get(std::string_view name) const {
   for (std::size_t i = 0; i < count_; ++i) {
     if (slots_[i].first == name) return &slots_[i].second;
   }
-  return nullptr;
+  std::size_t i = stream_index(name);
+  return i == kNotFound ? nullptr : &(*stream_)[i].second;
 }
 
 void LabelsBuilder::set(std::string_view name, std::string_view value) {
@@ -125,18 +191,34 @@ void LabelsBuilder::set(std::string_view name, std::string_view value) {
       return;
     }
   }
-  if (count_ == slots_.size()) slots_.emplace_back();
-  slots_[count_].first.assign(name);
-  slots_[count_].second.assign(value);
-  ++count_;
+  std::size_t i = stream_index(name);
+  if (i != kNotFound) stream_done_ |= 1ULL << i;
+  append(name, value);
 }
 
-void LabelsBuilder::set_extracted(std::string_view key, std::string_view value) {
-  scratch_.clear();
-  sanitize_label_name(key, scratch_);
-  if (scratch_.empty()) return;
-  if (stream_has(scratch_)) scratch_ += "_extracted";
-  set(scratch_, value);
+void LabelsBuilder::set_extracted(std::string_view key, std::string_view value,
+                                  const LabelHints* hints) {
+  if (prepare_extracted(key, hints)) set_prepared(value);
+}
+
+bool LabelsBuilder::prepare_extracted(std::string_view key, const LabelHints* hints,
+                                      bool valid_name) {
+  valid_name = valid_name || is_valid_label_name(key);
+  // A valid key is its own name, or that name with "_extracted": without a
+  // wanted name of either form there is nothing to set.
+  if (valid_name && hints != nullptr && !hints->wants(key) && !hints->wants_suffixed()) {
+    return false;
+  }
+  if (valid_name && !stream_has(key)) {
+    prepared_ = key;  // the common case: the key is the name as it is
+  } else {
+    scratch_.clear();
+    sanitize_label_name(key, scratch_);
+    if (scratch_.empty()) return false;
+    if (stream_has(scratch_)) scratch_ += "_extracted";
+    prepared_ = scratch_;
+  }
+  return hints == nullptr || hints->wants(prepared_);
 }
 
 void LabelsBuilder::remove(std::string_view name) {
@@ -146,6 +228,10 @@ void LabelsBuilder::remove(std::string_view name) {
       return;
     }
   }
+  std::size_t i = stream_index(name);
+  if (i == kNotFound) return;
+  changed_ = true;
+  stream_done_ |= 1ULL << i;
 }
 
 void LabelsBuilder::remove_at(std::size_t i) {
@@ -172,15 +258,18 @@ void LabelsBuilder::set_error(std::string_view error, std::string_view details) 
 }
 
 void LabelsBuilder::finish() {
+  gather();
   std::sort(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_),
             [](const Label& a, const Label& b) { return a.first < b.first; });
 }
 
 void LabelsBuilder::copy_to(Labels& out) const {
+  gather();
   out.assign(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(count_));
 }
 
 std::size_t LabelsBuilder::hash() const {
+  gather();
   std::size_t h = 0xcbf29ce484222325ULL;
   std::hash<std::string_view> hasher;
   for (std::size_t i = 0; i < count_; ++i) {
@@ -191,6 +280,7 @@ std::size_t LabelsBuilder::hash() const {
 }
 
 bool LabelsBuilder::equals(const Labels& labels) const {
+  gather();
   if (labels.size() != count_) return false;
   for (std::size_t i = 0; i < count_; ++i) {
     if (labels[i] != slots_[i]) return false;
@@ -372,6 +462,22 @@ CompiledLabelFilter& CompiledLabelFilter::operator=(CompiledLabelFilter&&) noexc
 
 bool CompiledLabelFilter::keep(LabelsBuilder& labels) const { return root_->keep(labels); }
 
+void add_label_filter_names(const LabelFilterExpr& expr, std::vector<std::string>& names) {
+  std::visit(
+      [&names](const auto& filter) {
+        using T = std::decay_t<decltype(filter)>;
+        if constexpr (std::is_same_v<T, StringLabelFilter>) {
+          names.push_back(filter.matcher.name);
+        } else if constexpr (std::is_same_v<T, Box<LabelFilterBinary>>) {
+          add_label_filter_names(filter->left, names);
+          add_label_filter_names(filter->right, names);
+        } else {
+          names.push_back(filter.name);
+        }
+      },
+      expr);
+}
+
 bool convert_unwrap_value(std::string_view value, UnwrapConversion conversion, double& out,
                           std::string& error) {
   switch (conversion) {
@@ -428,7 +534,12 @@ namespace {
 
 class LineFilterStage : public StageRunner {
 public:
-  explicit LineFilterStage(const LineFilter& filter) : op_(filter.op), values_(filter.values) {
+  explicit LineFilterStage(const LineFilter& filter)
+      : op_(filter.op),
+        values_(filter.values),
+        contains_(filter.op == LineFilterOp::contains),
+        literal_(!filter.ip && values_.size() == 1 &&
+                 (filter.op == LineFilterOp::contains || filter.op == LineFilterOp::not_contains)) {
     for (const auto& value : values_) {
       if (filter.ip) {
         std::string error;
@@ -446,6 +557,7 @@ public:
 
   bool process(LogPipeline& p) override {
     std::string_view text = line(p);
+    if (literal_) return (text.find(values_[0]) != std::string_view::npos) == contains_;
     bool any = false;
     if (!ranges_.empty()) {
       for (const auto& range : ranges_) any = any || range.matches_line(text);
@@ -473,6 +585,8 @@ public:
 private:
   LineFilterOp op_;
   std::vector<std::string> values_;
+  bool contains_;  ///< |= rather than !=
+  bool literal_;   ///< one literal to look for: the common case, checked first
   std::vector<std::unique_ptr<RE2>> regexes_;
   std::vector<Pattern> patterns_;
   std::vector<IpRange> ranges_;
@@ -480,7 +594,7 @@ private:
 
 class JsonStage : public StageRunner {
 public:
-  explicit JsonStage(const JsonParser& parser) {
+  JsonStage(const JsonParser& parser, const LabelHints* hints) : hints_(hints) {
     for (const auto& extraction : parser.extractions) {
       Extraction compiled;
       compiled.name = extraction.name;
@@ -488,11 +602,14 @@ public:
       extractions_.push_back(std::move(compiled));
     }
     sink_ = [this](std::string_view key, std::string_view value) {
+      // The key is already sanitised: its label is the key, or the key with
+      // "_extracted" on a clash with a stream label.
+      if (hints_ != nullptr && !hints_->wants(key) && !hints_->wants_suffixed()) return;
       if (current_->stream_has(key)) {
         key_ = key;
         key_ += "_extracted";
-        current_->set(key_, value);
-      } else {
+        if (hints_ == nullptr || hints_->wants(key_)) current_->set(key_, value);
+      } else if (hints_ == nullptr || hints_->wants(key)) {
         current_->set(key, value);
       }
     };
@@ -510,9 +627,8 @@ public:
       return true;
     }
     for (const auto& extraction : extractions_) {
-      if (!extraction.path.empty() && json_extract(line(p), extraction.path, value_)) {
-        lbs.set_extracted(extraction.name, value_);
-      }
+      if (extraction.path.empty() || !lbs.prepare_extracted(extraction.name, hints_)) continue;
+      if (json_extract(line(p), extraction.path, value_)) lbs.set_prepared(value_);
     }
     return true;
   }
@@ -522,6 +638,7 @@ private:
     std::string name;
     std::vector<JsonPathStep> path;
   };
+  const LabelHints* hints_;
   std::vector<Extraction> extractions_;
   JsonFieldSink sink_;
   LabelsBuilder* current_ = nullptr;
@@ -530,21 +647,50 @@ private:
   std::string error_;
 };
 
+/// Character classes of the logfmt scanner, one table lookup a byte.
+enum LogfmtClass : unsigned char {
+  kSpace = 1,
+  kEquals = 2,
+  kQuote = 4,
+  kNameChar = 8,
+  kDigit = 16,
+};
+
+constexpr std::array<unsigned char, 256> logfmt_classes() {
+  std::array<unsigned char, 256> table{};
+  for (int c = 0; c <= ' '; ++c) table[c] = kSpace;
+  table['='] = kEquals;
+  table['"'] = kQuote;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = kNameChar;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = kNameChar;
+  for (int c = '0'; c <= '9'; ++c) table[c] = kNameChar | kDigit;
+  table['_'] = kNameChar;
+  return table;
+}
+
+constexpr std::array<unsigned char, 256> kClass = logfmt_classes();
+
 class LogfmtStage : public StageRunner {
 public:
-  explicit LogfmtStage(const LogfmtParser& parser)
-      : strict_(parser.strict), keep_empty_(parser.keep_empty), extractions_(parser.extractions) {}
+  LogfmtStage(const LogfmtParser& parser, const LabelHints* hints)
+      : strict_(parser.strict),
+        keep_empty_(parser.keep_empty),
+        extractions_(parser.extractions),
+        hints_(hints) {}
 
   bool process(LogPipeline& p) override {
     LabelsBuilder& lbs = labels(p);
     std::string_view text = line(p);
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     std::size_t i = 0;
     while (i < text.size()) {
-      while (i < text.size() && static_cast<unsigned char>(text[i]) <= ' ') ++i;
+      while (i < text.size() && (kClass[bytes[i]] & kSpace) != 0) ++i;
       if (i >= text.size()) break;
       std::size_t key_start = i;
-      while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ' && text[i] != '=' &&
-             text[i] != '"') {
+      // A key that is a label name as it is needs no sanitising: note it on the way.
+      bool name = (kClass[bytes[i]] & kDigit) == 0;
+      while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) {
+        name = name && (kClass[bytes[i]] & kNameChar) != 0;
         ++i;
       }
       std::string_view key = text.substr(key_start, i - key_start);
@@ -552,10 +698,10 @@ public:
         if (!syntax_error(lbs, text, i)) return true;
         continue;
       }
-      value_.clear();
+      std::string_view value;
       if (i < text.size() && text[i] == '=') {
         ++i;
-        if (!read_value(text, i)) {
+        if (!read_value(text, i, value)) {
           if (!syntax_error(lbs, text, i)) return true;
           continue;
         }
@@ -563,36 +709,51 @@ public:
         if (!syntax_error(lbs, text, i)) return true;
         continue;
       }
-      emit(lbs, key);
+      if (value.empty() && !keep_empty_) continue;
+      emit(lbs, key, name, value);
     }
     return true;
   }
 
 private:
-  // Reads a bare or quoted value at i into value_.
-  bool read_value(std::string_view text, std::size_t& i) {
+  // Reads a bare or quoted value at i. Values without escapes are views of the
+  // line; only a quoted value with escapes is decoded, into value_.
+  bool read_value(std::string_view text, std::size_t& i, std::string_view& value) {
     if (i < text.size() && text[i] == '"') {
-      ++i;
+      std::size_t start = ++i;
+      bool escaped = false;
       while (i < text.size() && text[i] != '"') {
         if (text[i] == '\\' && i + 1 < text.size()) {
-          char e = text[++i];
-          value_ += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
-        } else {
-          value_ += text[i];
+          escaped = true;
+          ++i;
         }
         ++i;
       }
       if (i >= text.size()) return false;
+      value = text.substr(start, i - start);
       ++i;
+      if (escaped) value = unescape(value);
       return true;
     }
     std::size_t start = i;
-    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') {
-      if (text[i] == '=' || text[i] == '"') return false;
-      ++i;
-    }
-    value_.assign(text.substr(start, i - start));
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) ++i;
+    if (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) return false;
+    value = text.substr(start, i - start);
     return true;
+  }
+
+  std::string_view unescape(std::string_view quoted) {
+    value_.clear();
+    for (std::size_t i = 0; i < quoted.size(); ++i) {
+      char c = quoted[i];
+      if (c == '\\' && i + 1 < quoted.size()) {
+        char e = quoted[++i];
+        c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+      }
+      value_ += c;
+    }
+    return value_;
   }
 
   // Strict mode stops with an error; otherwise the bad token is skipped.
@@ -603,30 +764,32 @@ private:
                                            std::string(1, i < text.size() ? text[i] : ' ') + "'");
       return false;
     }
-    while (i < text.size() && static_cast<unsigned char>(text[i]) > ' ') ++i;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    while (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) ++i;
     return true;
   }
 
-  void emit(LabelsBuilder& lbs, std::string_view key) {
-    if (value_.empty() && !keep_empty_) return;
+  void emit(LabelsBuilder& lbs, std::string_view key, bool name, std::string_view value) {
     if (extractions_.empty()) {
-      lbs.set_extracted(key, value_);
+      if (lbs.prepare_extracted(key, hints_, name)) lbs.set_prepared(value);
       return;
     }
     for (const auto& extraction : extractions_) {
-      if (extraction.expression == key) lbs.set_extracted(extraction.name, value_);
+      if (extraction.expression == key) lbs.set_extracted(extraction.name, value, hints_);
     }
   }
 
   bool strict_;
   bool keep_empty_;
   std::vector<LabelExtraction> extractions_;
+  const LabelHints* hints_;
   std::string value_;
 };
 
 class RegexpStage : public StageRunner {
 public:
-  explicit RegexpStage(const RegexpParser& parser) : re_(parser.pattern, RE2::Quiet) {
+  RegexpStage(const RegexpParser& parser, const LabelHints* hints)
+      : re_(parser.pattern, RE2::Quiet), hints_(hints) {
     groups_.resize(static_cast<std::size_t>(re_.NumberOfCapturingGroups() + 1));
     for (const auto& [name, index] : re_.NamedCapturingGroups()) names_.emplace_back(index, name);
   }
@@ -641,20 +804,21 @@ public:
     for (const auto& [index, name] : names_) {
       const auto& group = groups_[static_cast<std::size_t>(index)];
       if (group.data() == nullptr) continue;
-      labels(p).set_extracted(name, std::string_view(group.data(), group.size()));
+      labels(p).set_extracted(name, std::string_view(group.data(), group.size()), hints_);
     }
     return true;
   }
 
 private:
   RE2 re_;
+  const LabelHints* hints_;
   std::vector<re2::StringPiece> groups_;
   std::vector<std::pair<int, std::string>> names_;
 };
 
 class PatternStage : public StageRunner {
 public:
-  explicit PatternStage(const PatternParser& parser) {
+  PatternStage(const PatternParser& parser, const LabelHints* hints) : hints_(hints) {
     std::string error;
     if (auto pattern = Pattern::compile(parser.pattern, true, error)) pattern_ = *pattern;
   }
@@ -662,25 +826,26 @@ public:
   bool process(LogPipeline& p) override {
     if (!pattern_) return true;
     LabelsBuilder& lbs = labels(p);
-    pattern_->match(line(p), [&lbs](std::string_view name, std::string_view value) {
-      lbs.set_extracted(name, value);
+    pattern_->match(line(p), [&lbs, this](std::string_view name, std::string_view value) {
+      lbs.set_extracted(name, value, hints_);
     });
     return true;
   }
 
 private:
   std::optional<Pattern> pattern_;
+  const LabelHints* hints_;
 };
 
 class UnpackStage : public StageRunner {
 public:
-  UnpackStage() {
+  explicit UnpackStage(const LabelHints* hints) : hints_(hints) {
     sink_ = [this](std::string_view key, std::string_view value) {
       if (key == "_entry") {
         entry_.assign(value);
         has_entry_ = true;
       } else {
-        current_->set_extracted(key, value);
+        current_->set_extracted(key, value, hints_);
       }
     };
   }
@@ -697,6 +862,7 @@ public:
   }
 
 private:
+  const LabelHints* hints_;
   JsonFieldSink sink_;
   LabelsBuilder* current_ = nullptr;
   std::string entry_;
@@ -711,6 +877,12 @@ public:
   const std::string* label(std::string_view name) const override { return labels_.get(name); }
   std::string_view line() const override { return line_; }
   std::int64_t timestamp_ns() const override { return ts_; }
+  void each_label(
+      const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    for (std::size_t i = 0; i < labels_.size(); ++i) {
+      visit(labels_.at(i).first, labels_.at(i).second);
+    }
+  }
 
 private:
   const LabelsBuilder& labels_;
@@ -886,21 +1058,25 @@ private:
 };
 
 struct StageFactory {
+  const LabelHints* hints;  ///< for a parser: what it extracts, nullptr for all
+
   std::unique_ptr<StageRunner> operator()(const LineFilter& s) {
     return std::make_unique<LineFilterStage>(s);
   }
-  std::unique_ptr<StageRunner> operator()(const JsonParser& s) { return std::make_unique<JsonStage>(s); }
+  std::unique_ptr<StageRunner> operator()(const JsonParser& s) {
+    return std::make_unique<JsonStage>(s, hints);
+  }
   std::unique_ptr<StageRunner> operator()(const LogfmtParser& s) {
-    return std::make_unique<LogfmtStage>(s);
+    return std::make_unique<LogfmtStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const RegexpParser& s) {
-    return std::make_unique<RegexpStage>(s);
+    return std::make_unique<RegexpStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const PatternParser& s) {
-    return std::make_unique<PatternStage>(s);
+    return std::make_unique<PatternStage>(s, hints);
   }
   std::unique_ptr<StageRunner> operator()(const UnpackParser&) {
-    return std::make_unique<UnpackStage>();
+    return std::make_unique<UnpackStage>(hints);
   }
   std::unique_ptr<StageRunner> operator()(const LabelFilter& s) {
     return std::make_unique<LabelFilterStage>(s.expr);
@@ -923,11 +1099,63 @@ struct StageFactory {
 // ---------------------------------------------------------------------------
 // LogPipeline
 
-LogPipeline::LogPipeline(const LogExpr& log) {
+namespace {
+
+bool is_parser(const Stage& stage) {
+  return std::holds_alternative<JsonParser>(stage) || std::holds_alternative<LogfmtParser>(stage) ||
+         std::holds_alternative<RegexpParser>(stage) ||
+         std::holds_alternative<PatternParser>(stage) ||
+         std::holds_alternative<UnpackParser>(stage);
+}
+
+/// Adds the labels `stage` reads to `wanted`; resets it when the stage may
+/// read any label (a template can range over all of them).
+void add_read_labels(const Stage& stage, std::optional<std::vector<std::string>>& wanted) {
+  if (const auto* filter = std::get_if<LabelFilter>(&stage)) {
+    add_label_filter_names(filter->expr, *wanted);
+  } else if (std::holds_alternative<LineFormat>(stage)) {
+    wanted.reset();
+  } else if (const auto* format = std::get_if<LabelFormat>(&stage)) {
+    for (const auto& item : format->items) {
+      if (item.is_template) {
+        wanted.reset();
+        return;
+      }
+      wanted->push_back(item.value);
+    }
+  } else if (const auto* drop = std::get_if<Drop>(&stage)) {
+    for (const auto& item : drop->items) wanted->push_back(item.name);
+  } else if (const auto* keep = std::get_if<Keep>(&stage)) {
+    for (const auto& item : keep->items) wanted->push_back(item.name);
+  }
+}
+
+}  // namespace
+
+LogPipeline::LogPipeline(const LogExpr& log,
+                         const std::optional<std::vector<std::string>>& needed) {
+  // Walk back from the end: what each stage's successors read is what a
+  // parser before them has to extract, plus the error labels, which a parser
+  // always sets.
+  std::vector<const LabelHints*> stage_hints(log.pipeline.size(), nullptr);
+  std::optional<std::vector<std::string>> wanted = needed;
+  for (std::size_t i = log.pipeline.size(); i-- > 0 && wanted;) {
+    if (!is_parser(log.pipeline[i])) {
+      add_read_labels(log.pipeline[i], wanted);
+      continue;
+    }
+    std::vector<std::string> names = *wanted;
+    names.emplace_back(kErrorLabel);
+    names.emplace_back(kErrorDetailsLabel);
+    hints_.push_back(std::make_unique<LabelHints>(std::move(names)));
+    stage_hints[i] = hints_.back().get();
+  }
+
   bool line_rewritten = false;
   bool only_line_filters = true;
-  for (const auto& stage : log.pipeline) {
-    stages_.push_back(std::visit(StageFactory{}, stage));
+  for (std::size_t i = 0; i < log.pipeline.size(); ++i) {
+    const Stage& stage = log.pipeline[i];
+    stages_.push_back(std::visit(StageFactory{stage_hints[i]}, stage));
     only_line_filters = only_line_filters && std::holds_alternative<LineFilter>(stage);
     if (only_line_filters) leading_line_filters_ = stages_.size();
     if (const auto* filter = std::get_if<LineFilter>(&stage)) {

@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/lexer.hpp"
 
@@ -90,6 +92,11 @@ enum class Function {
   duration_seconds,
   bytes,
   go_replace,
+  count,
+  from_json,
+  index,
+  print,
+  println,
 };
 
 struct FunctionInfo {
@@ -177,6 +184,11 @@ constexpr FunctionInfo kFunctions[] = {
     {"duration_seconds", Function::duration_seconds, 1, 1},
     {"bytes", Function::bytes, 1, 1},
     {"Replace", Function::go_replace, 4, 4},
+    {"count", Function::count, 2, 2},
+    {"fromJson", Function::from_json, 1, 1},
+    {"index", Function::index, 1, -1},
+    {"print", Function::print, 0, -1},
+    {"println", Function::println, 0, -1},
 };
 
 const FunctionInfo* find_function(std::string_view name) {
@@ -458,38 +470,130 @@ bool go_parse_time(std::string_view layout, std::string_view text, std::int64_t&
   return true;
 }
 
-/// A runtime value: templates see strings (labels), numbers (literals, len)
-/// and booleans (comparisons).
+struct Value;
+using ValueList = std::vector<Value>;
+/// A decoded JSON object, sorted by key: Go ranges over and prints maps in key order.
+using ValueMap = std::vector<std::pair<std::string, Value>>;
+
+std::string go_float_string(double value);
+
+/// A runtime value: templates see strings (labels), numbers (literals, len),
+/// booleans (comparisons), times, the entry's labels (the initial dot) and,
+/// from fromJson, nulls, lists and maps.
 struct Value {
-  enum class Kind { string, number, boolean, time } kind = Kind::string;
+  enum class Kind { string, number, boolean, time, null, list, map, labels } kind = Kind::string;
   std::string text;
   double number = 0;
   bool boolean = false;
   std::int64_t time_ns = 0;  ///< for Kind::time, Unix nanoseconds
+  /// A number decoded from JSON, a Go float64: printed as Go prints one (1e+06).
+  bool json_number = false;
+  std::shared_ptr<const ValueList> list;
+  std::shared_ptr<const ValueMap> map;
 
-  static Value of_string(std::string s) { return {Kind::string, std::move(s), 0, false, 0}; }
-  static Value of_number(double n) { return {Kind::number, {}, n, false, 0}; }
-  static Value of_bool(bool b) { return {Kind::boolean, {}, 0, b, 0}; }
-  static Value of_time(std::int64_t ns) { return {Kind::time, {}, 0, false, ns}; }
+  static Value of_string(std::string s) {
+    Value v;
+    v.text = std::move(s);
+    return v;
+  }
+  static Value of_kind(Kind kind) {
+    Value v;
+    v.kind = kind;
+    return v;
+  }
+  static Value of_number(double n) {
+    Value v = of_kind(Kind::number);
+    v.number = n;
+    return v;
+  }
+  static Value of_bool(bool b) {
+    Value v = of_kind(Kind::boolean);
+    v.boolean = b;
+    return v;
+  }
+  static Value of_time(std::int64_t ns) {
+    Value v = of_kind(Kind::time);
+    v.time_ns = ns;
+    return v;
+  }
+
+  /// Elements of a list or entries of a map.
+  std::size_t size() const {
+    if (kind == Kind::list) return list->size();
+    if (kind == Kind::map) return map->size();
+    return 0;
+  }
 
   bool truthy() const {
     switch (kind) {
       case Kind::string: return !text.empty();
       case Kind::number: return number != 0;
       case Kind::boolean: return boolean;
-      case Kind::time: return true;
+      case Kind::time:
+      case Kind::labels: return true;
+      case Kind::null: return false;
+      case Kind::list:
+      case Kind::map: return size() > 0;
     }
     return false;
   }
 
+  /// The text an action prints. A null prints nothing, as Loki documents for a
+  /// fromJson input that is not JSON.
   std::string to_string() const {
+    std::string out;
+    append_to(out, false);
+    return out;
+  }
+
+  /// Go's %v: lists as [a b], maps as map[k:v] in key order, and a null
+  /// inside them as <nil>.
+  void append_to(std::string& out, bool nested) const {
     switch (kind) {
-      case Kind::string: return text;
-      case Kind::number: return format_number(number);
-      case Kind::boolean: return boolean ? "true" : "false";
-      case Kind::time: return go_time_string(time_ns);
+      case Kind::string: out += text; return;
+      case Kind::number:
+        out += json_number ? go_float_string(number) : format_number(number);
+        return;
+      case Kind::boolean: out += boolean ? "true" : "false"; return;
+      case Kind::time: out += go_time_string(time_ns); return;
+      case Kind::null:
+        if (nested) out += "<nil>";
+        return;
+      case Kind::labels: out += text; return;
+      case Kind::list:
+        out += '[';
+        for (std::size_t i = 0; i < list->size(); ++i) {
+          if (i > 0) out += ' ';
+          (*list)[i].append_to(out, true);
+        }
+        out += ']';
+        return;
+      case Kind::map:
+        out += "map[";
+        for (std::size_t i = 0; i < map->size(); ++i) {
+          if (i > 0) out += ' ';
+          out += (*map)[i].first;
+          out += ':';
+          (*map)[i].second.append_to(out, true);
+        }
+        out += ']';
+        return;
     }
-    return {};
+  }
+
+  /// The name of the Go type that holds such a value, for error messages.
+  const char* go_type() const {
+    switch (kind) {
+      case Kind::string: return "string";
+      case Kind::number: return json_number ? "float64" : "int";
+      case Kind::boolean: return "bool";
+      case Kind::time: return "time.Time";
+      case Kind::null: return "nil";
+      case Kind::list: return "[]interface {}";
+      case Kind::map: return "map[string]interface {}";
+      case Kind::labels: return "map[string]string";
+    }
+    return "";
   }
 
   bool to_number(double& out) const {
@@ -503,11 +607,37 @@ struct Value {
   }
 };
 
+/// Go's %v of a float64 (strconv's shortest 'g'): the shortest digits that
+/// read back the same, in exponent form when the decimal exponent is below -4
+/// or at least 6, so 123456 stays as it is and 1234567 prints 1.234567e+06.
+std::string go_float_string(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buffer[64];
+  auto written =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::scientific);
+  std::string_view scientific(buffer, static_cast<std::size_t>(written.ptr - buffer));
+  std::size_t e = scientific.find('e');
+  int exponent = std::atoi(std::string(scientific.substr(e + 1)).c_str());
+  if (exponent < -4 || exponent >= 6) {
+    // Go writes at least two exponent digits: 1e+06, 1e-05.
+    std::string out(scientific.substr(0, e));
+    out += exponent < 0 ? "e-" : "e+";
+    int magnitude = exponent < 0 ? -exponent : exponent;
+    if (magnitude < 10) out += '0';
+    out += std::to_string(magnitude);
+    return out;
+  }
+  auto fixed = std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::fixed);
+  return std::string(buffer, fixed.ptr);
+}
+
 struct Pipeline;
 
 struct Argument {
   enum class Kind { field, dot, literal, function, pipeline, variable } kind = Kind::literal;
-  std::string name;  ///< the field name of .field, the variable name of $x
+  std::string name;                ///< the variable name of $x
+  std::vector<std::string> chain;  ///< the fields of .a.b or $x.a.b
   Value literal;
   const FunctionInfo* function = nullptr;
   std::shared_ptr<Pipeline> pipeline;
@@ -525,12 +655,15 @@ struct Pipeline {
 }  // namespace
 
 struct TemplateNode {
-  enum class Kind { list, text, action, branch } kind = Kind::list;
+  enum class Kind { list, text, action, branch, range, break_, continue_ } kind = Kind::list;
   std::string text;
-  /// For an action: the variable it declares or assigns ({{ $x := ... }}),
-  /// which then renders nothing. For a branch: whether it is {{with}}, which
-  /// also sets dot to the value in its body.
+  /// For an action: the variable it declares ({{ $x := ... }}) or assigns
+  /// ({{ $x = ... }}), which then renders nothing. For a range: the variable
+  /// of the element, or of the index or key when `element_variable` is set too.
   std::string variable;
+  std::string element_variable;
+  bool declares = true;
+  /// For a branch: whether it is {{with}}, which also sets dot to the value in its body.
   bool is_with = false;
   Pipeline pipeline;
   std::vector<TemplateNode> body;
@@ -560,11 +693,32 @@ struct ActionToken {
     rparen,
     variable,
     declare,
-    assign
+    assign,
+    comma
   } kind;
   std::string text;
   double number = 0;
+  std::vector<std::string> chain;  ///< for field and variable: .a.b
 };
+
+/// Reads an identifier at body[i], returning its end.
+std::size_t identifier_end(std::string_view body, std::size_t i) {
+  while (i < body.size() && (std::isalnum(static_cast<unsigned char>(body[i])) || body[i] == '_')) {
+    ++i;
+  }
+  return i;
+}
+
+/// Reads the field chain .a.b.c at body[i] into `chain`, returning its end.
+std::size_t field_chain(std::string_view body, std::size_t i, std::vector<std::string>& chain) {
+  while (i + 1 < body.size() && body[i] == '.') {
+    std::size_t end = identifier_end(body, i + 1);
+    if (end == i + 1) break;
+    chain.emplace_back(body.substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return i;
+}
 
 bool lex_action(std::string_view body, std::vector<ActionToken>& out, std::string& error) {
   std::size_t i = 0;
@@ -576,13 +730,13 @@ bool lex_action(std::string_view body, std::vector<ActionToken>& out, std::strin
       out.push_back({ActionToken::Kind::pipe, "|"});
       ++i;
     } else if (c == '$') {
-      std::size_t end = i + 1;
-      while (end < body.size() &&
-             (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_')) {
-        ++end;
-      }
-      out.push_back({ActionToken::Kind::variable, std::string(body.substr(i, end - i))});
-      i = end;
+      std::size_t end = identifier_end(body, i + 1);
+      ActionToken token{ActionToken::Kind::variable, std::string(body.substr(i, end - i))};
+      i = field_chain(body, end, token.chain);
+      out.push_back(std::move(token));
+    } else if (c == ',') {
+      out.push_back({ActionToken::Kind::comma, ","});
+      ++i;
     } else if (c == ':' && i + 1 < body.size() && body[i + 1] == '=') {
       out.push_back({ActionToken::Kind::declare, ":="});
       i += 2;
@@ -611,16 +765,15 @@ bool lex_action(std::string_view body, std::vector<ActionToken>& out, std::strin
       out.push_back({ActionToken::Kind::string, tokens.value()[0].text});
       i = end + 1;
     } else if (c == '.') {
-      std::size_t end = i + 1;
-      while (end < body.size() &&
-             (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_')) {
-        ++end;
-      }
-      if (end == i + 1) {
-        out.push_back({ActionToken::Kind::dot, "."});
+      ActionToken token{ActionToken::Kind::field, "."};
+      std::size_t end = field_chain(body, i, token.chain);
+      if (token.chain.empty()) {
+        token.kind = ActionToken::Kind::dot;
+        end = i + 1;
       } else {
-        out.push_back({ActionToken::Kind::field, std::string(body.substr(i + 1, end - i - 1))});
+        token.text = std::string(body.substr(i, end - i));
       }
+      out.push_back(std::move(token));
       i = end;
     } else if (std::isdigit(static_cast<unsigned char>(c)) ||
                (c == '-' && i + 1 < body.size() &&
@@ -703,12 +856,13 @@ private:
       switch (token.kind) {
         case ActionToken::Kind::field:
           arg.kind = Argument::Kind::field;
-          arg.name = token.text;
+          arg.chain = token.chain;
           break;
         case ActionToken::Kind::dot: arg.kind = Argument::Kind::dot; break;
         case ActionToken::Kind::variable:
           arg.kind = Argument::Kind::variable;
           arg.name = token.text;
+          arg.chain = token.chain;
           break;
         case ActionToken::Kind::string: arg.literal = Value::of_string(token.text); break;
         case ActionToken::Kind::number: arg.literal = Value::of_number(token.number); break;
@@ -731,7 +885,9 @@ private:
           }
           break;
         }
-        default: break;
+        default:
+          error = "unexpected \"" + token.text + "\" in template action";
+          return false;
       }
       command.args.push_back(std::move(arg));
     }
@@ -750,14 +906,16 @@ private:
     const Argument& head = command.args[0];
     if (head.kind != Argument::Kind::function || command.args.size() < 2) return true;
     if (head.function->function != Function::regex_replace_all &&
-        head.function->function != Function::regex_replace_all_literal) {
+        head.function->function != Function::regex_replace_all_literal &&
+        head.function->function != Function::count) {
       return true;
     }
     const Argument& pattern = command.args[1];
     if (pattern.kind != Argument::Kind::literal) return true;
     command.regex = std::make_shared<RE2>(pattern.literal.to_string(), RE2::Quiet);
     if (!command.regex->ok()) {
-      error = "invalid regular expression in regexReplaceAll: " + command.regex->error();
+      error = std::string("invalid regular expression in ") + head.function->name + ": " +
+              command.regex->error();
       return false;
     }
     return true;
@@ -951,48 +1109,240 @@ int compare_values(const Value& a, const Value& b) {
   return sa < sb ? -1 : (sa > sb ? 1 : 0);
 }
 
+/// How rendering a node ended: normally, with an execution error, or with
+/// {{break}} / {{continue}} on their way to the enclosing {{range}}.
+enum class Flow { next, failed, break_loop, continue_loop };
+
+/// Nesting deeper than this is not converted: fromJson gives a null instead,
+/// so that a hostile line cannot exhaust the stack.
+constexpr int kMaxJsonDepth = 200;
+
+bool json_to_value(const nlohmann::json& json, int depth, Value& out) {
+  if (depth > kMaxJsonDepth) return false;
+  switch (json.type()) {
+    case nlohmann::json::value_t::object: {
+      auto map = std::make_shared<ValueMap>();
+      map->reserve(json.size());
+      // nlohmann keeps object members sorted by key, the order Go ranges in.
+      for (const auto& [key, member] : json.items()) {
+        Value value;
+        if (!json_to_value(member, depth + 1, value)) return false;
+        map->emplace_back(key, std::move(value));
+      }
+      out = Value::of_kind(Value::Kind::map);
+      out.map = std::move(map);
+      return true;
+    }
+    case nlohmann::json::value_t::array: {
+      auto list = std::make_shared<ValueList>();
+      list->reserve(json.size());
+      for (const auto& element : json) {
+        Value value;
+        if (!json_to_value(element, depth + 1, value)) return false;
+        list->push_back(std::move(value));
+      }
+      out = Value::of_kind(Value::Kind::list);
+      out.list = std::move(list);
+      return true;
+    }
+    case nlohmann::json::value_t::string:
+      out = Value::of_string(json.get<std::string>());
+      return true;
+    case nlohmann::json::value_t::boolean: out = Value::of_bool(json.get<bool>()); return true;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      // Go decodes every JSON number into a float64, and refuses one out of its range.
+      out = Value::of_number(json.get<double>());
+      out.json_number = true;
+      return std::isfinite(out.number);
+    default: out = Value::of_kind(Value::Kind::null); return true;
+  }
+}
+
+/// sprig's fromJson: the decoded document, or a null when `text` is not JSON.
+Value from_json(const std::string& text) {
+  Value out = Value::of_kind(Value::Kind::null);
+  try {
+    auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded() || !json_to_value(json, 0, out)) {
+      return Value::of_kind(Value::Kind::null);
+    }
+  } catch (const nlohmann::json::exception&) {
+    // A number out of range is reported by an exception even without allow_exceptions.
+    return Value::of_kind(Value::Kind::null);
+  }
+  return out;
+}
+
 class Renderer {
 public:
-  explicit Renderer(const TemplateData& data) : data_(data) {}
+  explicit Renderer(const TemplateData& data) : data_(data) {
+    variables_.emplace_back("$", Value::of_kind(Value::Kind::labels));
+  }
 
-  bool render(const TemplateNode& node, std::string& out) {
+  Flow render(const TemplateNode& node, std::string& out) {
     switch (node.kind) {
-      case TemplateNode::Kind::text: out += node.text; return true;
-      case TemplateNode::Kind::list:
-        for (const auto& child : node.body) {
-          if (!render(child, out)) return false;
-        }
-        return true;
+      case TemplateNode::Kind::text: out += node.text; return Flow::next;
+      case TemplateNode::Kind::list: return render_all(node.body, out);
       case TemplateNode::Kind::action: {
         Value value;
-        if (!eval_pipeline(node.pipeline, value)) return false;
-        if (!node.variable.empty()) {
-          variables_[node.variable] = std::move(value);
-          return true;
+        if (!eval_pipeline(node.pipeline, value)) return Flow::failed;
+        if (node.variable.empty()) {
+          if (value.kind == Value::Kind::labels) {
+            value = Value::of_string(std::string(data_.line()));
+          }
+          value.append_to(out, false);
+        } else if (node.declares) {
+          variables_.emplace_back(node.variable, std::move(value));
+        } else {
+          *find_variable(node.variable) = std::move(value);
         }
-        out += value.to_string();
-        return true;
+        return Flow::next;
       }
       case TemplateNode::Kind::branch: {
         Value condition;
-        if (!eval_pipeline(node.pipeline, condition)) return false;
+        if (!eval_pipeline(node.pipeline, condition)) return Flow::failed;
         bool taken = condition.truthy();
-        const auto& chosen = taken ? node.body : node.else_body;
         bool sets_dot = node.is_with && taken;
-        if (sets_dot) dots_.push_back(condition);
-        for (const auto& child : chosen) {
-          if (!render(child, out)) return false;
-        }
+        if (sets_dot) dots_.push_back(std::move(condition));
+        Flow flow = render_scope(taken ? node.body : node.else_body, out);
         if (sets_dot) dots_.pop_back();
-        return true;
+        return flow;
       }
+      case TemplateNode::Kind::range: return render_range(node, out);
+      case TemplateNode::Kind::break_: return Flow::break_loop;
+      case TemplateNode::Kind::continue_: return Flow::continue_loop;
     }
-    return true;
+    return Flow::next;
   }
 
   std::string error;
 
 private:
+  Flow render_all(const std::vector<TemplateNode>& nodes, std::string& out) {
+    for (const auto& child : nodes) {
+      Flow flow = render(child, out);
+      if (flow != Flow::next) return flow;
+    }
+    return Flow::next;
+  }
+
+  /// Renders a block whose variables end with it, as Go scopes them.
+  Flow render_scope(const std::vector<TemplateNode>& nodes, std::string& out) {
+    std::size_t mark = variables_.size();
+    Flow flow = render_all(nodes, out);
+    variables_.resize(mark);
+    return flow;
+  }
+
+  /// {{range}} over a list (index, element), a map or the labels (key,
+  /// value, in key order); nothing to iterate (an empty collection, a null)
+  /// runs the else branch, anything else is an execution error, as in Go.
+  Flow render_range(const TemplateNode& node, std::string& out) {
+    Value subject;
+    if (!eval_pipeline(node.pipeline, subject)) return Flow::failed;
+    std::size_t iterations = 0;
+    bool stopped = false;
+    auto iterate = [&](Value key, Value element) {
+      ++iterations;
+      std::size_t mark = variables_.size();
+      if (!node.element_variable.empty()) {
+        variables_.emplace_back(node.variable, std::move(key));
+        variables_.emplace_back(node.element_variable, element);
+      } else if (!node.variable.empty()) {
+        variables_.emplace_back(node.variable, element);
+      }
+      dots_.push_back(std::move(element));
+      Flow flow = render_all(node.body, out);
+      dots_.pop_back();
+      variables_.resize(mark);
+      if (flow == Flow::break_loop) stopped = true;
+      return flow == Flow::failed ? Flow::failed : Flow::next;
+    };
+    switch (subject.kind) {
+      case Value::Kind::list:
+        for (std::size_t i = 0; i < subject.list->size() && !stopped; ++i) {
+          if (iterate(Value::of_number(static_cast<double>(i)), (*subject.list)[i]) ==
+              Flow::failed) {
+            return Flow::failed;
+          }
+        }
+        break;
+      case Value::Kind::map:
+        for (std::size_t i = 0; i < subject.map->size() && !stopped; ++i) {
+          const auto& [key, element] = (*subject.map)[i];
+          if (iterate(Value::of_string(key), element) == Flow::failed) return Flow::failed;
+        }
+        break;
+      case Value::Kind::labels: {
+        std::vector<std::pair<std::string, std::string>> labels;
+        data_.each_label([&labels](std::string_view name, std::string_view value) {
+          labels.emplace_back(name, value);
+        });
+        std::sort(labels.begin(), labels.end());
+        for (std::size_t i = 0; i < labels.size() && !stopped; ++i) {
+          if (iterate(Value::of_string(labels[i].first), Value::of_string(labels[i].second)) ==
+              Flow::failed) {
+            return Flow::failed;
+          }
+        }
+        break;
+      }
+      case Value::Kind::null: break;
+      default:
+        error = "range can't iterate over " + subject.to_string();
+        return Flow::failed;
+    }
+    if (iterations > 0) return Flow::next;
+    return render_scope(node.else_body, out);
+  }
+
+  /// The innermost variable of that name; the parser has checked that one exists.
+  Value* find_variable(const std::string& name) {
+    for (auto it = variables_.rbegin(); it != variables_.rend(); ++it) {
+      if (it->first == name) return &it->second;
+    }
+    return &variables_.front().second;
+  }
+
+  /// Go's field access: a label of the entry, a member of a map (a null when
+  /// absent, since Loki executes with missingkey=zero), a null of a null; a
+  /// field of anything else is an execution error.
+  bool field(const Value& base, const std::string& name, Value& out) {
+    switch (base.kind) {
+      case Value::Kind::labels: {
+        const std::string* value = data_.label(name);
+        out = Value::of_string(value != nullptr ? *value : std::string());
+        return true;
+      }
+      case Value::Kind::map: {
+        auto it = std::lower_bound(
+            base.map->begin(), base.map->end(), name,
+            [](const std::pair<std::string, Value>& entry, const std::string& key) {
+              return entry.first < key;
+            });
+        out = it != base.map->end() && it->first == name ? it->second
+                                                         : Value::of_kind(Value::Kind::null);
+        return true;
+      }
+      case Value::Kind::null: out = Value::of_kind(Value::Kind::null); return true;
+      default:
+        error = "can't evaluate field " + name + " in type " + base.go_type();
+        return false;
+    }
+  }
+
+  bool field_chain(Value base, const std::vector<std::string>& chain, Value& out) {
+    for (const auto& name : chain) {
+      Value next;
+      if (!field(base, name, next)) return false;
+      base = std::move(next);
+    }
+    out = std::move(base);
+    return true;
+  }
+
   bool eval_pipeline(const Pipeline& pipeline, Value& result) {
     bool has_piped = false;
     Value piped;
@@ -1007,18 +1357,13 @@ private:
   bool eval_argument(const Argument& arg, Value& out) {
     switch (arg.kind) {
       case Argument::Kind::field: {
-        const std::string* value = data_.label(arg.name);
-        out = Value::of_string(value != nullptr ? *value : std::string());
-        return true;
+        if (dots_.empty()) return field_chain(Value::of_kind(Value::Kind::labels), arg.chain, out);
+        return field_chain(dots_.back(), arg.chain, out);
       }
       case Argument::Kind::dot:
-        out = dots_.empty() ? Value::of_string(std::string(data_.line())) : dots_.back();
+        out = dots_.empty() ? Value::of_kind(Value::Kind::labels) : dots_.back();
         return true;
-      case Argument::Kind::variable: {
-        auto it = variables_.find(arg.name);
-        out = it != variables_.end() ? it->second : Value::of_string({});
-        return true;
-      }
+      case Argument::Kind::variable: return field_chain(*find_variable(arg.name), arg.chain, out);
       case Argument::Kind::literal: out = arg.literal; return true;
       case Argument::Kind::pipeline: return eval_pipeline(*arg.pipeline, out);
       case Argument::Kind::function: {
@@ -1041,6 +1386,10 @@ private:
       args.push_back(std::move(value));
     }
     if (piped != nullptr) args.push_back(*piped);
+    // Functions see the initial dot as the line, as {{ . }} prints it.
+    for (auto& arg : args) {
+      if (arg.kind == Value::Kind::labels) arg = Value::of_string(std::string(data_.line()));
+    }
     return call(*head.function, command.regex.get(), args, result);
   }
 
@@ -1136,15 +1485,8 @@ private:
       case Function::regex_replace_all:
       case Function::regex_replace_all_literal: {
         std::unique_ptr<RE2> compiled;
-        const RE2* re = precompiled;
-        if (re == nullptr) {
-          compiled = std::make_unique<RE2>(text(0), RE2::Quiet);
-          if (!compiled->ok()) {
-            error = "regexReplaceAll: invalid regular expression: " + compiled->error();
-            return false;
-          }
-          re = compiled.get();
-        }
+        const RE2* re = regex_argument(info, precompiled, text(0), compiled);
+        if (re == nullptr) return false;
         result = Value::of_string(regex_replace_all(
             *re, text(1), text(2), info.function == Function::regex_replace_all_literal));
         return true;
@@ -1165,7 +1507,12 @@ private:
                                 s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0);
         return true;
       }
-      case Function::len: result = Value::of_number(static_cast<double>(text(0).size())); return true;
+      case Function::len: {
+        bool collection = args[0].kind == Value::Kind::list || args[0].kind == Value::Kind::map;
+        std::size_t size = collection ? args[0].size() : text(0).size();
+        result = Value::of_number(static_cast<double>(size));
+        return true;
+      }
       case Function::eq: {
         bool equal = false;
         for (std::size_t i = 1; i < args.size(); ++i) {
@@ -1431,9 +1778,90 @@ private:
         result = Value::of_string(std::move(out));
         return true;
       }
+      case Function::count: {
+        std::unique_ptr<RE2> compiled;
+        const RE2* re = regex_argument(info, precompiled, text(0), compiled);
+        if (re == nullptr) return false;
+        result = Value::of_number(static_cast<double>(count_matches(*re, text(1))));
+        return true;
+      }
+      case Function::from_json: result = from_json(text(0)); return true;
+      case Function::index: return index(args, result);
+      case Function::print:
+      case Function::println: result = Value::of_string(go_print(args, info.function)); return true;
       case Function::none: break;
     }
     return true;
+  }
+
+  /// The regex a function takes first: compiled with the template when it is a
+  /// literal, else compiled now into `compiled`; nullptr (and error set) when invalid.
+  const RE2* regex_argument(const FunctionInfo& info, const RE2* precompiled,
+                            const std::string& pattern, std::unique_ptr<RE2>& compiled) {
+    if (precompiled != nullptr) return precompiled;
+    compiled = std::make_unique<RE2>(pattern, RE2::Quiet);
+    if (compiled->ok()) return compiled.get();
+    error = std::string(info.name) + ": invalid regular expression: " + compiled->error();
+    return nullptr;
+  }
+
+  /// Go's index: successive keys of maps and indexes of lists. A missing map
+  /// key gives a null (missingkey=zero); an index outside a list fails.
+  bool index(const std::vector<Value>& args, Value& result) {
+    result = args[0];
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      Value next;
+      if (result.kind == Value::Kind::map || result.kind == Value::Kind::null) {
+        if (!field(result, args[i].to_string(), next)) return false;
+      } else if (result.kind == Value::Kind::list) {
+        long long at = 0;
+        if (!need_int(args[i], "index", at)) return false;
+        if (at < 0 || static_cast<std::size_t>(at) >= result.list->size()) {
+          error = "index: index out of range: " + std::to_string(at);
+          return false;
+        }
+        next = (*result.list)[static_cast<std::size_t>(at)];
+      } else {
+        error = std::string("index: can't index item of type ") + result.go_type();
+        return false;
+      }
+      result = std::move(next);
+    }
+    return true;
+  }
+
+  /// Go's fmt.Sprint (a space between operands when neither is a string) and
+  /// fmt.Sprintln (a space between all of them, and a newline).
+  static std::string go_print(const std::vector<Value>& args, Function function) {
+    std::string out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      bool space = i > 0 && (function == Function::println ||
+                             (args[i - 1].kind != Value::Kind::string &&
+                              args[i].kind != Value::Kind::string));
+      if (space) out += ' ';
+      args[i].append_to(out, true);
+    }
+    if (function == Function::println) out += '\n';
+    return out;
+  }
+
+  /// Go's len(FindAllStringIndex(src, -1)): non-overlapping matches, left to
+  /// right; an empty match right after the previous match does not count.
+  static std::size_t count_matches(const RE2& re, std::string_view input) {
+    re2::StringPiece text(input.data(), input.size());
+    re2::StringPiece match;
+    std::size_t count = 0;
+    std::size_t pos = 0;
+    std::size_t last_end = std::string_view::npos;
+    while (pos <= input.size()) {
+      if (!re.Match(text, pos, input.size(), RE2::UNANCHORED, &match, 1)) break;
+      auto start = static_cast<std::size_t>(match.data() - input.data());
+      std::size_t end = start + match.size();
+      if (!(match.empty() && start == last_end)) ++count;
+      last_end = end;
+      pos = end > start ? end : start + 1;
+    }
+    return count;
   }
 
   /// Upper bound of what repeat builds, so that a template cannot exhaust memory.
@@ -1586,8 +2014,9 @@ private:
   }
 
   const TemplateData& data_;
-  std::vector<Value> dots_;                        ///< dot inside {{with}} blocks
-  std::unordered_map<std::string, Value> variables_;  ///< $x, in one flat scope
+  std::vector<Value> dots_;  ///< dot inside {{with}} and {{range}} blocks
+  /// $ and the $x in scope, innermost last; blocks cut it back when they end.
+  std::vector<std::pair<std::string, Value>> variables_;
 };
 
 /// Builds the node tree from text and actions, tracking open if blocks.
@@ -1595,7 +2024,7 @@ class TemplateParser {
 public:
   bool parse(std::string_view text, TemplateNode& root, std::string& error) {
     root.kind = TemplateNode::Kind::list;
-    stack_.push_back({&root.body, nullptr, false, false});
+    stack_.push_back({&root.body, nullptr, false, false, 0});
     std::size_t pos = 0;
     bool trim_next_text = false;
     while (pos <= text.size()) {
@@ -1608,7 +2037,7 @@ public:
       add_text(literal, trim_next_text, trim_before);
       if (open == std::string_view::npos) break;
       std::size_t body_start = open + 2 + (trim_before ? 1 : 0);
-      std::size_t close = text.find("}}", body_start);
+      std::size_t close = action_end(text, body_start);
       if (close == std::string_view::npos) {
         error = "unclosed action";
         return false;
@@ -1628,11 +2057,37 @@ public:
   }
 
 private:
+  /// Where the action starting at `from` closes: the first "}}" outside its
+  /// quoted strings, raw strings and comment, as Go's lexer finds it.
+  static std::size_t action_end(std::string_view text, std::size_t from) {
+    std::size_t i = from;
+    while (i < text.size()) {
+      char c = text[i];
+      if (c == '"' || c == '`' || c == '\'') {
+        for (++i; i < text.size() && text[i] != c; ++i) {
+          if (c != '`' && text[i] == '\\') ++i;
+        }
+        if (i >= text.size()) return std::string_view::npos;
+        ++i;
+      } else if (text.compare(i, 2, "/*") == 0) {
+        std::size_t close = text.find("*/", i + 2);
+        if (close == std::string_view::npos) return close;
+        i = close + 2;
+      } else if (text.compare(i, 2, "}}") == 0) {
+        return i;
+      } else {
+        ++i;
+      }
+    }
+    return std::string_view::npos;
+  }
+
   struct Frame {
     std::vector<TemplateNode>* target;  ///< where new nodes go
-    TemplateNode* branch;               ///< the if node, or nullptr at the root
+    TemplateNode* branch;               ///< the if, with or range node, or nullptr at the root
     bool in_else;
     bool chained;  ///< opened by {{else if}}: closed by its parent's {{end}}
+    std::size_t declared_mark;  ///< variables declared before the block opened
   };
 
   void add_text(std::string_view literal, bool trim_left, bool trim_right) {
@@ -1668,19 +2123,14 @@ private:
     bool keyword = first.kind == ActionToken::Kind::identifier;
     if (keyword && first.text == "if") return open_if(tokens, 1, error);
     if (keyword && first.text == "with") return open_if(tokens, 1, error, false, true);
-    if (first.kind == ActionToken::Kind::variable && tokens.size() > 1 &&
+    if (keyword && first.text == "range") return open_range(tokens, error);
+    if (keyword && (first.text == "break" || first.text == "continue")) {
+      return add_loop_control(tokens, error);
+    }
+    if (first.kind == ActionToken::Kind::variable && first.chain.empty() && tokens.size() > 1 &&
         (tokens[1].kind == ActionToken::Kind::declare ||
          tokens[1].kind == ActionToken::Kind::assign)) {
-      if (tokens.size() == 2) {
-        error = "missing value for " + first.text;
-        return false;
-      }
-      TemplateNode node;
-      node.kind = TemplateNode::Kind::action;
-      node.variable = first.text;
-      if (!ActionParser(tokens, 2).parse_pipeline(node.pipeline, error, false)) return false;
-      stack_.back().target->push_back(std::move(node));
-      return true;
+      return add_assignment(tokens, error);
     }
     if (keyword && first.text == "else") return add_else(tokens, error);
     if (keyword && first.text == "end") {
@@ -1688,16 +2138,66 @@ private:
         error = "unexpected {{end}}";
         return false;
       }
-      // Pop the if and every else-if chained into it.
+      // Pop the block and every else-if chained into it; its variables end with it.
       while (stack_.back().chained) stack_.pop_back();
+      declared_.resize(stack_.back().declared_mark);
       stack_.pop_back();
       return true;
     }
     TemplateNode node;
     node.kind = TemplateNode::Kind::action;
-    if (!ActionParser(tokens, 0).parse_pipeline(node.pipeline, error, false)) return false;
+    if (!parse_pipeline(tokens, 0, node.pipeline, error)) return false;
     stack_.back().target->push_back(std::move(node));
     return true;
+  }
+
+  /// {{ $x := pipeline }} declares $x until the end of the enclosing block;
+  /// {{ $x = pipeline }} assigns a variable already declared.
+  bool add_assignment(const std::vector<ActionToken>& tokens, std::string& error) {
+    const std::string& name = tokens[0].text;
+    if (tokens.size() == 2) {
+      error = "missing value for " + name;
+      return false;
+    }
+    TemplateNode node;
+    node.kind = TemplateNode::Kind::action;
+    node.variable = name;
+    node.declares = tokens[1].kind == ActionToken::Kind::declare;
+    if (!node.declares && !declared(name)) {
+      error = "undefined variable \"" + name + "\"";
+      return false;
+    }
+    if (!parse_pipeline(tokens, 2, node.pipeline, error)) return false;
+    if (node.declares) declared_.push_back(name);
+    stack_.back().target->push_back(std::move(node));
+    return true;
+  }
+
+  /// Parses a pipeline from tokens[start] and checks that every variable it
+  /// reads is in scope, as Go's parser does.
+  bool parse_pipeline(const std::vector<ActionToken>& tokens, std::size_t start,
+                      Pipeline& pipeline, std::string& error) {
+    if (!ActionParser(tokens, start).parse_pipeline(pipeline, error, false)) return false;
+    return check_variables(pipeline, error);
+  }
+
+  bool check_variables(const Pipeline& pipeline, std::string& error) const {
+    for (const auto& command : pipeline.commands) {
+      for (const auto& arg : command.args) {
+        if (arg.kind == Argument::Kind::variable && !declared(arg.name)) {
+          error = "undefined variable \"" + arg.name + "\"";
+          return false;
+        }
+        if (arg.kind == Argument::Kind::pipeline && !check_variables(*arg.pipeline, error)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool declared(const std::string& name) const {
+    return name == "$" || std::find(declared_.begin(), declared_.end(), name) != declared_.end();
   }
 
   bool open_if(const std::vector<ActionToken>& tokens, std::size_t start, std::string& error,
@@ -1709,12 +2209,70 @@ private:
     TemplateNode node;
     node.kind = TemplateNode::Kind::branch;
     node.is_with = is_with;
-    if (!ActionParser(tokens, start).parse_pipeline(node.pipeline, error, false)) return false;
+    if (!parse_pipeline(tokens, start, node.pipeline, error)) return false;
+    push_block(std::move(node), chained);
+    return true;
+  }
+
+  /// {{range pipeline}}, {{range $v := pipeline}}, {{range $i, $v := pipeline}}.
+  bool open_range(const std::vector<ActionToken>& tokens, std::string& error) {
+    TemplateNode node;
+    node.kind = TemplateNode::Kind::range;
+    std::size_t start = 1;
+    auto is_variable = [&tokens](std::size_t i) {
+      return i < tokens.size() && tokens[i].kind == ActionToken::Kind::variable &&
+             tokens[i].chain.empty();
+    };
+    auto is = [&tokens](std::size_t i, ActionToken::Kind kind) {
+      return i < tokens.size() && tokens[i].kind == kind;
+    };
+    if (is_variable(1) && is(2, ActionToken::Kind::declare)) {
+      node.variable = tokens[1].text;
+      start = 3;
+    } else if (is_variable(1) && is(2, ActionToken::Kind::comma) && is_variable(3) &&
+               is(4, ActionToken::Kind::declare)) {
+      node.variable = tokens[1].text;
+      node.element_variable = tokens[3].text;
+      start = 5;
+    } else if (is_variable(1) && is(2, ActionToken::Kind::comma)) {
+      error = "range can only initialize variables with :=, as $index, $element :=";
+      return false;
+    }
+    if (start >= tokens.size()) {
+      error = "missing value for range";
+      return false;
+    }
+    if (!parse_pipeline(tokens, start, node.pipeline, error)) return false;
+    std::string index = node.variable;
+    std::string element = node.element_variable;
+    push_block(std::move(node), false);
+    if (!index.empty()) declared_.push_back(index);
+    if (!element.empty()) declared_.push_back(element);
+    return true;
+  }
+
+  /// {{break}} and {{continue}} belong to the body of an enclosing range.
+  bool add_loop_control(const std::vector<ActionToken>& tokens, std::string& error) {
+    const std::string& word = tokens[0].text;
+    bool in_loop = std::any_of(stack_.begin(), stack_.end(), [](const Frame& frame) {
+      return frame.branch != nullptr && frame.branch->kind == TemplateNode::Kind::range &&
+             !frame.in_else;
+    });
+    if (tokens.size() != 1 || !in_loop) {
+      error = "{{" + word + "}} outside {{range}}";
+      return false;
+    }
+    TemplateNode node;
+    node.kind = word == "break" ? TemplateNode::Kind::break_ : TemplateNode::Kind::continue_;
+    stack_.back().target->push_back(std::move(node));
+    return true;
+  }
+
+  void push_block(TemplateNode node, bool chained) {
     auto& target = *stack_.back().target;
     target.push_back(std::move(node));
     TemplateNode* branch = &target.back();
-    stack_.push_back({&branch->body, branch, false, chained});
-    return true;
+    stack_.push_back({&branch->body, branch, false, chained, declared_.size()});
   }
 
   bool add_else(const std::vector<ActionToken>& tokens, std::string& error) {
@@ -1726,7 +2284,8 @@ private:
     frame.target = &frame.branch->else_body;
     frame.in_else = true;
     if (tokens.size() == 1) return true;
-    if (tokens[1].kind != ActionToken::Kind::identifier || tokens[1].text != "if") {
+    bool is_range = frame.branch->kind == TemplateNode::Kind::range;
+    if (is_range || tokens[1].kind != ActionToken::Kind::identifier || tokens[1].text != "if") {
       error = "unexpected \"" + tokens[1].text + "\" after else";
       return false;
     }
@@ -1735,6 +2294,7 @@ private:
   }
 
   std::vector<Frame> stack_;
+  std::vector<std::string> declared_;  ///< variables in scope, innermost last
 };
 
 }  // namespace
@@ -1752,7 +2312,7 @@ std::shared_ptr<const Template> Template::compile(std::string_view text, std::st
 bool Template::render(const TemplateData& data, std::string& out, std::string& error) const {
   out.clear();
   Renderer renderer(data);
-  if (!renderer.render(*root_, out)) {
+  if (renderer.render(*root_, out) == Flow::failed) {
     error = renderer.error;
     return false;
   }

@@ -1,1 +1,129 @@
+// The template engine through its own interface, for what the conformance
+// suite cannot show in one line: newlines, scoping, limits and the exact
+// messages of execution errors.
+
 #include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+
+#include "lognurse/logql/template.hpp"
+
+namespace {
+
+using lognurse::logql::Template;
+using lognurse::logql::TemplateData;
+
+class MapData : public TemplateData {
+public:
+  explicit MapData(std::initializer_list<std::pair<const std::string, std::string>> labels)
+      : labels_(labels) {}
+
+  const std::string* label(std::string_view name) const override {
+    auto it = labels_.find(std::string(name));
+    return it != labels_.end() ? &it->second : nullptr;
+  }
+  std::string_view line() const override { return line_; }
+  std::int64_t timestamp_ns() const override { return 0; }
+  void each_label(
+      const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    // Reverse order, so that a range over the labels has to sort them itself.
+    for (auto it = labels_.rbegin(); it != labels_.rend(); ++it) visit(it->first, it->second);
+  }
+
+private:
+  std::map<std::string, std::string> labels_;
+  std::string line_ = "the line";
+};
+
+/// Renders `text` over `data`; fails the test when the template does not compile.
+std::string render(const std::string& text, const MapData& data, bool expect_ok = true) {
+  std::string error;
+  auto compiled = Template::compile(text, error);
+  INFO(text << ": " << error);
+  REQUIRE(compiled != nullptr);
+  std::string out;
+  bool ok = compiled->render(data, out, error);
+  CHECK(ok == expect_ok);
+  return ok ? out : "error: " + error;
+}
+
+std::string compile_error(const std::string& text) {
+  std::string error;
+  auto compiled = Template::compile(text, error);
+  CHECK(compiled == nullptr);
+  return error;
+}
+
+}  // namespace
+
+TEST_CASE("println separates every operand and ends with a newline") {
+  MapData data({{"a", "x"}});
+  CHECK(render(R"({{ println "a" 1 .a }})", data) == "a 1 x\n");
+}
+
+TEST_CASE("range over the labels visits them in name order whatever order they come in") {
+  MapData data({{"b", "2"}, {"a", "1"}, {"c", "3"}});
+  CHECK(render("{{ range $k, $v := . }}{{ $k }}{{ $v }}{{ end }}", data) == "a1b2c3");
+}
+
+TEST_CASE("a variable declared in a block ends with the block") {
+  MapData data({{"a", "x"}});
+  CHECK(compile_error("{{ if .a }}{{ $v := 1 }}{{ end }}{{ $v }}") ==
+        "undefined variable \"$v\"");
+  CHECK(compile_error("{{ $v = 1 }}") == "undefined variable \"$v\"");
+  CHECK(render("{{ $v := 1 }}{{ if .a }}{{ $v := 2 }}{{ $v }}{{ end }}{{ $v }}", data) == "21");
+}
+
+TEST_CASE("each iteration of range starts with fresh variables of its body") {
+  MapData data{};
+  CHECK(render(R"({{ range fromJson "[1,2]" }}{{ $seen := . }}{{ $seen }}{{ end }})", data) ==
+        "12");
+}
+
+TEST_CASE("break leaves only the innermost range") {
+  MapData data{};
+  CHECK(render(R"({{ range $a := fromJson "[1,2]" }}{{ range fromJson "[7,8]" }})"
+               R"({{ . }}{{ break }}{{ end }}{{ $a }};{{ end }})",
+               data) == "71;72;");
+}
+
+TEST_CASE("break and continue in the else branch of a range are refused") {
+  CHECK(compile_error(R"({{ range fromJson "[]" }}{{ else }}{{ break }}{{ end }})") ==
+        "{{break}} outside {{range}}");
+  CHECK(compile_error(R"({{ range fromJson "[]" }}{{ else if .a }}{{ end }})") ==
+        "unexpected \"if\" after else");
+}
+
+TEST_CASE("a field of a value that is not a map is an execution error naming its type") {
+  MapData data({{"level", "info"}});
+  CHECK(render("{{ .level.name }}", data, false) ==
+        "error: can't evaluate field name in type string");
+  CHECK(render(R"({{ $l := fromJson "[1]" }}{{ $l.x }})", data, false) ==
+        "error: can't evaluate field x in type []interface {}");
+  CHECK(render(R"({{ range 3 }}{{ end }})", data, false) == "error: range can't iterate over 3");
+}
+
+TEST_CASE("closing braces inside strings and comments do not close an action") {
+  MapData data{};
+  CHECK(render(R"({{ "}}" }}|{{/* }} */}}|{{ `}}` }})", data) == "}}||}}");
+}
+
+TEST_CASE("fromJson gives a null beyond its nesting limit") {
+  MapData data{};
+  std::string deep(300, '[');
+  deep += std::string(300, ']');
+  CHECK(render("[{{ fromJson .doc }}]", MapData({{"doc", deep}})) == "[]");
+  std::string shallow = "[[[1]]]";
+  CHECK(render("{{ fromJson .doc }}", MapData({{"doc", shallow}})) == "[[[1]]]");
+}
+
+TEST_CASE("fromJson treats a number out of range as text that is not JSON") {
+  CHECK(render("[{{ fromJson .doc }}]", MapData({{"doc", "[1e999]"}})) == "[]");
+}
+
+TEST_CASE("count compiles a regex given at run time and reports a bad one") {
+  CHECK(render("{{ count .re .s }}", MapData({{"re", "o+"}, {"s", "foo boo"}})) == "2");
+  std::string out = render("{{ count .re .s }}", MapData({{"re", "("}, {"s", "x"}}), false);
+  CHECK(out.rfind("error: count: invalid regular expression", 0) == 0);
+}

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,12 +53,33 @@ private:
   std::vector<Compiled> matchers_;
 };
 
+/// The extracted labels the rest of a query can read, as Loki's parser hints:
+/// a parser given hints still reads the whole line (so it still finds and
+/// reports errors) but sets only the labels named here and the error labels.
+class LabelHints {
+public:
+  explicit LabelHints(std::vector<std::string> names);
+
+  /// Whether a parser should set the label `name` (its final, sanitised name).
+  bool wants(std::string_view name) const;
+
+  /// Whether some wanted name ends with "_extracted".
+  bool wants_suffixed() const { return suffixed_; }
+
+private:
+  std::vector<std::string> names_;
+  bool suffixed_ = false;
+};
+
 /// The labels of one entry while the pipeline runs: the stream's labels,
-/// structured metadata and what parsers extracted. Slots are reused between
-/// entries so that steady-state processing does not allocate.
+/// structured metadata and what parsers extracted. The stream's labels are
+/// read where they are until a stage replaces or removes one, or something
+/// needs the whole set in order (size(), at(), retain(), finish()); only then
+/// are they copied. Slots are reused between entries, so steady-state
+/// processing does not allocate.
 class LabelsBuilder {
 public:
-  /// Starts a new entry.
+  /// Starts a new entry; `stream` and `metadata` must outlive it.
   void reset(const Labels& stream, const Labels& metadata);
 
   /// The value of `name`, or nullptr.
@@ -67,8 +89,20 @@ public:
   void set(std::string_view name, std::string_view value);
 
   /// Sets a label found by a parser: the key is sanitised, a name that is
-  /// also a stream label gets the suffix "_extracted", as Loki does.
-  void set_extracted(std::string_view key, std::string_view value);
+  /// also a stream label gets the suffix "_extracted", as Loki does. Does
+  /// nothing when `hints` do not want the resulting name.
+  void set_extracted(std::string_view key, std::string_view value,
+                     const LabelHints* hints = nullptr);
+
+  /// The first half of set_extracted, for parsers that need not read a value
+  /// nobody wants: computes the label name of `key` and returns whether
+  /// `hints` (nullptr: all) want it. set_prepared() then sets it.
+  /// `valid_name` says the caller already knows `key` is a valid label name.
+  bool prepare_extracted(std::string_view key, const LabelHints* hints, bool valid_name = false);
+
+  /// Sets the label that the last prepare_extracted() named; the key given
+  /// to it must still be alive.
+  void set_prepared(std::string_view value) { set(prepared_, value); }
 
   /// Removes a label if present.
   void remove(std::string_view name);
@@ -86,14 +120,21 @@ public:
   bool changed() const { return changed_; }
 
   /// Number of labels currently set.
-  std::size_t size() const { return count_; }
+  std::size_t size() const {
+    gather();
+    return count_;
+  }
 
-  /// The i-th label, in no particular order until sort() is called.
-  const Label& at(std::size_t i) const { return slots_[i]; }
+  /// The i-th label, in no particular order until finish() is called.
+  const Label& at(std::size_t i) const {
+    gather();
+    return slots_[i];
+  }
 
   /// Keeps only the labels for which keep(name, value) is true.
   template <typename Keep>
   void retain(Keep&& keep) {
+    gather();
     for (std::size_t i = 0; i < count_;) {
       if (keep(slots_[i].first, slots_[i].second)) {
         ++i;
@@ -117,12 +158,25 @@ public:
 
 private:
   void remove_at(std::size_t i);
+  /// Where the stream label `name` is, if it is still read from the stream.
+  std::size_t stream_index(std::string_view name) const;
+  /// Copies the stream labels still read from the stream into the slots.
+  /// Changes no label, so const readers may call it.
+  void gather() const;
+  void append(std::string_view name, std::string_view value) const;
+
+  static constexpr std::size_t kNotFound = static_cast<std::size_t>(-1);
 
   const Labels* stream_ = nullptr;
-  std::vector<Label> slots_;
-  std::size_t count_ = 0;
+  /// Bit i: stream label i is no longer read from the stream (replaced or
+  /// removed). A stream of more than 64 labels is gathered at once.
+  std::uint64_t stream_done_ = 0;
+  mutable bool gathered_ = false;  ///< the stream's labels are all in the slots
+  mutable std::vector<Label> slots_;
+  mutable std::size_t count_ = 0;
   bool changed_ = false;
   std::string scratch_;
+  std::string_view prepared_;  ///< the key itself or scratch_
 };
 
 class StageRunner;
@@ -133,7 +187,12 @@ class LogPipeline {
 public:
   /// Compiles the stages of `log` (its selector is not used). The expression
   /// must come from parse(), which has already checked regexes and templates.
-  explicit LogPipeline(const LogExpr& log);
+  /// `needed` names the labels that whoever reads the result uses (a metric
+  /// query's grouping, its unwrap label); with it, parsers extract only those
+  /// and what later stages read. Without it (log queries, which return every
+  /// label) parsers extract everything.
+  explicit LogPipeline(const LogExpr& log,
+                       const std::optional<std::vector<std::string>>& needed = std::nullopt);
   ~LogPipeline();
   LogPipeline(LogPipeline&&) noexcept;
   LogPipeline& operator=(LogPipeline&&) noexcept;
@@ -156,9 +215,13 @@ public:
   /// run before any stage rewrites the line.
   std::vector<std::string> required_literals() const;
 
+  /// Whether some parser extracts only part of what it finds.
+  bool uses_hints() const { return !hints_.empty(); }
+
 private:
   friend class StageRunner;
   std::vector<std::unique_ptr<StageRunner>> stages_;
+  std::vector<std::unique_ptr<LabelHints>> hints_;  ///< owned for the parser stages
   /// How many stages at the front are line filters: they run before the
   /// labels are built, so that a dropped line costs no label work.
   std::size_t leading_line_filters_ = 0;
@@ -190,6 +253,9 @@ public:
 private:
   std::unique_ptr<LabelPredicate> root_;
 };
+
+/// Appends the names of the labels that `expr` reads to `names`.
+void add_label_filter_names(const LabelFilterExpr& expr, std::vector<std::string>& names);
 
 /// Converts an unwrapped label value. Returns false and sets `error` when the
 /// value is not a number (or a duration/byte size for those conversions).

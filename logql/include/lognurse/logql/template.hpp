@@ -1,15 +1,16 @@
 #pragma once
 
-// The Go text/template subset that line_format and label_format accept:
-// {{.label}}, {{ .a | ToUpper }}, pipelines with arguments, parentheses,
-// {{if}}/{{else if}}/{{else}}/{{end}}, {{- and -}} trimming, and the functions
-// Loki users reach for most: ToUpper ToLower upper lower title trim
-// trimPrefix trimSuffix TrimSpace trunc replace substr default printf
-// regexReplaceAll regexReplaceAllLiteral contains hasPrefix hasSuffix len
-// eq ne lt le gt ge and or not __line__ __timestamp__. A missing label renders
-// as the empty string, as in Loki.
+// The Go text/template language that line_format and label_format accept:
+// {{.label}}, field chains (.a.b, $x.a), pipelines with arguments,
+// parentheses, {{if}}/{{else if}}/{{else}}, {{with}}, {{range}} with
+// {{else}}, {{break}} and {{continue}}, $variables scoped to their block,
+// {{- and -}} trimming, comments, and Loki's template functions (sprig's
+// string, math and date functions, fromJson, count, regexReplaceAll, ...)
+// plus Go's index, len, print, println, printf, and, or, not, eq ... ge.
+// A missing label renders as the empty string, as in Loki.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,6 +30,11 @@ public:
 
   /// The entry's timestamp, for __timestamp__ (rendered as RFC 3339).
   virtual std::int64_t timestamp_ns() const = 0;
+
+  /// Calls visit(name, value) for every label, in any order: what
+  /// {{ range $name, $value := . }} iterates (in name order).
+  virtual void each_label(
+      const std::function<void(std::string_view, std::string_view)>& visit) const = 0;
 };
 
 struct TemplateNode;
