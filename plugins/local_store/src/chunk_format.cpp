@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <mutex>
 
 namespace lognurse::local_store {
 namespace {
@@ -243,30 +244,40 @@ struct BlockStorage {
 
 namespace {
 
-/// Storage returned by finished blocks, per thread; at most kPooled are kept.
+/// Storage returned by finished blocks, shared by all threads (a block decoded on a
+/// prefetching thread is dropped on the scan's); at most kPooled are kept.
 constexpr std::size_t kPooled = 16;
-thread_local std::vector<std::unique_ptr<BlockStorage>> pool;
+std::mutex pool_mutex;
+std::vector<std::unique_ptr<BlockStorage>>& pool() {
+  static auto* storages = new std::vector<std::unique_ptr<BlockStorage>>();  // never destroyed
+  return *storages;
+}
 
 std::unique_ptr<BlockStorage> take_storage() {
-  if (pool.empty()) return std::make_unique<BlockStorage>();
-  auto storage = std::move(pool.back());
-  pool.pop_back();
+  std::lock_guard lock(pool_mutex);
+  if (pool().empty()) return std::make_unique<BlockStorage>();
+  auto storage = std::move(pool().back());
+  pool().pop_back();
   return storage;
+}
+
+void return_storage(std::unique_ptr<BlockStorage> storage) {
+  if (!storage) return;
+  std::lock_guard lock(pool_mutex);
+  if (pool().size() < kPooled) pool().push_back(std::move(storage));
 }
 
 }  // namespace
 
 DecodedBlock::DecodedBlock() = default;
 
-DecodedBlock::~DecodedBlock() {
-  if (storage_ && pool.size() < kPooled) pool.push_back(std::move(storage_));
-}
+DecodedBlock::~DecodedBlock() { return_storage(std::move(storage_)); }
 
 DecodedBlock::DecodedBlock(DecodedBlock&& other) noexcept { *this = std::move(other); }
 
 DecodedBlock& DecodedBlock::operator=(DecodedBlock&& other) noexcept {
   if (this == &other) return *this;
-  if (storage_ && pool.size() < kPooled) pool.push_back(std::move(storage_));
+  return_storage(std::move(storage_));
   storage_ = std::move(other.storage_);
   bind();
   other.bind();

@@ -103,7 +103,7 @@ private:
 };
 
 /// Memory of decoded blocks, reused: a scan opens and drops many blocks of similar size, and
-/// fresh allocations of that size cost a page fault per page. Each thread keeps a few.
+/// fresh allocations of that size cost a page fault per page. A few are kept.
 struct BlockStorage;
 
 /// A block decoded for reading. Views point into its own buffer.

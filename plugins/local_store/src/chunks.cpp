@@ -182,6 +182,20 @@ Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
   return block;
 }
 
+Result<std::string> ChunkStatements::stored_bytes(const ChunkRef& chunk) {
+  data_.reset();
+  data_.bind(1, chunk.id);
+  auto row = data_.step();
+  if (!row) return row.error();
+  if (!row.value()) {
+    return internal_error("store.corrupt", "chunk " + std::to_string(chunk.id) +
+                                               " disappeared during a read; retry the query");
+  }
+  std::string bytes(data_.column_bytes(0));
+  data_.reset();
+  return bytes;
+}
+
 Result<std::string> ChunkStatements::filter(std::int64_t chunk_id) {
   filter_.reset();
   filter_.bind(1, chunk_id);

@@ -112,6 +112,9 @@ public:
   /// The chunk's entries.
   Result<DecodedBlock> load(const ChunkRef& chunk);
 
+  /// The chunk's data as stored (zstd for a compacted chunk), for decoding elsewhere.
+  Result<std::string> stored_bytes(const ChunkRef& chunk);
+
   /// The chunk's n-gram filter; empty when it has none.
   Result<std::string> filter(std::int64_t chunk_id);
 

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <utility>
 
+#include "chunk_prefetch.hpp"
 #include "classify.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "schema.hpp"
@@ -79,6 +80,10 @@ std::uint64_t line_hash(std::string_view line) { return std::hash<std::string_vi
 constexpr std::uint64_t kMaxHeadBlocks = 1024;
 /// Line bytes one compaction of a stream reads at most; the rest waits for the next pass.
 constexpr std::uint64_t kMaxCompactionBytes = 64ULL * 1024 * 1024;
+/// A scan that will open at least this many chunks decodes ahead on a second thread ...
+constexpr std::size_t kPrefetchMinChunks = 3;
+/// ... this many chunks beyond the one it opens.
+constexpr std::size_t kPrefetchChunks = 3;
 /// How much of the database file a read connection maps (SQLite caps it at about 2 GB).
 constexpr std::int64_t kReaderMmapBytes = 2LL * 1024 * 1024 * 1024;
 /// Chunks one retention transaction deletes at most.
@@ -864,24 +869,64 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     if (!literal.empty()) literals.push_back(literal);
   }
 
-  auto open_chunk = [&](Pending& next) -> Status {
-    if (next.ref.compacted && !literals.empty()) {
-      auto bits = chunks.filter(next.ref.id);
-      if (!bits) return bits.error();
-      for (const auto& literal : literals) {
-        if (!NgramFilter::may_contain(bits.value(), literal)) return success();
-      }
+  // With several chunks ahead, a second thread decodes the next kPrefetchChunks of them while
+  // this one evaluates. A chunk whose filter rules out a literal is neither read nor decoded.
+  std::unique_ptr<ChunkPrefetcher> prefetcher;
+  if (pending.size() >= kPrefetchMinChunks) {
+    prefetcher = std::make_unique<ChunkPrefetcher>(request.range, literals);
+  }
+  std::vector<bool> ruled_out(pending.size(), false);
+  std::size_t submitted = 0;
+  auto filtered_out = [&](const ChunkRef& ref) -> Result<bool> {
+    if (!ref.compacted || literals.empty()) return false;
+    auto bits = chunks.filter(ref.id);
+    if (!bits) return bits.error();
+    for (const auto& literal : literals) {
+      if (!NgramFilter::may_contain(bits.value(), literal)) return true;
     }
-    auto block = chunks.load(next.ref);
-    if (!block) return block.error();
+    return false;
+  };
+  auto submit_through = [&](std::size_t last) -> Status {
+    for (; submitted < pending.size() && submitted <= last; ++submitted) {
+      const ChunkRef& ref = pending[submitted].ref;
+      auto skip = filtered_out(ref);
+      if (!skip) return skip.error();
+      if (skip.value()) {
+        ruled_out[submitted] = true;
+        continue;
+      }
+      auto bytes = chunks.stored_bytes(ref);
+      if (!bytes) return bytes.error();
+      prefetcher->submit(ChunkPrefetcher::Job{submitted, std::move(bytes.value()), ref.compacted});
+    }
+    return success();
+  };
+
+  auto open_chunk = [&](std::size_t index) -> Status {
+    Pending& next = pending[index];
     auto cursor = std::make_unique<Cursor>();
+    if (prefetcher) {
+      auto queued = submit_through(index + kPrefetchChunks);
+      if (!queued) return queued;
+      if (ruled_out[index]) return success();
+      auto decoded = prefetcher->take(index);
+      if (!decoded.block) return decoded.block.error();
+      cursor->block = std::move(decoded.block.value());
+      cursor->positions = std::move(decoded.positions);
+    } else {
+      auto skip = filtered_out(next.ref);
+      if (!skip) return skip.error();
+      if (skip.value()) return success();
+      auto block = chunks.load(next.ref);
+      if (!block) return block.error();
+      cursor->block = std::move(block.value());
+      cursor->positions = cursor->block.matching(
+          cursor->block.lower_bound(request.range.start_ns),
+          cursor->block.lower_bound(request.range.end_ns), literals);
+    }
+    if (cursor->positions.empty()) return success();
     cursor->stream = next.stream;
     cursor->ref = std::move(next.ref);
-    cursor->block = std::move(block.value());
-    cursor->positions = cursor->block.matching(cursor->block.lower_bound(request.range.start_ns),
-                                               cursor->block.lower_bound(request.range.end_ns),
-                                               literals);
-    if (cursor->positions.empty()) return success();
     heap.push(cursor.get());
     open.push_back(std::move(cursor));
     return success();
@@ -898,8 +943,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
         const std::int64_t top = timestamp(*heap.top());
         if (forward ? candidate.ref.min_ns > top : candidate.ref.max_ns < top) break;
       }
-      ++next_pending;
-      auto opened = open_chunk(candidate);
+      auto opened = open_chunk(next_pending++);
       if (!opened) return opened;
       if (steady_now_ns() > deadline) return query_timeout();
     }
