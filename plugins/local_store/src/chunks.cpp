@@ -167,15 +167,27 @@ Result<std::vector<ChunkRef>> ChunkStatements::head_blocks(std::int64_t stream_i
   return read_refs(head_);
 }
 
+namespace {
+
+/// Steps `data` (bound to a chunk id) to its row; a missing row means the chunk was replaced
+/// after the read began, which a read transaction rules out.
+Status step_to_data(Statement& data, std::int64_t chunk_id) {
+  auto row = data.step();
+  if (!row) return row.error();
+  if (!row.value()) {
+    return internal_error("store.corrupt", "chunk " + std::to_string(chunk_id) +
+                                               " disappeared during a read; retry the query");
+  }
+  return success();
+}
+
+}  // namespace
+
 Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
   data_.reset();
   data_.bind(1, chunk.id);
-  auto row = data_.step();
-  if (!row) return row.error();
-  if (!row.value()) {
-    return internal_error("store.corrupt", "chunk " + std::to_string(chunk.id) +
-                                               " disappeared during a read; retry the query");
-  }
+  auto found = step_to_data(data_, chunk.id);
+  if (!found) return found.error();
   auto block = chunk.compacted ? DecodedBlock::decompress(data_.column_bytes(0))
                                : DecodedBlock::decode(data_.column_bytes(0));
   data_.reset();
@@ -185,12 +197,8 @@ Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
 Result<std::string> ChunkStatements::stored_bytes(const ChunkRef& chunk) {
   data_.reset();
   data_.bind(1, chunk.id);
-  auto row = data_.step();
-  if (!row) return row.error();
-  if (!row.value()) {
-    return internal_error("store.corrupt", "chunk " + std::to_string(chunk.id) +
-                                               " disappeared during a read; retry the query");
-  }
+  auto found = step_to_data(data_, chunk.id);
+  if (!found) return found.error();
   std::string bytes(data_.column_bytes(0));
   data_.reset();
   return bytes;
