@@ -6,6 +6,7 @@
 // batches so that both meet the same store state and machine load.
 //
 // usage: loki_push_bench [--batches N] [--entries N] [--rounds N] [--writers N]
+//                        [--push-concurrency N]
 
 #include <httplib.h>
 
@@ -33,6 +34,7 @@ struct Options {
   int entries = 500;
   int rounds = 3;
   int writers = 1;
+  int push_concurrency = 1;  ///< the plugin's push_concurrency
 };
 
 Options parse(int argc, char** argv) {
@@ -49,6 +51,8 @@ Options parse(int argc, char** argv) {
       options.rounds = value;
     } else if (name == "--writers") {
       options.writers = value;
+    } else if (name == "--push-concurrency") {
+      options.push_concurrency = value;
     } else {
       throw std::invalid_argument("unknown option " + name);
     }
@@ -145,6 +149,7 @@ int main(int argc, char** argv) try {
     config.adapter.endpoint = host.base_url();
     config.adapter.timeout = std::chrono::milliseconds(30000);
     config.tenant_id = "plugin-" + std::to_string(round);
+    config.batch.senders = static_cast<std::size_t>(options.push_concurrency);
     lognurse::loki::LokiBackend backend(config, nullptr);
     const auto plugin = [&](int, std::size_t i) { return backend.push(batches[i]).ok(); };
 

@@ -74,6 +74,7 @@ TEST_CASE("every key of the table is read", "[loki][config]") {
                         {"batch_max_bytes", 2048},
                         {"batch_max_wait_ms", 15},
                         {"max_queue_bytes", 8192},
+                        {"push_concurrency", 3},
                         {"max_response_bytes", 4096},
                         {"max_idle_connections", 2}};
   const auto config = parse_config(section, kNoEnv);
@@ -98,6 +99,7 @@ TEST_CASE("every key of the table is read", "[loki][config]") {
   CHECK(c.batch.max_batch_bytes == 2048);
   CHECK(c.batch.max_wait == std::chrono::milliseconds(15));
   CHECK(c.batch.max_queue_bytes == 8192);
+  CHECK(c.batch.senders == 3);
   // bearer_token and the two secret files are exclusive with username/password.
   CHECK(config_table().size() == section.size() + 3);
 }

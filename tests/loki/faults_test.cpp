@@ -178,6 +178,7 @@ TEST_CASE("a full queue refuses a push, counts it and warns", "[loki][faults]") 
   LokiConfig config = config_for(server.url());
   config.batch.max_batch_bytes = 1024;
   config.batch.max_queue_bytes = 1024;
+  config.batch.senders = 1;  // one push on the wire, the next one waits in the queue
   auto logger = std::make_shared<RecordingLogger>();
   LokiBackend backend(config, logger);
 

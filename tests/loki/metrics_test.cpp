@@ -55,6 +55,7 @@ std::string write_config(const TempDir& dir, const std::string& endpoint, int ma
          "    retry_initial_backoff_ms: 10\n"
          "    retry_max_backoff_ms: 50\n"
          "    batch_max_bytes: 1024\n"
+         "    push_concurrency: 1\n"
          "    max_queue_bytes: "
       << max_queue_bytes
       << "\n"

@@ -50,6 +50,8 @@ const std::vector<ConfigKey>& config_table() {
       {"batch_max_wait_ms", ConfigType::integer, "0",
        "longest time a push waits for others to join its batch (0: send when idle)", nullptr, 0,
        60'000},
+      {"push_concurrency", ConfigType::integer, "1",
+       "push batches sent to Loki at once, each on its own connection", nullptr, 1, 16},
       {"max_queue_bytes", ConfigType::integer, "67108864",
        "pushes beyond this many queued bytes are refused and counted as dropped", nullptr, 1024,
        1LL << 32},
@@ -282,6 +284,7 @@ Result<LokiConfig> parse_config(const json& section, const EnvLookup& env) {
   config.batch.max_batch_bytes = static_cast<std::size_t>(number("batch_max_bytes"));
   config.batch.max_wait = std::chrono::milliseconds(number("batch_max_wait_ms"));
   config.batch.max_queue_bytes = static_cast<std::size_t>(number("max_queue_bytes"));
+  config.batch.senders = static_cast<std::size_t>(number("push_concurrency"));
   if (config.batch.max_queue_bytes < config.batch.max_batch_bytes) {
     return config_error("max_queue_bytes must be at least batch_max_bytes");
   }

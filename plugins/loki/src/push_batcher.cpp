@@ -1,5 +1,6 @@
 #include "push_batcher.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include "loki_adapter.hpp"
@@ -38,7 +39,9 @@ PushBatcher::PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Lo
       sender_(std::move(sender)),
       logger_(std::move(logger)),
       metrics_(metrics ? std::move(metrics) : std::make_shared<LokiMetrics>(nullptr, nullptr)) {
-  thread_ = std::thread([this] { run(); });
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.senders); ++i) {
+    threads_.emplace_back([this] { run(); });
+  }
 }
 
 PushBatcher::~PushBatcher() { shutdown(); }
@@ -93,7 +96,9 @@ void PushBatcher::shutdown() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  for (auto& thread : threads_) {
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+  }
 }
 
 PushCounters PushBatcher::counters() const {

@@ -1,10 +1,12 @@
 #pragma once
 
 // PushBatcher: group commit for pushes. Callers hand in whole push requests
-// and wait; one sender thread merges the requests of a tenant that are queued
+// and wait; a sender thread merges the requests of a tenant that are queued
 // into one HTTP push, sends it when the batch holds batch_max_bytes or its
 // oldest request has waited batch_max_wait_ms (at once when that is 0 and
-// the sender is idle), and tells every caller in the batch the outcome. A
+// a sender is idle), and tells every caller in the batch the outcome. With
+// push_concurrency senders, that many batches are on the wire at once (Loki
+// accepts entries out of order, so batches need not arrive in order). A
 // caller is acknowledged only after Loki accepted the batch holding its
 // entries, so an acknowledged entry is never lost, and a request is sent in
 // one batch only, so it is never acknowledged twice.
@@ -26,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lognurse/host_api/logger.hpp"
 #include "lognurse/host_api/result.hpp"
@@ -44,6 +47,8 @@ struct BatchOptions {
   std::chrono::milliseconds max_wait{0};
   /// Bytes that may wait in the queue before further requests are refused.
   std::size_t max_queue_bytes = 64U << 20U;
+  /// Sender threads: batches on the wire at once.
+  std::size_t senders = 1;
 };
 
 /// Counters of the push path since the backend started.
@@ -65,7 +70,7 @@ public:
   /// wants) and returns the final outcome.
   using Sender = std::function<Status(const std::string& tenant, const PushRequest& merged)>;
 
-  /// Starts the sender thread. `logger` and `metrics` may be null.
+  /// Starts the sender threads. `logger` and `metrics` may be null.
   PushBatcher(BatchOptions options, Sender sender, std::shared_ptr<Logger> logger,
               std::shared_ptr<const LokiMetrics> metrics = nullptr);
   /// Same as shutdown().
@@ -79,7 +84,7 @@ public:
   Status submit(const std::string& tenant, PushRequest request);
 
   /// Refuses new requests, sends what is queued (each batch once more at
-  /// most, since the sender's retries end at shutdown) and joins the thread.
+  /// most, since the senders' retries end at shutdown) and joins the threads.
   void shutdown();
 
   /// A snapshot of the counters.
@@ -112,7 +117,7 @@ private:
   std::size_t queued_entries_ = 0;
   bool stopping_ = false;
   PushCounters counters_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace lognurse::loki
