@@ -456,6 +456,16 @@ Result<std::int64_t> integer_of(const json& value, const std::string& path, bool
   return bad_json(path, "must be an integer or a string of digits");
 }
 
+/// A uint32 field (a count or flags), given as integer_of takes it.
+Result<std::uint32_t> uint32_of(const json& value, const std::string& path) {
+  auto parsed = integer_of(value, path, false);
+  if (!parsed) return parsed.error();
+  if (parsed.value() > std::numeric_limits<std::uint32_t>::max()) {
+    return bad_json(path, "is larger than 32 bits");
+  }
+  return static_cast<std::uint32_t>(parsed.value());
+}
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -664,13 +674,10 @@ Result<OtlpLogRecord> record_from_json(const json& node, const std::string& path
       {"droppedAttributesCount", "dropped_attributes_count"}, {"flags", nullptr}};
   for (const auto& [camel, snake] : counts) {
     if (const json* value = member(node, camel, snake)) {
-      auto parsed = integer_of(*value, path + "." + camel, false);
+      auto parsed = uint32_of(*value, path + "." + camel);
       if (!parsed) return parsed.error();
-      if (parsed.value() > std::numeric_limits<std::uint32_t>::max()) {
-        return bad_json(path + "." + camel, "is larger than 32 bits");
-      }
       (std::string_view(camel) == "flags" ? record.flags : record.dropped_attributes_count) =
-          static_cast<std::uint32_t>(parsed.value());
+          parsed.value();
     }
   }
   auto trace = hex_id(node, "traceId", "trace_id", 16, path);
@@ -900,9 +907,9 @@ Result<OtlpLogs> otlp_logs_from_json(std::string_view body) {
           if (!status) return status.error();
           if (const json* dropped =
                   member(*info, "droppedAttributesCount", "dropped_attributes_count")) {
-            auto parsed = integer_of(*dropped, scope_path + ".scope.droppedAttributesCount", false);
+            auto parsed = uint32_of(*dropped, scope_path + ".scope.droppedAttributesCount");
             if (!parsed) return parsed.error();
-            scope.dropped_attributes_count = static_cast<std::uint32_t>(parsed.value());
+            scope.dropped_attributes_count = parsed.value();
           }
         }
         auto records = array_member(scope_node, "logRecords", "log_records", scope_path);

@@ -262,6 +262,16 @@ TEST_CASE("malformed OTLP JSON is refused with the path at fault") {
             R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":1.5}}]}]}]})")
             .error()
             .code == "otlp.malformed_json");
+  // A uint32 count past 32 bits is refused in a scope as in a record, not cut to its low bits.
+  CHECK(otlp_logs_from_json(
+            R"({"resourceLogs":[{"scopeLogs":[{"scope":{"droppedAttributesCount":"4294967297"}}]}]})")
+            .error()
+            .message == "resourceLogs[0].scopeLogs[0].scope.droppedAttributesCount: is larger "
+                        "than 32 bits");
+  CHECK(otlp_logs_from_json(
+            R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[{"flags":4294967296}]}]}]})")
+            .error()
+            .message == "resourceLogs[0].scopeLogs[0].logRecords[0].flags: is larger than 32 bits");
 }
 
 TEST_CASE("OTLP responses carry partial success in either encoding") {
