@@ -145,6 +145,9 @@ TEST_CASE("compaction turns head blocks into chunks and every answer stays the s
   const auto stats = store->stats("fake", "{app=~\".+\"}", range(-1'000'000'000, 1'000'000'000'000));
   REQUIRE(forward.size() == 2200);
   REQUIRE(!filtered.empty());
+  // Head blocks cut by the range are counted entry by entry.
+  const auto partial_stats = store->stats("fake", "{app=\"api\"}", range(150'000, 250'000));
+  CHECK(partial_stats.value().entries == 100);
 
   auto before = store->storage_stats().value();
   CHECK(before.head_blocks == 40);
@@ -173,6 +176,10 @@ TEST_CASE("compaction turns head blocks into chunks and every answer stays the s
   auto partial = scan_all(*store, "fake", scan_request({{"app", logql::MatchType::equal, "api"}},
                                                        150'000, 250'000, Direction::forward));
   CHECK(partial.size() == 100);
+  auto partial_after = store->stats("fake", "{app=\"api\"}", range(150'000, 250'000)).value();
+  CHECK(partial_after.entries == 100);
+  CHECK(partial_after.bytes == partial_stats.value().bytes);
+  CHECK(store->labels("fake", range(150'001, 150'002)).value().empty());  // between entries
 
   // Pushing the same entries again stores nothing: duplicates are found in chunks too.
   auto again = store->push(request({stream({{"app", "api"}}, service_lines(100, kBase, 0))}));

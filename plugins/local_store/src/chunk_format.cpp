@@ -400,6 +400,38 @@ Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
   return block;
 }
 
+Result<RangeCount> count_in_range(std::string_view all, std::int64_t start, std::int64_t end) {
+  if (all.empty() || static_cast<std::uint8_t>(all[0]) != kBlockVersion) {
+    return corrupt("unknown block format");
+  }
+  Reader reader(all, 1);
+  const std::uint64_t count = reader.varint();
+  const std::uint64_t level_count = reader.varint();
+  for (std::uint64_t i = 0; reader.ok() && i < level_count; ++i) reader.skip(reader.varint());
+  const std::uint64_t section_size = reader.varint();
+  const std::size_t section_start = reader.skip(section_size);
+  if (!reader.ok() || count > all.size()) return corrupt("bad block header");
+  Reader entries(all.substr(0, section_start + static_cast<std::size_t>(section_size)),
+                 section_start);
+  RangeCount counted;
+  std::int64_t ts = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const std::uint64_t delta = entries.varint();
+    ts = i == 0 ? unzigzag(delta)
+                : static_cast<std::int64_t>(static_cast<std::uint64_t>(ts) + delta);
+    entries.varint();  // level
+    const std::uint64_t line_size = entries.varint();
+    entries.skip(entries.varint());  // structured metadata
+    if (!entries.ok()) return corrupt("bad entry " + std::to_string(i));
+    if (ts >= end) break;  // sorted: nothing later is in the range
+    if (ts >= start) {
+      counted.entries += 1;
+      counted.line_bytes += line_size;
+    }
+  }
+  return counted;
+}
+
 std::size_t DecodedBlock::lower_bound(std::int64_t ts) const {
   return static_cast<std::size_t>(std::lower_bound(timestamps_, timestamps_ + count_, ts) -
                                   timestamps_);

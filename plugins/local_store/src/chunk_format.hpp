@@ -168,6 +168,16 @@ private:
   const Slice* levels_ = nullptr;
 };
 
+/// Entries with timestamps in a range and their bytes of lines.
+struct RangeCount {
+  std::uint64_t entries = 0;
+  std::uint64_t line_bytes = 0;
+};
+
+/// What of an uncompressed block lies in [start, end), read in place without copying it;
+/// fails with "store.corrupt" where decoding would.
+Result<RangeCount> count_in_range(std::string_view block, std::int64_t start, std::int64_t end);
+
 /// zstd at `level`; the frame records the content size.
 std::string compress_block(std::string_view block, int level);
 

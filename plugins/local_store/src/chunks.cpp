@@ -194,6 +194,29 @@ Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
   return block;
 }
 
+Result<RangeCount> ChunkStatements::count(const ChunkRef& chunk, const TimeRange& range) {
+  if (chunk.inside(range)) return RangeCount{chunk.entries, chunk.line_bytes};
+  if (chunk.compacted) {
+    auto block = load(chunk);
+    if (!block) return block.error();
+    const DecodedBlock& b = block.value();
+    RangeCount counted;
+    for (std::size_t i = b.lower_bound(range.start_ns); i < b.size() && b.timestamp(i) < range.end_ns;
+         ++i) {
+      counted.entries += 1;
+      counted.line_bytes += b.line_size(i);
+    }
+    return counted;
+  }
+  data_.reset();
+  data_.bind(1, chunk.id);
+  auto found = step_to_data(data_, chunk.id);
+  if (!found) return found.error();
+  auto counted = count_in_range(data_.column_bytes(0), range.start_ns, range.end_ns);
+  data_.reset();
+  return counted;
+}
+
 Result<std::string> ChunkStatements::stored_bytes(const ChunkRef& chunk) {
   data_.reset();
   data_.bind(1, chunk.id);

@@ -112,6 +112,9 @@ public:
   /// The chunk's entries.
   Result<DecodedBlock> load(const ChunkRef& chunk);
 
+  /// Entries of the chunk in `range` and their line bytes; a head block is counted in place.
+  Result<RangeCount> count(const ChunkRef& chunk, const TimeRange& range);
+
   /// The chunk's data as stored (zstd for a compacted chunk), for decoding elsewhere.
   Result<std::string> stored_bytes(const ChunkRef& chunk);
 

@@ -313,22 +313,16 @@ Result<IndexStats> LocalStore::stats(const std::string& tenant, const std::strin
     if (streams.value().empty()) return stats;
     auto counted = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
       for (const auto& stream : streams.value()) {
-        auto status = visit_range(
-            chunks, stream.id, range,
-            [&](const ChunkRef& ref) -> Status {
-              stats.chunks += 1;
-              stats.entries += ref.entries;
-              stats.bytes += ref.line_bytes;
-              return success();
-            },
-            [&](const ChunkRef&, const DecodedBlock& block, std::size_t first,
-                std::size_t last) -> Status {
-              stats.chunks += 1;
-              stats.entries += last - first;
-              for (std::size_t i = first; i < last; ++i) stats.bytes += block.line_size(i);
-              return success();
-            });
-        if (!status) return status;
+        auto refs = chunks.list(stream.id, range);
+        if (!refs) return refs.error();
+        for (const auto& ref : refs.value()) {
+          auto in_range = chunks.count(ref, range);
+          if (!in_range) return in_range.error();
+          if (in_range.value().entries == 0) continue;
+          stats.chunks += 1;
+          stats.entries += in_range.value().entries;
+          stats.bytes += in_range.value().line_bytes;
+        }
       }
       return success();
     });

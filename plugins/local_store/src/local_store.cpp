@@ -1002,19 +1002,17 @@ Result<QueryResult> LocalStore::query(const LogQuery& query) {
 
 Result<bool> LocalStore::has_entries(ChunkStatements& chunks, std::int64_t stream_id,
                                      const TimeRange& range) {
-  bool found = false;
-  auto visited = visit_range(
-      chunks, stream_id, range,
-      [&](const ChunkRef&) -> Status {
-        found = true;
-        return success();
-      },
-      [&](const ChunkRef&, const DecodedBlock&, std::size_t, std::size_t) -> Status {
-        found = true;
-        return success();
-      });
-  if (!visited) return visited.error();
-  return found;
+  auto refs = chunks.list(stream_id, range);
+  if (!refs) return refs.error();
+  for (const auto& ref : refs.value()) {
+    if (ref.inside(range)) return true;
+  }
+  for (const auto& ref : refs.value()) {
+    auto counted = chunks.count(ref, range);
+    if (!counted) return counted.error();
+    if (counted.value().entries > 0) return true;
+  }
+  return false;
 }
 
 Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_with_entries(
