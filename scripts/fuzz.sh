@@ -26,10 +26,12 @@ declare -A corpus=(
   [push_json_fuzz]=tests/fuzz/corpus/push_json_fuzz
   [host_config_fuzz]=tests/fuzz/corpus/host_config_fuzz
   [mcp_message_fuzz]=tests/fuzz/corpus/mcp_message_fuzz
+  [websocket_frames_fuzz]=tests/fuzz/corpus/websocket_frames_fuzz
 )
 declare -A dictionary=([logql_fuzz]=tests/logql/fuzz/logql.dict)
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz host_config_fuzz mcp_message_fuzz)
+((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz host_config_fuzz mcp_message_fuzz \
+  websocket_frames_fuzz)
 
 for target in "${targets[@]}"; do
   binary=$(find "$build/tests" -type f -name "$target" -perm -u+x | head -n 1)
