@@ -29,6 +29,7 @@ declare -A corpus=(
   [otlp_json_fuzz]=tests/fuzz/corpus/otlp_json_fuzz
   [host_config_fuzz]=tests/fuzz/corpus/host_config_fuzz
   [mcp_message_fuzz]=tests/fuzz/corpus/mcp_message_fuzz
+  [websocket_frames_fuzz]=tests/fuzz/corpus/websocket_frames_fuzz
 )
 declare -A dictionary=(
   [logql_fuzz]=tests/logql/fuzz/logql.dict
@@ -36,7 +37,8 @@ declare -A dictionary=(
 )
 targets=("$@")
 ((${#targets[@]} > 0)) || targets=(logql_fuzz push_json_fuzz push_protobuf_fuzz otlp_protobuf_fuzz
-                                   otlp_json_fuzz host_config_fuzz mcp_message_fuzz)
+                                   otlp_json_fuzz host_config_fuzz mcp_message_fuzz
+                                   websocket_frames_fuzz)
 
 for target in "${targets[@]}"; do
   binary=$(find "$build/tests" -type f -name "$target" -perm -u+x | head -n 1)

@@ -333,16 +333,34 @@ std::optional<CatalogTool> Registry::find_tool(const std::string& full_name) con
   return std::nullopt;
 }
 
+bool Registry::has_tool(const std::string& full_name) const {
+  std::lock_guard lock(mutex_);
+  return std::any_of(tools_.begin(), tools_.end(),
+                     [&](const CatalogTool& tool) { return tool.full_name == full_name; });
+}
+
 Result<nlohmann::json> Registry::call_tool(const std::string& full_name,
                                            const nlohmann::json& arguments) {
-  auto tool = find_tool(full_name);
-  if (!tool) {
+  // Only what the call needs is copied out of the catalog, not the tool's schemas.
+  decltype(CatalogTool::provider) provider;
+  std::string name;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& tool : tools_) {
+      if (tool.full_name == full_name) {
+        provider = tool.provider;
+        name = tool.spec.name;
+        break;
+      }
+    }
+  }
+  if (!provider) {
     return not_found("tool.unknown", "unknown tool \"" + full_name +
                                          "\"; list the tools with tools/list or "
                                          "`sample_host plugins`");
   }
   try {
-    return tool->provider->call(tool->spec.name, arguments);
+    return provider->call(name, arguments);
   } catch (const std::exception& e) {
     return internal_error("plugin.exception",
                           "tool " + full_name + " threw: " + std::string(e.what()));

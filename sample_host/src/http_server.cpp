@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host_metrics.hpp"
+#include "http_connection.hpp"
 #include "ingest_routes.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
@@ -100,7 +101,7 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& list
 HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
     : registry_(registry), options_(std::move(options)), mcp_(registry),
       mcp_http_(mcp_, registry, mcp_http_options_for(options_.listen)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<HostHttpListener>()) {
   // httplib's default also sets SO_REUSEPORT, which lets a second host bind
   // the same port and silently take half the requests; SO_REUSEADDR alone
   // still allows a quick restart.
@@ -112,7 +113,12 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_read_timeout(30, 0);
-  const std::size_t workers = options_.worker_threads;
+  // A worker serves one connection at a time for as long as it lives, and open MCP event
+  // streams and Loki tails hold theirs; they get workers of their own, so that with every
+  // stream and tail open, worker_threads are still left for requests.
+  const std::size_t workers =
+      options_.worker_threads + mcp_http_options_for(options_.listen).max_streams +
+      static_cast<std::size_t>(kMaxConcurrentTails);
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   install_routes();
   watcher_ = std::make_unique<PluginWatcher>(registry_, std::chrono::milliseconds(500));

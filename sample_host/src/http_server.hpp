@@ -23,6 +23,8 @@ namespace lognurse::host {
 struct HttpOptions {
   std::string listen = "127.0.0.1:8470";  ///< host:port; port 0 picks a free one
   std::size_t max_body_bytes = 64 * 1024 * 1024;
+  /// Workers for requests; the listener adds one for each MCP event stream and Loki tail
+  /// that may be open at once.
   std::size_t worker_threads = 8;
   BearerAuth auth;  ///< off unless a token is configured
 };

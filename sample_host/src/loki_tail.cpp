@@ -1,19 +1,24 @@
 #include "loki_tail.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <httplib.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <thread>
 
+#include "http_connection.hpp"
 #include "loki_query_api.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/parser.hpp"
+#include "websocket.hpp"
 
 namespace lognurse::host {
 namespace {
@@ -26,6 +31,8 @@ std::atomic<int> g_running{0};
 constexpr std::int64_t kMaxDelaySeconds = 5;
 constexpr auto kPollInterval = std::chrono::seconds(1);
 constexpr auto kStopCheck = std::chrono::milliseconds(50);
+/// How long a tail that sent its close frame waits for the client to close the connection.
+constexpr auto kCloseLinger = std::chrono::seconds(1);
 
 std::array<std::uint8_t, 20> sha1(const std::string& message) {
   std::uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
@@ -81,23 +88,6 @@ std::string base64(const std::uint8_t* data, std::size_t size) {
   return out;
 }
 
-/// One unmasked text frame, as a server sends it (RFC 6455 section 5.2).
-std::string text_frame(const std::string& payload) {
-  std::string frame(1, static_cast<char>(0x81));
-  const std::uint64_t size = payload.size();
-  if (size < 126) {
-    frame += static_cast<char>(size);
-  } else if (size <= 0xFFFF) {
-    frame += static_cast<char>(126);
-    frame += static_cast<char>((size >> 8) & 0xFF);
-    frame += static_cast<char>(size & 0xFF);
-  } else {
-    frame += static_cast<char>(127);
-    for (int i = 7; i >= 0; --i) frame += static_cast<char>((size >> (i * 8)) & 0xFF);
-  }
-  return frame + payload;
-}
-
 /// Loki's tail message: {"streams":[{"stream":{...},"values":[["<ns>","line"]]}]}.
 std::string tail_message(const QueryResult& result) {
   json streams = json::array();
@@ -133,15 +123,106 @@ private:
   bool held_;
 };
 
-/// Sleeps up to `duration`, waking early when the server stops; false when it stops.
-bool wait_unless_stopping(std::chrono::milliseconds duration) {
-  const auto until = std::chrono::steady_clock::now() + duration;
-  while (std::chrono::steady_clock::now() < until) {
-    if (g_stopping.load()) return false;
-    std::this_thread::sleep_for(kStopCheck);
+/// Client messages a tail accepts and ignores; Loki's clients send none.
+constexpr std::size_t kMaxClientMessageBytes = 64 * 1024;
+
+/// One tail's connection: reads the client's frames and answers them between polls of the
+/// backend. Used only by the worker thread that serves the tail.
+class TailConnection {
+public:
+  explicit TailConnection(int fd) : fd_(fd), reader_(kMaxClientMessageBytes) {}
+
+  /// Waits up to `duration`, answering the client's frames as they come: pings with pongs,
+  /// a close with a close, a broken frame with a close that says why. False when the tail
+  /// must end: the client closed, broke the protocol or went away, or the server stops.
+  bool serve_for(std::chrono::milliseconds duration, httplib::DataSink& sink) {
+    const auto until = std::chrono::steady_clock::now() + duration;
+    while (true) {
+      if (g_stopping.load()) {
+        send(sink, websocket_close_frame(kWsGoingAway, "the server is stopping"));
+        linger();
+        return false;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return true;
+      pollfd readable{fd_, POLLIN, 0};
+      const int ready = ::poll(&readable, 1, static_cast<int>(std::min(left, kStopCheck).count()));
+      if (ready < 0 && errno != EINTR) return false;
+      if (ready <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0) return false;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        return false;
+      }
+      reader_.feed(buffer, static_cast<std::size_t>(n));
+      if (!answer_frames(sink)) return false;
+    }
   }
-  return !g_stopping.load();
-}
+
+  /// Sends `last` (may be empty), then a close frame with `code` and `reason`, and waits
+  /// for the client to close.
+  void close(httplib::DataSink& sink, const std::string& last, std::uint16_t code,
+             const std::string& reason) {
+    if (!last.empty() && !send(sink, last)) return;
+    send(sink, websocket_close_frame(code, reason));
+    linger();
+  }
+
+private:
+  /// False once the connection must end.
+  bool answer_frames(httplib::DataSink& sink) {
+    while (auto event = reader_.next()) {
+      switch (event->kind) {
+        case WsEvent::Kind::ping:
+          if (!send(sink, websocket_frame(WsOpcode::pong, event->payload))) return false;
+          break;
+        case WsEvent::Kind::pong:
+        case WsEvent::Kind::message:
+          break;
+        case WsEvent::Kind::close:
+          // The close frame echoes the client's status code (RFC 6455 section 5.5.1).
+          send(sink, event->code == 0 ? websocket_empty_close_frame()
+                                      : websocket_close_frame(event->code, ""));
+          linger();
+          return false;
+        case WsEvent::Kind::failure:
+          send(sink, websocket_close_frame(event->code, event->payload));
+          linger();
+          return false;
+      }
+    }
+    return true;
+  }
+
+  static bool send(httplib::DataSink& sink, const std::string& frame) {
+    return sink.write(frame.data(), frame.size());
+  }
+
+  /// After our close frame: no more data from us, then the client's bytes are read and
+  /// dropped until it closes its side or kCloseLinger passes. Closing with unread bytes
+  /// would reset the connection, and a reset can destroy the close frame in flight.
+  void linger() {
+    ::shutdown(fd_, SHUT_WR);
+    const auto until = std::chrono::steady_clock::now() + kCloseLinger;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd readable{fd_, POLLIN, 0};
+      if (::poll(&readable, 1, static_cast<int>(kStopCheck.count())) < 0 && errno != EINTR) {
+        return;
+      }
+      char buffer[4096];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        return;
+      }
+    }
+  }
+
+  int fd_;
+  WsClientReader reader_;
+};
 
 }  // namespace
 
@@ -214,6 +295,12 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
     auto backend = reg->log_aggregation();
     if (!backend) return send_text(res, 503, "no log_aggregation backend is loaded");
 
+    const int fd = HostHttpListener::current_socket();
+    if (fd < 0) {
+      return send_text(res, 500, "the tail cannot read the client's frames: the listener does "
+                                 "not give handlers their connection's socket");
+    }
+
     res.status = 101;
     res.set_header("Upgrade", "websocket");
     res.set_header("Connection", "Upgrade");
@@ -226,40 +313,47 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
     base.limit = limit;
     base.direction = Direction::forward;
     auto next = std::make_shared<std::int64_t>(start);
-    // The provider runs until a write fails or the server stops; the length only satisfies
-    // the HTTP layer, a WebSocket client does not read it.
+    auto connection = std::make_shared<TailConnection>(fd);
+    // The provider runs until the client closes or breaks the protocol, a write fails or the
+    // server stops; the length only satisfies the HTTP layer, a WebSocket client does not
+    // read it. Each call polls the backend once, then answers the client's frames until the
+    // next poll is due.
     res.set_content_provider(
         std::numeric_limits<std::uint32_t>::max(), "application/octet-stream",
-        [backend, base, next, slot, delay](std::size_t, std::size_t, httplib::DataSink& sink) {
-          if (g_stopping.load()) return false;
+        [backend, base, next, slot, delay, connection](std::size_t, std::size_t,
+                                                       httplib::DataSink& sink) {
+          if (g_stopping.load()) return connection->serve_for(kPollInterval, sink);
           LogQuery query = base;
           query.range = {*next, now_ns() - delay * kNanosPerSecond + 1};
           if (query.range.end_ns > query.range.start_ns) {
             auto result = backend->query(query);
             if (!result) {
-              const std::string frame = text_frame(json{{"error", result.error().message}}.dump());
-              sink.write(frame.data(), frame.size());
+              const std::string message = json{{"error", result.error().message}}.dump();
+              connection->close(sink, websocket_frame(WsOpcode::text, message), kWsInternalError,
+                                result.error().code);
               return false;
             }
             std::int64_t newest = *next - 1;
             std::size_t count = 0;
             for (const auto& stream : result.value().streams) {
-              for (const auto& entry : stream.entries)
+              for (const auto& entry : stream.entries) {
                 newest = std::max(newest, entry.timestamp_ns);
+              }
               count += stream.entries.size();
             }
             if (count > 0) {
-              const std::string frame = text_frame(tail_message(result.value()));
+              const std::string frame =
+                  websocket_frame(WsOpcode::text, tail_message(result.value()));
               if (!sink.write(frame.data(), frame.size())) return false;
               *next = newest + 1;
-              return wait_unless_stopping(kPollInterval);
+              return connection->serve_for(kPollInterval, sink);
             }
           }
           // A ping when there is nothing to send: writing to a client that went away fails
           // within a poll or two, which ends the tail and frees its worker.
-          static const char kPing[] = {static_cast<char>(0x89), 0};
-          if (!sink.write(kPing, sizeof kPing)) return false;
-          return wait_unless_stopping(kPollInterval);
+          const std::string ping = websocket_frame(WsOpcode::ping, "");
+          if (!sink.write(ping.data(), ping.size())) return false;
+          return connection->serve_for(kPollInterval, sink);
         });
   });
 }

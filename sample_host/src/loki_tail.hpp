@@ -2,9 +2,12 @@
 
 // Loki's /loki/api/v1/tail: a WebSocket that streams the entries a log query matches as they
 // arrive, over whichever backend is active. The host polls the backend once a second for
-// entries newer than the last one sent, delay_for seconds behind now. The connection only
-// sends: frames from the client are not read, and a tail ends when a write fails (the client
-// went away) or when the server stops.
+// entries newer than the last one sent, delay_for seconds behind now. Between polls it reads
+// the client's frames (websocket.hpp): a ping is answered with a pong, a close frame with a
+// close frame, after which the tail ends; a frame that breaks RFC 6455 or a message over
+// 64 KiB is answered with a close frame (1002, 1007 or 1009) and ends the tail. Client
+// messages are otherwise ignored. A tail also ends when a write fails (the client went away)
+// and, with a close frame 1001, when the server stops.
 
 #include <string>
 

@@ -1,10 +1,12 @@
 #include "mcp.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <istream>
 #include <mutex>
 #include <ostream>
+#include <string_view>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -41,6 +43,17 @@ bool is_content_block(const json& block) {
   if (!block.is_object() || !block.contains("type") || !block["type"].is_string()) return false;
   return std::find(types.begin(), types.end(), block["type"].get<std::string>()) != types.end();
 }
+
+/// Whether a tool's value is already an MCP tool result: {"content":[content blocks…]}.
+bool is_tool_result(const json& value) {
+  if (!value.is_object()) return false;
+  const auto content = value.find("content");
+  return content != value.end() && content->is_array() && !content->empty() &&
+         std::all_of(content->begin(), content->end(), is_content_block);
+}
+
+const json kNullId = nullptr;
+const json kEmptyObject = json::object();
 
 }  // namespace
 
@@ -81,9 +94,7 @@ json mcp_tool_description(const registry::CatalogTool& tool) {
 }
 
 json tool_result_to_mcp(const json& value) {
-  if (value.is_object() && value.contains("content") && value["content"].is_array() &&
-      !value["content"].empty() &&
-      std::all_of(value["content"].begin(), value["content"].end(), is_content_block)) {
+  if (is_tool_result(value)) {
     json result = {{"content", value["content"]}, {"isError", false}};
     if (value.contains("structuredContent")) {
       result["structuredContent"] = value["structuredContent"];
@@ -95,46 +106,66 @@ json tool_result_to_mcp(const json& value) {
           {"isError", false}};
 }
 
+std::string tool_call_response_text(const json& id, const json& value) {
+  const std::string text = dump(value);
+  const std::string escaped = dump(json(text));
+  const std::string id_text = dump(id);
+  // Members in the order dump() writes them (sorted), so the bytes are those of dumping the
+  // whole response.
+  constexpr std::string_view kHead = R"({"id":)";
+  constexpr std::string_view kContent = R"(,"jsonrpc":"2.0","result":{"content":[{"text":)";
+  constexpr std::string_view kStructured =
+      R"(,"type":"text"}],"isError":false,"structuredContent":)";
+  constexpr std::string_view kTail = "}}";
+  std::string out;
+  out.reserve(kHead.size() + id_text.size() + kContent.size() + escaped.size() +
+              kStructured.size() + text.size() + kTail.size());
+  out.append(kHead).append(id_text).append(kContent).append(escaped).append(kStructured);
+  out.append(text).append(kTail);
+  return out;
+}
+
 std::optional<std::string> McpServer::handle_text(const std::string& text, McpSession& session) {
   json message;
   if (const auto problem = parse_json_text(text, message); !problem.empty()) {
     return rpc_error(nullptr, kParseError, "parse error: the message is " + problem).dump();
   }
-  auto response = handle(message, session);
-  if (!response) return std::nullopt;
-  return dump(*response);
+  return handle(message, session);
 }
 
-std::optional<json> McpServer::handle(const json& message, McpSession& session) {
+std::optional<std::string> McpServer::handle(const json& message, McpSession& session) {
   if (!message.is_object()) {
-    return rpc_error(nullptr, kInvalidRequest,
-                     "invalid request: a JSON-RPC message must be an object (batches are not "
-                     "supported)");
+    return dump(rpc_error(nullptr, kInvalidRequest,
+                          "invalid request: a JSON-RPC message must be an object (batches are "
+                          "not supported)"));
   }
-  const bool has_id = message.contains("id");
-  const json id = has_id ? message["id"] : json(nullptr);
+  const auto id_member = message.find("id");
+  const bool has_id = id_member != message.end();
+  const json& id = has_id ? *id_member : kNullId;
   if (has_id && !(id.is_string() || id.is_number_integer())) {
-    return rpc_error(nullptr, kInvalidRequest,
-                     "invalid request: id must be a string or an integer");
+    return dump(rpc_error(nullptr, kInvalidRequest,
+                          "invalid request: id must be a string or an integer"));
   }
-  if (!message.contains("method")) {
+  const auto method_member = message.find("method");
+  if (method_member == message.end()) {
     // A response from the client (we send no requests) or garbage.
     if (has_id && (message.contains("result") || message.contains("error"))) return std::nullopt;
-    return rpc_error(id, kInvalidRequest, "invalid request: missing \"method\"");
+    return dump(rpc_error(id, kInvalidRequest, "invalid request: missing \"method\""));
   }
   // find(), not value(): value() throws when the member is not a string.
   const auto jsonrpc = message.find("jsonrpc");
   if (jsonrpc == message.end() || *jsonrpc != "2.0") {
-    return rpc_error(id, kInvalidRequest, "invalid request: \"jsonrpc\" must be \"2.0\"");
+    return dump(rpc_error(id, kInvalidRequest, "invalid request: \"jsonrpc\" must be \"2.0\""));
   }
-  if (!message["method"].is_string()) {
-    return rpc_error(id, kInvalidRequest, "invalid request: \"method\" must be a string");
+  if (!method_member->is_string()) {
+    return dump(rpc_error(id, kInvalidRequest, "invalid request: \"method\" must be a string"));
   }
-  const std::string method = message["method"].get<std::string>();
-  const json params = message.value("params", json::object());
+  const std::string& method = method_member->get_ref<const std::string&>();
+  const auto params_member = message.find("params");
+  const json& params = params_member == message.end() ? kEmptyObject : *params_member;
   if (!params.is_object()) {
-    return has_id ? std::optional<json>(rpc_error(id, kInvalidParams, "params must be an object"))
-                  : std::nullopt;
+    if (!has_id) return std::nullopt;
+    return dump(rpc_error(id, kInvalidParams, "params must be an object"));
   }
 
   if (!has_id) {
@@ -144,15 +175,15 @@ std::optional<json> McpServer::handle(const json& message, McpSession& session) 
   }
 
   try {
-    if (method == "initialize") return rpc_result(id, initialize(params, session));
-    if (method == "ping") return rpc_result(id, json::object());
-    if (method == "tools/list") return rpc_result(id, list_tools());
     if (method == "tools/call") return call_tool(params, id, session);
-    if (method == "logging/setLevel") return rpc_result(id, set_level(params, session));
+    if (method == "initialize") return dump(rpc_result(id, initialize(params, session)));
+    if (method == "ping") return dump(rpc_result(id, json::object()));
+    if (method == "tools/list") return dump(rpc_result(id, list_tools()));
+    if (method == "logging/setLevel") return dump(rpc_result(id, set_level(params, session)));
   } catch (const RpcFault& fault) {
-    return rpc_error(id, fault.code, fault.message);
+    return dump(rpc_error(id, fault.code, fault.message));
   }
-  return rpc_error(id, kMethodNotFound, "method not found: " + method);
+  return dump(rpc_error(id, kMethodNotFound, "method not found: " + method));
 }
 
 json McpServer::initialize(const json& params, McpSession& session) {
@@ -192,18 +223,20 @@ json McpServer::list_tools() const {
   return {{"tools", std::move(tools)}};
 }
 
-json McpServer::call_tool(const json& params, const json& id, McpSession& session) {
-  if (!params.contains("name") || !params["name"].is_string()) {
-    return rpc_error(id, kInvalidParams, "tools/call needs params.name, the tool's name");
+std::string McpServer::call_tool(const json& params, const json& id, McpSession& session) {
+  const auto name_member = params.find("name");
+  if (name_member == params.end() || !name_member->is_string()) {
+    return dump(rpc_error(id, kInvalidParams, "tools/call needs params.name, the tool's name"));
   }
-  const std::string name = params["name"].get<std::string>();
-  if (!registry_.find_tool(name)) {
-    return rpc_error(id, kInvalidParams,
-                     "unknown tool: " + name + "; tools/list names the tools this server has");
+  const std::string& name = name_member->get_ref<const std::string&>();
+  if (!registry_.has_tool(name)) {
+    return dump(rpc_error(id, kInvalidParams, "unknown tool: " + name +
+                                                  "; tools/list names the tools this server has"));
   }
-  const json arguments = params.value("arguments", json::object());
+  const auto arguments_member = params.find("arguments");
+  const json& arguments = arguments_member == params.end() ? kEmptyObject : *arguments_member;
   if (!arguments.is_object()) {
-    return rpc_error(id, kInvalidParams, "params.arguments must be an object");
+    return dump(rpc_error(id, kInvalidParams, "params.arguments must be an object"));
   }
 
   std::optional<ScopedLogCapture> capture;
@@ -230,11 +263,13 @@ json McpServer::call_tool(const json& params, const json& id, McpSession& sessio
     spdlog::info("tool {} failed: {}: {}", name, error.code, error.message);
     // No structuredContent: clients check it against the tool's outputSchema,
     // which describes the successful answer; the code leads the text instead.
-    return rpc_result(id, {{"content", {{{"type", "text"},
-                                          {"text", error.code + ": " + error.message}}}},
-                           {"isError", true}});
+    return dump(rpc_result(id, {{"content", {{{"type", "text"},
+                                               {"text", error.code + ": " + error.message}}}},
+                                {"isError", true}}));
   }
-  return rpc_result(id, tool_result_to_mcp(result.value()));
+  const json& value = result.value();
+  if (is_tool_result(value)) return dump(rpc_result(id, tool_result_to_mcp(value)));
+  return tool_call_response_text(id, value);
 }
 
 void McpServer::serve_stdio(std::istream& in, std::ostream& out) {

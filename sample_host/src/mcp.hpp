@@ -48,8 +48,8 @@ public:
   /// notification or a response sent by the client.
   std::optional<std::string> handle_text(const std::string& text, McpSession& session);
 
-  /// Handles one parsed message.
-  std::optional<nlohmann::json> handle(const nlohmann::json& message, McpSession& session);
+  /// Handles one parsed message. Returns the response text, or nullopt as handle_text does.
+  std::optional<std::string> handle(const nlohmann::json& message, McpSession& session);
 
   /// The protocol versions this server speaks, newest first.
   static const std::vector<std::string>& supported_versions();
@@ -63,8 +63,8 @@ private:
   nlohmann::json initialize(const nlohmann::json& params, McpSession& session);
   nlohmann::json list_tools() const;
   nlohmann::json set_level(const nlohmann::json& params, McpSession& session);
-  nlohmann::json call_tool(const nlohmann::json& params, const nlohmann::json& id,
-                           McpSession& session);
+  std::string call_tool(const nlohmann::json& params, const nlohmann::json& id,
+                        McpSession& session);
 
   registry::Registry& registry_;
 };
@@ -90,5 +90,11 @@ nlohmann::json tool_output_schema(const ToolSpec& spec);
 /// tool result and passes through; any other value becomes one text block
 /// holding its JSON and the same value as structuredContent.
 nlohmann::json tool_result_to_mcp(const nlohmann::json& value);
+
+/// The JSON-RPC response text of a successful tools/call: the same text as dumping
+/// {"jsonrpc","id","result": tool_result_to_mcp(value)}, but the value is serialised once
+/// and that text is used both as the text block (escaped) and as structuredContent, with no
+/// copy of the value.
+std::string tool_call_response_text(const nlohmann::json& id, const nlohmann::json& value);
 
 }  // namespace lognurse::host

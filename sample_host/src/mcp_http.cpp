@@ -41,6 +41,13 @@ bool accepts_only_event_stream(const httplib::Request& req) {
          accept.find("*/*") == std::string::npos;
 }
 
+/// Response::set_content without its copy of the body, which is often tens of kilobytes.
+void set_body(httplib::Response& res, std::string body, const char* content_type) {
+  res.body = std::move(body);
+  res.headers.erase("Content-Type");
+  res.set_header("Content-Type", content_type);
+}
+
 std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
 
 /// The host part of "host[:port]" or "[v6]:port".
@@ -209,7 +216,7 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
           auto response = server_.handle(*shared_message, *shared_state);
           shared_state->notify = nullptr;
           if (response) {
-            const std::string event = sse_event(dump(*response));
+            const std::string event = sse_event(*response);
             sink.write(event.data(), event.size());
           }
           sink.done();
@@ -223,7 +230,8 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
     res.status = 202;  // notification or client response: accepted, no body
     return;
   }
-  if (is_initialize && response->contains("result")) {
+  // A successful initialize is the one that agreed on a protocol version.
+  if (is_initialize && !state.protocol_version.empty()) {
     expire_idle_sessions();
     {
       std::lock_guard lock(mutex_);
@@ -239,11 +247,10 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
     auto it = sessions_.find(session_id);
     if (it != sessions_.end()) it->second.log_level = state.log_level;
   }
-  const std::string body = dump(*response);
   if (accepts_only_event_stream(req)) {
-    res.set_content(sse_event(body), "text/event-stream");
+    set_body(res, sse_event(*response), "text/event-stream");
   } else {
-    res.set_content(body, "application/json");
+    set_body(res, std::move(*response), "application/json");
   }
 }
 

@@ -68,6 +68,27 @@ public:
     return head;
   }
 
+  /// The next frame the server sends, skipping its empty keep-alive pings; opcode -1 when
+  /// none arrives. Server frames are never masked.
+  struct Frame {
+    int opcode = -1;
+    std::string payload;
+  };
+  Frame read_frame() {
+    std::string header = read(2);
+    while (header == std::string("\x89\x00", 2)) header = read(2);
+    if (header.size() < 2) return {};
+    REQUIRE((static_cast<unsigned char>(header[0]) & 0x80) != 0);
+    REQUIRE((static_cast<unsigned char>(header[1]) & 0x80) == 0);
+    std::uint64_t size = static_cast<unsigned char>(header[1]) & 0x7F;
+    if (size == 126 || size == 127) {
+      const std::string extended = read(size == 126 ? 2 : 8);
+      size = 0;
+      for (unsigned char c : extended) size = (size << 8) | c;
+    }
+    return {static_cast<unsigned char>(header[0]) & 0x0F, read(size)};
+  }
+
   /// The payload of the next text frame, skipping pings, or "" when none arrives.
   std::string read_text_frame() {
     std::string header = read(2);
@@ -91,6 +112,48 @@ std::string handshake(const std::string& target) {
   return "GET " + target +
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+}
+
+/// A client frame: FIN (unless `final` is false), the opcode, the mask bit and key, the length
+/// in its shortest form, and the payload masked with the key.
+std::string client_frame(int opcode, const std::string& payload, bool final = true) {
+  static const unsigned char key[4] = {0x37, 0xFA, 0x21, 0x3D};
+  std::string frame(1, static_cast<char>((final ? 0x80 : 0x00) | opcode));
+  if (payload.size() < 126) {
+    frame += static_cast<char>(0x80 | payload.size());
+  } else {
+    REQUIRE(payload.size() <= 0xFFFF);
+    frame += static_cast<char>(0x80 | 126);
+    frame += static_cast<char>(payload.size() >> 8);
+    frame += static_cast<char>(payload.size() & 0xFF);
+  }
+  frame.append(reinterpret_cast<const char*>(key), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) {
+    frame += static_cast<char>(payload[i] ^ key[i % 4]);
+  }
+  return frame;
+}
+
+std::string close_payload(int code, const std::string& reason) {
+  return std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)} + reason;
+}
+
+/// The status code of a close frame's payload, or -1.
+int close_code(const std::string& payload) {
+  if (payload.size() < 2) return -1;
+  return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+}
+
+const std::string kNoMatchTail = "/loki/api/v1/tail?query=%7Bservice_name%3D%22none%22%7D";
+
+/// A socket whose tail handshake succeeded.
+std::unique_ptr<Socket> open_tail(int port, const std::string& target = kNoMatchTail) {
+  auto socket = std::make_unique<Socket>(port);
+  socket->send(handshake(target));
+  const std::string head = socket->read_head();
+  INFO(head);
+  REQUIRE(head.rfind("HTTP/1.1 101 ", 0) == 0);
+  return socket;
 }
 
 void push(int port, const std::string& line, std::int64_t ts) {
@@ -143,7 +206,150 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   const auto stopping = std::chrono::steady_clock::now();
   CHECK(server.stop() == 0);
   CHECK(std::chrono::steady_clock::now() - stopping < std::chrono::seconds(3));
+  const auto going_away = socket.read_frame();
+  CHECK(going_away.opcode == 0x8);
+  CHECK(close_code(going_away.payload) == 1001);
   CHECK(socket.read(1).empty());
+}
+
+TEST_CASE("tail answers a ping with a pong carrying the unmasked payload, between fragments too") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  auto tail = open_tail(server.port());
+
+  const auto started = std::chrono::steady_clock::now();
+  tail->send(client_frame(0x9, "are you there?"));
+  const auto pong = tail->read_frame();
+  CHECK(pong.opcode == 0xA);
+  CHECK(pong.payload == "are you there?");
+  // Answered as it arrives, not at the next poll of the backend.
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(900));
+
+  // Control frames may come between the fragments of a message (RFC 6455 section 5.4).
+  tail->send(client_frame(0x1, "frag", false));
+  tail->send(client_frame(0x9, "in between"));
+  tail->send(client_frame(0x0, "mented"));
+  tail->send(client_frame(0x9, std::string(125, 'p')));
+  const auto between = tail->read_frame();
+  CHECK(between.opcode == 0xA);
+  CHECK(between.payload == "in between");
+  const auto longest = tail->read_frame();
+  CHECK(longest.opcode == 0xA);
+  CHECK(longest.payload == std::string(125, 'p'));
+}
+
+TEST_CASE("tail answers a close frame with the same status code and ends the connection") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  std::vector<std::unique_ptr<Socket>> tails;
+  for (int i = 0; i < lognurse::host::kMaxConcurrentTails; ++i) tails.push_back(open_tail(port));
+
+  for (auto& tail : tails) {
+    const auto started = std::chrono::steady_clock::now();
+    tail->send(client_frame(0x8, close_payload(1000, "done")));
+    const auto answer = tail->read_frame();
+    CHECK(answer.opcode == 0x8);
+    CHECK(answer.payload == close_payload(1000, ""));
+    CHECK(tail->read(1).empty());
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(900));
+  }
+  tails.clear();
+
+  // The closed tails gave their places back: as many new ones open at once.
+  const auto places = static_cast<std::size_t>(lognurse::host::kMaxConcurrentTails);
+  std::vector<std::unique_ptr<Socket>> again;
+  for (int attempt = 0; attempt < 40 && again.size() < places; ++attempt) {
+    auto socket = std::make_unique<Socket>(port);
+    socket->send(handshake(kNoMatchTail));
+    if (socket->read_head().rfind("HTTP/1.1 101 ", 0) == 0) {
+      again.push_back(std::move(socket));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  REQUIRE(again.size() == places);
+
+  // A close frame without a status code is answered with one without either.
+  auto bare = std::move(again.front());
+  bare->send(client_frame(0x8, ""));
+  const auto answer = bare->read_frame();
+  CHECK(answer.opcode == 0x8);
+  CHECK(answer.payload.empty());
+  CHECK(bare->read(1).empty());
+}
+
+TEST_CASE("tail closes the connection with 1002 on a frame that breaks RFC 6455") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const std::string masked_ping = client_frame(0x9, "x");
+  const std::vector<std::pair<std::string, std::string>> frames = {
+      {"an unmasked frame", std::string("\x89\x01x", 3)},
+      {"a reserved bit", std::string(1, static_cast<char>(masked_ping[0] | 0x40)) +
+                             masked_ping.substr(1)},
+      {"a reserved opcode", client_frame(0x3, "x")},
+      {"a control frame over 125 bytes", client_frame(0x9, std::string(126, 'x'))},
+      {"a fragmented control frame", client_frame(0x9, "x", false)},
+      {"a continuation without a message", client_frame(0x0, "x")},
+      {"a new message inside a fragmented one",
+       client_frame(0x1, "a", false) + client_frame(0x1, "b")},
+      {"a close payload of one byte", client_frame(0x8, "x")},
+      {"a close code that may not be sent", client_frame(0x8, close_payload(1005, ""))},
+  };
+  for (const auto& [what, frame] : frames) {
+    INFO(what);
+    auto tail = open_tail(server.port());
+    tail->send(frame);
+    const auto answer = tail->read_frame();
+    CHECK(answer.opcode == 0x8);
+    CHECK(close_code(answer.payload) == 1002);
+    CHECK(tail->read(1).empty());
+  }
+}
+
+TEST_CASE("tail closes with 1009 on a message over 64 KiB, with 1007 on text that is not UTF-8") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  {
+    // Refused from the header alone: the payload is never sent.
+    auto tail = open_tail(server.port());
+    std::string header = {static_cast<char>(0x82), static_cast<char>(0x80 | 127)};
+    for (int shift = 56; shift >= 0; shift -= 8) {
+      header += static_cast<char>((std::uint64_t{1} << 20 >> shift) & 0xFF);
+    }
+    tail->send(header + "\x01\x02\x03\x04");
+    const auto answer = tail->read_frame();
+    CHECK(answer.opcode == 0x8);
+    CHECK(close_code(answer.payload) == 1009);
+    CHECK(answer.payload.substr(2) == "messages are limited to 65536 bytes");
+    CHECK(tail->read(1).empty());
+  }
+  {
+    // Fragments count together.
+    auto tail = open_tail(server.port());
+    tail->send(client_frame(0x2, std::string(40000, 'a'), false));
+    tail->send(client_frame(0x0, std::string(40000, 'b')));
+    const auto answer = tail->read_frame();
+    CHECK(answer.opcode == 0x8);
+    CHECK(close_code(answer.payload) == 1009);
+  }
+  {
+    auto tail = open_tail(server.port());
+    tail->send(client_frame(0x1, "caf\xC3"));
+    const auto answer = tail->read_frame();
+    CHECK(answer.opcode == 0x8);
+    CHECK(close_code(answer.payload) == 1007);
+    CHECK(tail->read(1).empty());
+  }
+  {
+    // A message within the limit is read and ignored; the tail goes on.
+    auto tail = open_tail(server.port());
+    tail->send(client_frame(0x1, std::string(60000, 'a')));
+    tail->send(client_frame(0x9, "still here"));
+    const auto pong = tail->read_frame();
+    CHECK(pong.opcode == 0xA);
+    CHECK(pong.payload == "still here");
+  }
 }
 
 TEST_CASE("tails are limited in number and a closed one frees its place") {

@@ -88,7 +88,11 @@ public:
   /// The tool catalog, sorted by full name.
   std::vector<CatalogTool> tools() const;
 
+  /// A copy of the catalog entry (with its schemas), or nullopt.
   std::optional<CatalogTool> find_tool(const std::string& full_name) const;
+
+  /// Whether the catalog has a tool of that name; copies nothing.
+  bool has_tool(const std::string& full_name) const;
 
   /// Calls a tool; unknown names are a not_found error, and an exception
   /// thrown by the plugin becomes an internal error result.
