@@ -22,8 +22,11 @@ json sample_time(std::int64_t ns) {
 std::string format_sample_value(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  char buffer[64];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  // The shortest text that reads back as the same double, never with an exponent, as
+  // Prometheus and Loki write sample values (Go's FormatFloat(v, 'f', -1, 64)): 200000,
+  // 0.0001. The longest such text, of the smallest subnormal, is about 330 characters.
+  char buffer[512];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::fixed);
   return std::string(buffer, end);
 }
 
@@ -115,6 +118,13 @@ std::string parse_json_text(std::string_view text, json& out) {
     out = json::parse(text);
     return "";
   } catch (const json::parse_error& e) {
+    const std::string_view what = e.what();
+    if (what.find("UTF-8") != std::string_view::npos ||
+        what.find("surrogate") != std::string_view::npos) {
+      return "not valid UTF-8 at byte " + std::to_string(e.byte) +
+             ": JSON text must be UTF-8 (a lone \\ud800-\\udfff escape is not either); "
+             "replace or escape the bytes, or send them in a protobuf push";
+    }
     return "not valid JSON at byte " + std::to_string(e.byte);
   } catch (const json::exception& e) {
     return std::string("JSON with a number out of range (") + e.what() + ")";

@@ -1,4 +1,8 @@
 #include <catch2/catch.hpp>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "lognurse/host_api/json.hpp"
 
@@ -76,4 +80,42 @@ TEST_CASE("matrix samples carry seconds as numbers and values as strings") {
   CHECK(json["result"][0]["values"][0] == nlohmann::json::array({1733322791, "3"}));
   CHECK(json["result"][0]["values"][1][0].get<double>() == Approx(1733322791.5));
   CHECK(json["result"][0]["values"][1][1] == "0.5");
+}
+
+TEST_CASE("sample values are written as Prometheus and Loki write them: shortest, no exponent") {
+  QueryResult result;
+  result.result_type = "vector";
+  const std::vector<std::pair<double, std::string>> cases = {
+      {200000, "200000"},        {1e6, "1000000"},   {0.0001, "0.0001"},
+      {1.1574074074074074e-10, "0.00000000011574074074074074"},
+      {-2.5, "-2.5"},            {0, "0"},           {1.0 / 3, "0.3333333333333333"},
+      {std::numeric_limits<double>::infinity(), "+Inf"},
+      {-std::numeric_limits<double>::infinity(), "-Inf"},
+      {std::numeric_limits<double>::quiet_NaN(), "NaN"},
+  };
+  for (const auto& [value, text] : cases) {
+    result.series.push_back({{{"case", text}}, {{1733322791000000000, value}}});
+  }
+  result.series.push_back({{{"case", "max"}}, {{1733322791000000000, 1.7976931348623157e308}}});
+  const auto json = query_result_to_json(result);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    CHECK(json["result"][i]["value"][1] == cases[i].second);
+  }
+  const std::string largest = json["result"][cases.size()]["value"][1].get<std::string>();
+  CHECK(largest.size() == 309);
+  CHECK(std::stod(largest) == 1.7976931348623157e308);
+}
+
+TEST_CASE("a push body with bytes that are not UTF-8 is refused as such, with the byte") {
+  const std::string body = "{\"streams\":[{\"stream\":{\"app\":\"a\"},\"values\":[[\"1\",\"bad \xff\xfe\"]]}]}";
+  auto pushed = push_request_from_json(body, "fake");
+  REQUIRE_FALSE(pushed.ok());
+  CHECK(pushed.error().code == "push.malformed_json");
+  CHECK(pushed.error().message.rfind("push body is not valid UTF-8 at byte ", 0) == 0);
+  auto surrogate = push_request_from_json(
+      R"({"streams":[{"stream":{"app":"a"},"values":[["1","\ud800"]]}]})", "fake");
+  REQUIRE_FALSE(surrogate.ok());
+  CHECK(surrogate.error().message.find("not valid UTF-8") != std::string::npos);
+  CHECK(push_request_from_json("{\"streams\":[}", "fake").error().message ==
+        "push body is not valid JSON at byte 13");
 }
