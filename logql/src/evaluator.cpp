@@ -837,7 +837,13 @@ private:
   }
 
   Result<StepMatrix> top_k(const VectorAggregation& v, StepMatrix inner) {
-    auto k = static_cast<std::size_t>(v.parameter.value_or(1));
+    // Converting a double outside size_t's range is undefined: a k past the series count
+    // keeps them all, one below 1 (or NaN) keeps none.
+    const double parameter = v.parameter.value_or(1);
+    const std::size_t k = !(parameter >= 1) ? 0
+                          : parameter >= static_cast<double>(inner.series.size())
+                              ? inner.series.size()
+                              : static_cast<std::size_t>(parameter);
     bool top = v.op == VectorOp::topk;
     std::unordered_map<std::string, std::vector<std::size_t>> groups;
     for (std::size_t s = 0; s < inner.series.size(); ++s) {

@@ -924,6 +924,14 @@ private:
   static bool check_arity(const Pipeline& pipeline, std::string& error) {
     for (std::size_t i = 0; i < pipeline.commands.size(); ++i) {
       const Command& command = pipeline.commands[i];
+      // A function named as an argument is called with no arguments, as in Go.
+      for (std::size_t a = 1; a < command.args.size(); ++a) {
+        const Argument& arg = command.args[a];
+        if (arg.kind == Argument::Kind::function && arg.function->min_args > 0) {
+          error = std::string("wrong number of arguments for ") + arg.function->name + ": got 0";
+          return false;
+        }
+      }
       if (command.args[0].kind != Argument::Kind::function) {
         if (i > 0) {
           error = "a pipeline stage of a template must be a function";

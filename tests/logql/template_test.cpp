@@ -127,3 +127,13 @@ TEST_CASE("count compiles a regex given at run time and reports a bad one") {
   std::string out = render("{{ count .re .s }}", MapData({{"re", "("}, {"s", "x"}}), false);
   CHECK(out.rfind("error: count: invalid regular expression", 0) == 0);
 }
+
+TEST_CASE("a template function named as an argument is called with no arguments, so one that "
+          "needs some is refused when compiled") {
+  CHECK(compile_error(R"({{ regexReplaceAll regexReplaceAll "a" "b" }})") ==
+        "wrong number of arguments for regexReplaceAll: got 0");
+  CHECK(compile_error(R"({{ printf "%s" upper }})") ==
+        "wrong number of arguments for upper: got 0");
+  std::string error;
+  CHECK(Template::compile(R"({{ regexReplaceAll "a" "b" "c" }})", error) != nullptr);
+}
