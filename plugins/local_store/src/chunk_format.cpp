@@ -309,7 +309,8 @@ void DecodedBlock::bind() {
 Result<DecodedBlock> DecodedBlock::decode(std::string_view bytes) {
   DecodedBlock block;
   block.storage_ = take_storage();
-  std::memcpy(block.storage_->reserve(bytes.size()), bytes.data(), bytes.size());
+  char* copy = block.storage_->reserve(bytes.size());
+  if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
   return index(std::move(block), bytes.size());
 }
 
