@@ -55,8 +55,8 @@ bool decode_metadata_pairs(std::string_view bytes, Labels& out);
 /// Collects entries and writes one block.
 class BlockBuilder {
 public:
-  /// Adds an entry; `line`, `metadata` (pair format) and `level` must stay valid until
-  /// finish() returns.
+  /// Adds an entry; `line` and `metadata` (pair format) must stay valid until finish()
+  /// returns; `level` is copied.
   void add(std::int64_t timestamp_ns, std::string_view line, std::string_view metadata,
            std::string_view level);
 

@@ -569,7 +569,6 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
   std::uint64_t bytes = 0;
   std::int64_t seq = next_seq_;
   bool compaction_due = false;
-  std::vector<std::string> levels;
   for (const auto& stream : streams) {
     auto [slot, inserted] = touched.try_emplace(stream.key);
     Written& written = slot->second;
@@ -681,18 +680,11 @@ Result<PushResult> LocalStore::write(const std::string& tenant,
     }
 
     BlockBuilder block;
-    levels.clear();
-    levels.reserve(entries.size());
     for (std::uint32_t index : order) {
       if (!keep[index]) continue;
       const LogEntry& entry = entries[index];
-      levels.push_back(classify_level(stream.labels, entry));
-    }
-    std::size_t level = 0;
-    for (std::uint32_t index : order) {
-      if (!keep[index]) continue;
-      const LogEntry& entry = entries[index];
-      block.add(entry.timestamp_ns, entry.line, entry.metadata, levels[level++]);
+      block.add(entry.timestamp_ns, entry.line, entry.metadata,
+                classify_level(stream.labels, entry));
       bytes += entry.line.size();
       ++result.entries_accepted;
     }
