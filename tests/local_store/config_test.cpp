@@ -122,7 +122,7 @@ TEST_CASE("config needs a path when the host gives no data dir") {
 TEST_CASE("config documents every key it accepts") {
   std::vector<std::string> names;
   for (const auto& key : config_keys()) names.push_back(key.name);
-  CHECK(names.size() == 24);
+  CHECK(names.size() == 25);
   CHECK(names.front() == "path");
   CHECK(names.back() == "overrides.<tenant>.<limit>");
 }

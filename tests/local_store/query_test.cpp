@@ -134,6 +134,60 @@ TEST_CASE("query refuses a limit above max_entries_limit_per_query") {
         "lower the limit or narrow the query");
 }
 
+TEST_CASE("every read refuses a time range longer than max_query_length, in Loki's words") {
+  TempDir dir;
+  auto store = open_store(dir, {{"limits", {{"max_query_length", "1h"}}}});
+  push_fixture(*store);
+  const std::int64_t hour = 3600 * kNanosPerSecond;
+  const TimeRange too_long{kBase, kBase + hour + 1'000'000'000};
+  const std::string message =
+      "the query time range exceeds the limit (query length: 1h0m1s, limit: 1h); narrow start "
+      "and end, or raise limits.max_query_length";
+  auto refused = [&](const auto& result) {
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == "store.query_too_long");
+    CHECK(result.error().kind == ErrorKind::limit_exceeded);
+    CHECK(result.error().message == message);
+  };
+
+  LogQuery query = log_query(R"({env="prod"})", 10, Direction::forward);
+  query.range = too_long;
+  refused(store->query(query));
+  refused(store->labels(kDefaultTenant, too_long));
+  refused(store->label_values(kDefaultTenant, "env", too_long));
+  refused(store->series(kDefaultTenant, {R"({env="prod"})"}, too_long));
+  refused(store->stats(kDefaultTenant, R"({env="prod"})", too_long));
+  refused(store->patterns(kDefaultTenant, R"({env="prod"})", too_long, 0));
+  refused(store->detected_fields(kDefaultTenant, R"({env="prod"})", too_long, 100));
+  refused(store->metrics(kDefaultTenant, too_long));
+
+  // Exactly the limit is allowed, and a metric query's range window is not counted.
+  query.range = {kBase, kBase + hour};
+  CHECK(store->query(query).ok());
+  query.logql = R"(sum(count_over_time({env="prod"}[1h])))";
+  CHECK(store->query(query).ok());
+}
+
+TEST_CASE("max_query_length defaults to Loki's 30d1h, and 0s turns it off") {
+  TempDir dir;
+  const std::int64_t day = 24 * 3600 * kNanosPerSecond;
+  auto store = open_store(dir);
+  LogQuery query = log_query(R"({env="prod"})", 10, Direction::forward);
+  query.range = {kBase, kBase + 30 * day + day / 24};
+  CHECK(store->query(query).ok());
+  query.range.end_ns += 1;
+  auto refused = store->query(query);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message ==
+        "the query time range exceeds the limit (query length: 721h0m0.000000001s, limit: 30d1h); "
+        "narrow start and end, or raise limits.max_query_length");
+
+  TempDir other;
+  auto unlimited = open_store(other, {{"limits", {{"max_query_length", "0s"}}}});
+  query.range = {0, kBase};
+  CHECK(unlimited->query(query).ok());
+}
+
 TEST_CASE("query passes a LogQL parse error through", "[logql]") {
   TempDir dir;
   auto store = open_store(dir);

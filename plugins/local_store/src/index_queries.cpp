@@ -31,13 +31,6 @@ Result<T> guarded_call(const char* operation, Body&& body) {
   }
 }
 
-Error bad_range(const TimeRange& range) {
-  return invalid_argument("store.invalid_range", "time range end (" + format_time(range.end_ns) +
-                                                     ") is before its start (" +
-                                                     format_time(range.start_ns) +
-                                                     "); swap start and end");
-}
-
 /// Whether a selector text means "every stream", as Loki reads match[]={} in the series API.
 bool matches_everything(std::string_view text) {
   std::string compact;
@@ -249,7 +242,8 @@ Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_matching(
     const std::string& tenant, const std::vector<std::string>& selectors, const TimeRange& range) {
   auto tenant_ok = validate_tenant(tenant);
   if (!tenant_ok) return tenant_ok.error();
-  if (range.end_ns < range.start_ns) return bad_range(range);
+  auto range_ok = validate_query_range(range, config_.limits_for(tenant));
+  if (!range_ok) return range_ok.error();
   auto connected = connect();
   if (!connected) return connected.error();
 
@@ -430,7 +424,8 @@ Result<std::vector<LogPattern>> LocalStore::patterns(const std::string& tenant,
       "patterns", [&]() -> Result<std::vector<LogPattern>> {
         auto log = parse_log_query(selector, "patterns");
         if (!log) return log.error();
-        if (range.end_ns < range.start_ns) return bad_range(range);
+        auto range_ok = validate_query_range(range, config_.limits_for(tenant));
+        if (!range_ok) return range_ok.error();
         const std::int64_t step = step_ns > 0 ? step_ns : logql::default_step_ns(range);
 
         logql::LogPipeline pipeline(log.value());
@@ -503,7 +498,8 @@ Result<std::vector<DetectedField>> LocalStore::detected_fields(const std::string
       "detected_fields", [&]() -> Result<std::vector<DetectedField>> {
         auto log = parse_log_query(query, "detected fields");
         if (!log) return log.error();
-        if (range.end_ns < range.start_ns) return bad_range(range);
+        auto range_ok = validate_query_range(range, config_.limits_for(tenant));
+        if (!range_ok) return range_ok.error();
         const std::size_t max_lines = config_.limits.max_entries_limit_per_query;
         if (line_limit > max_lines) {
           return limit_exceeded("store.max_entries_limit",

@@ -52,13 +52,6 @@ int checkpoint_after_commit(void* context, sqlite3* db, const char* schema, int 
   return SQLITE_OK;
 }
 
-Error range_error(const TimeRange& range) {
-  return invalid_argument("store.invalid_range", "time range end (" + format_time(range.end_ns) +
-                                                     ") is before its start (" +
-                                                     format_time(range.start_ns) +
-                                                     "); swap start and end");
-}
-
 /// Steady-clock nanoseconds, the clock of query deadlines.
 std::int64_t steady_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -969,8 +962,9 @@ Result<QueryResult> LocalStore::query(const LogQuery& query) {
   return guarded<QueryResult>("query", [&]() -> Result<QueryResult> {
     auto tenant_ok = validate_tenant(query.tenant);
     if (!tenant_ok) return tenant_ok.error();
-    if (query.range.end_ns < query.range.start_ns) return range_error(query.range);
     const StoreLimits& limits = config_.limits_for(query.tenant);
+    auto range_ok = validate_query_range(query.range, limits);
+    if (!range_ok) return range_ok.error();
     if (query.limit > limits.max_entries_limit_per_query) {
       return limit_exceeded("store.max_entries_limit",
                             "max entries limit per query exceeded, limit > "
@@ -1011,7 +1005,8 @@ Result<std::vector<LocalStore::MatchedStream>> LocalStore::streams_with_entries(
     const std::string& tenant, const TimeRange& range) {
   auto tenant_ok = validate_tenant(tenant);
   if (!tenant_ok) return tenant_ok.error();
-  if (range.end_ns < range.start_ns) return range_error(range);
+  auto range_ok = validate_query_range(range, config_.limits_for(tenant));
+  if (!range_ok) return range_ok.error();
   auto candidates = select_streams(tenant, {}, range);
   if (!candidates) return candidates.error();
   if (candidates.value().empty()) return candidates;
@@ -1082,7 +1077,8 @@ Result<LogMetrics> LocalStore::metrics(const std::string& tenant, const TimeRang
   return guarded<LogMetrics>("metrics", [&]() -> Result<LogMetrics> {
     auto tenant_ok = validate_tenant(tenant);
     if (!tenant_ok) return tenant_ok.error();
-    if (range.end_ns < range.start_ns) return range_error(range);
+    auto range_ok = validate_query_range(range, config_.limits_for(tenant));
+    if (!range_ok) return range_ok.error();
     LogMetrics metrics;
     metrics.range = range;
 

@@ -144,6 +144,8 @@ Status parse_limits(const nlohmann::json& object, StoreLimits& limits, const std
       if (status && limits.query_timeout_ns == 0) {
         return config_error(key, "must be greater than zero");
       }
+    } else if (name == "max_query_length") {
+      status = assign_duration(limits.max_query_length_ns);
     } else if (name == "retention_period") {
       status = assign_duration(limits.retention_period_ns);
     } else {
@@ -192,6 +194,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"limits.max_entries_limit_per_query", "integer", "5000", "largest query limit"},
       {"limits.max_query_series", "integer", "500", "series a metric query may return"},
       {"limits.query_timeout", "duration", "1m", "wall-clock budget of one query"},
+      {"limits.max_query_length", "duration", "30d1h",
+       "longest time range a query, label, series, statistics, volume, pattern or metrics "
+       "request may cover (Loki's default); 0s allows any"},
       {"limits.ingestion_rate_mb", "number", "4",
        "sustained push rate per tenant, in MB (2^20 bytes) of lines and structured metadata "
        "per second; over it pushes fail with 429"},

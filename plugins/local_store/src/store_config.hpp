@@ -32,6 +32,7 @@ struct StoreLimits {
   std::size_t max_entries_limit_per_query = 5000;        ///< largest accepted query limit
   std::size_t max_query_series = 500;                    ///< series a metric query may return
   std::int64_t query_timeout_ns = 60LL * 1'000'000'000;  ///< wall-clock budget of a query
+  std::int64_t max_query_length_ns = 721LL * 3600 * 1'000'000'000;  ///< longest read; 0: any
   double ingestion_rate_mb = 4;             ///< sustained push rate, MB (2^20 bytes) per second
   double ingestion_rate_burst_size_mb = 6;  ///< largest burst, MB
   std::int64_t retention_period_ns = 0;     ///< delete entries older than this; 0 keeps all

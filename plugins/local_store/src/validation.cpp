@@ -16,6 +16,28 @@ std::string shown(const std::string& text) {
   return text.substr(0, kShownNameLength) + "...";
 }
 
+/// A length as Go's time.Duration prints it ("721h0m0.000000001s", "1m30s", "250ms"): the
+/// form of the query length in Loki's messages.
+std::string go_duration(std::uint64_t ns) {
+  if (ns == 0) return "0s";
+  auto with_fraction = [](std::uint64_t whole, std::uint64_t fraction, int digits) {
+    std::string out = std::to_string(whole);
+    if (fraction == 0) return out;
+    std::string decimals = std::to_string(fraction);
+    decimals.insert(0, static_cast<std::size_t>(digits) - decimals.size(), '0');
+    while (decimals.back() == '0') decimals.pop_back();
+    return out + "." + decimals;
+  };
+  if (ns < 1'000) return std::to_string(ns) + "ns";
+  if (ns < 1'000'000) return with_fraction(ns / 1'000, ns % 1'000, 3) + "\u00b5s";
+  if (ns < 1'000'000'000) return with_fraction(ns / 1'000'000, ns % 1'000'000, 6) + "ms";
+  const std::uint64_t seconds = ns / 1'000'000'000;
+  std::string out;
+  if (seconds >= 3600) out += std::to_string(seconds / 3600) + "h";
+  if (seconds >= 60) out += std::to_string(seconds / 60 % 60) + "m";
+  return out + with_fraction(seconds % 60, ns % 1'000'000'000, 9) + "s";
+}
+
 std::string where_stream(std::size_t index) { return "streams[" + std::to_string(index) + "]"; }
 
 std::string where_entry(std::size_t stream, std::size_t entry) {
@@ -141,6 +163,27 @@ bool is_valid_label_name(std::string_view name) {
     if (!ok || c > 127) return false;
   }
   return true;
+}
+
+Status validate_query_range(const TimeRange& range, const StoreLimits& limits) {
+  if (range.end_ns < range.start_ns) {
+    return invalid_argument("store.invalid_range",
+                            "time range end (" + format_time(range.end_ns) +
+                                ") is before its start (" + format_time(range.start_ns) +
+                                "); swap start and end");
+  }
+  // The difference of two int64 times can overflow int64; as end >= start, it fits uint64.
+  const std::uint64_t length =
+      static_cast<std::uint64_t>(range.end_ns) - static_cast<std::uint64_t>(range.start_ns);
+  if (limits.max_query_length_ns > 0 &&
+      length > static_cast<std::uint64_t>(limits.max_query_length_ns)) {
+    return limit_exceeded("store.query_too_long",
+                          "the query time range exceeds the limit (query length: " +
+                              go_duration(length) +
+                              ", limit: " + format_duration(limits.max_query_length_ns) +
+                              "); narrow start and end, or raise limits.max_query_length");
+  }
+  return success();
 }
 
 Status validate_tenant(const std::string& tenant) {

@@ -37,6 +37,13 @@ Status validate_tenant(const std::string& tenant);
 Result<std::vector<ValidatedStream>> validate_push(const PushRequest& request,
                                                    const StoreLimits& limits, std::int64_t now_ns);
 
+/// Checks the time range of a read (query, labels, series, statistics, volume, patterns,
+/// fields, metrics) like Loki's query frontend: the end must not come before the start
+/// ("store.invalid_range"), and the range may be at most limits.max_query_length long
+/// ("store.query_too_long", Loki's wording; 0 turns the check off). Instant queries have a
+/// range of zero length. A metric query's range windows are not counted, as in Loki.
+Status validate_query_range(const TimeRange& range, const StoreLimits& limits);
+
 /// 64-bit FNV-1a of `text`: the stream fingerprint.
 std::uint64_t fingerprint(std::string_view text);
 
