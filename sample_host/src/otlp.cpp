@@ -1,10 +1,13 @@
 #include "otlp.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -423,7 +426,70 @@ Result<std::string> string_member(const json& object, const char* camel, const c
   return value->get<std::string>();
 }
 
-/// A 64-bit integer given as a JSON number or a decimal string.
+/// The integer a decimal number's text denotes, exactly: digits with an optional sign,
+/// fraction and exponent ("1700000000000000000", "1.7e18", "-25", "2.50e1"), as the protobuf
+/// JSON mapping accepts them for integer fields. Nothing when the text is not such a number,
+/// is not a whole number, or does not fit 64 signed bits.
+std::optional<std::int64_t> exact_decimal_integer(std::string_view text) {
+  std::size_t at = 0;
+  const bool negative = at < text.size() && text[at] == '-';
+  if (negative) ++at;
+  std::string digits;  // every significant digit, the decimal point taken out
+  std::int64_t point = 0;  // where the decimal point stands in `digits`
+  bool any_digit = false;
+  for (; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) != 0; ++at) {
+    digits += text[at];
+    any_digit = true;
+  }
+  point = static_cast<std::int64_t>(digits.size());
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    const std::size_t before = digits.size();
+    for (; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) != 0; ++at) {
+      digits += text[at];
+    }
+    if (digits.size() == before) return std::nullopt;  // "1." and "1.e3" are not JSON
+    any_digit = true;
+  }
+  if (!any_digit) return std::nullopt;
+  if (at < text.size() && (text[at] == 'e' || text[at] == 'E')) {
+    ++at;
+    bool exponent_negative = false;
+    if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+      exponent_negative = text[at] == '-';
+      ++at;
+    }
+    std::int64_t exponent = 0;
+    const std::size_t first = at;
+    for (; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) != 0; ++at) {
+      // Any exponent past a few hundred already makes the number zero or too large.
+      exponent = std::min<std::int64_t>(exponent * 10 + (text[at] - '0'), 100'000);
+    }
+    if (at == first) return std::nullopt;
+    point += exponent_negative ? -exponent : exponent;
+  }
+  if (at != text.size()) return std::nullopt;
+
+  // The digits after the point must all be zeros; those before it make the integer.
+  std::uint64_t magnitude = 0;
+  const std::uint64_t limit = negative ? std::uint64_t{1} << 63U : (std::uint64_t{1} << 63U) - 1;
+  for (std::int64_t i = 0; i < std::max<std::int64_t>(point, 0); ++i) {
+    const int digit = i < static_cast<std::int64_t>(digits.size()) ? digits[i] - '0' : 0;
+    if (magnitude > (limit - static_cast<std::uint64_t>(digit)) / 10) return std::nullopt;
+    magnitude = magnitude * 10 + static_cast<std::uint64_t>(digit);
+  }
+  for (std::int64_t i = std::max<std::int64_t>(point, 0);
+       i < static_cast<std::int64_t>(digits.size()); ++i) {
+    if (digits[i] != '0') return std::nullopt;
+  }
+  if (!negative) return static_cast<std::int64_t>(magnitude);
+  return magnitude == (std::uint64_t{1} << 63U) ? std::numeric_limits<std::int64_t>::min()
+                                                 : -static_cast<std::int64_t>(magnitude);
+}
+
+/// A 64-bit integer given as a JSON number or a string holding one. A number written with a
+/// fraction or an exponent is taken when it is whole: JSON encoders write large integral
+/// doubles so ("1.7e+18"), and the double they wrote is the value they meant.
 Result<std::int64_t> integer_of(const json& value, const std::string& path, bool allow_negative) {
   if (value.is_number_integer()) {
     if (value.is_number_unsigned() &&
@@ -437,21 +503,24 @@ Result<std::int64_t> integer_of(const json& value, const std::string& path, bool
   }
   if (value.is_number_float()) {
     const double number = value.get<double>();
-    if (std::floor(number) != number || std::fabs(number) > 9.007199254740992e15) {
-      return bad_json(path, "must be an integer; send large values as a string of digits");
+    if (std::floor(number) != number) {
+      return bad_json(path, "must be a whole number, not " + value.dump());
+    }
+    // 2^63 is the first double past int64's range; every double below it converts exactly.
+    if (number >= 9.223372036854775808e18 || number < -9.223372036854775808e18) {
+      return bad_json(path, value.dump() + " does not fit a signed 64-bit integer");
     }
     if (!allow_negative && number < 0) return bad_json(path, "must not be negative");
     return static_cast<std::int64_t>(number);
   }
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
-    std::int64_t number = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    const auto number = exact_decimal_integer(text);
+    if (!number) {
       return bad_json(path, "\"" + text + "\" is not a 64-bit integer");
     }
-    if (!allow_negative && number < 0) return bad_json(path, "must not be negative");
-    return number;
+    if (!allow_negative && *number < 0) return bad_json(path, "must not be negative");
+    return *number;
   }
   return bad_json(path, "must be an integer or a string of digits");
 }

@@ -191,6 +191,52 @@ TEST_CASE("OTLP JSON takes 64-bit integers as strings or numbers and ids as hex"
   CHECK(entries[1].line == "");
 }
 
+TEST_CASE("OTLP JSON takes whole numbers written with a fraction or an exponent, exactly") {
+  auto time_of = [](const std::string& written) {
+    auto logs = otlp_logs_from_json(R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[
+        {"timeUnixNano":)" + written + R"(,"body":{"stringValue":"x"}}]}]}]})");
+    REQUIRE(logs.ok());
+    return logs.value().resources[0].scopes[0].records[0].time_unix_nano;
+  };
+  // What Python's json.dumps writes for float(1.7e18), and what a double near "now" holds.
+  CHECK(time_of("1.7e+18") == 1'700'000'000'000'000'000ULL);
+  CHECK(time_of("1.7332e18") == 1'733'200'000'000'000'000ULL);
+  CHECK(time_of("1733312345678901248.0") == 1'733'312'345'678'901'248ULL);
+  // As strings the text is read digit by digit, so no digit is lost to a double.
+  CHECK(time_of(R"("1.733312345678901234e18")") == 1'733'312'345'678'901'234ULL);
+  CHECK(time_of(R"("17333123456789012340e-1")") == 1'733'312'345'678'901'234ULL);
+  CHECK(time_of(R"("9223372036854775807")") == 9'223'372'036'854'775'807ULL);
+  CHECK(time_of(R"("0.0e5")") == 0);
+  CHECK(time_of(R"("25.00")") == 25);
+
+  auto refusal = [](const std::string& written) {
+    auto logs = otlp_logs_from_json(R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[
+        {"timeUnixNano":)" + written + R"(}]}]}]})");
+    REQUIRE_FALSE(logs.ok());
+    CHECK(logs.error().code == "otlp.malformed_json");
+    return logs.error().message;
+  };
+  const std::string at = "resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: ";
+  CHECK(refusal("1.5") == at + "must be a whole number, not 1.5");
+  CHECK(refusal("1e19") == at + "1e+19 does not fit a signed 64-bit integer");
+  CHECK(refusal("-1e3") == at + "must not be negative");
+  CHECK(refusal(R"("1.7000000000000000001e18")") ==
+        at + "\"1.7000000000000000001e18\" is not a 64-bit integer");
+  CHECK(refusal(R"("9223372036854775808")") == at + "\"9223372036854775808\" is not a 64-bit integer");
+  CHECK(refusal(R"("1e")") == at + "\"1e\" is not a 64-bit integer");
+  CHECK(refusal(R"("1.")") == at + "\"1.\" is not a 64-bit integer");
+  CHECK(refusal(R"(".")") == at + "\".\" is not a 64-bit integer");
+  CHECK(refusal(R"(" 12")") == at + "\" 12\" is not a 64-bit integer");
+  CHECK(refusal(R"("1e99999999999")") == at + "\"1e99999999999\" is not a 64-bit integer");
+
+  // Signed fields keep their sign through the same reading.
+  auto attribute = otlp_logs_from_json(R"({"resourceLogs":[{"scopeLogs":[{"logRecords":[
+      {"attributes":[{"key":"n","value":{"intValue":"-9.223372036854775808e18"}}]}]}]}]})");
+  REQUIRE(attribute.ok());
+  CHECK(attribute.value().resources[0].scopes[0].records[0].attributes[0].second.integer ==
+        std::numeric_limits<std::int64_t>::min());
+}
+
 TEST_CASE("attribute names become label names as Loki normalizes them") {
   CHECK(normalize_attribute_name("service.name") == "service_name");
   CHECK(normalize_attribute_name("k8s.pod-uid") == "k8s_pod_uid");
