@@ -10,7 +10,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "http_connection.hpp"
@@ -88,18 +91,149 @@ std::string base64(const std::uint8_t* data, std::size_t size) {
   return out;
 }
 
-/// Loki's tail message: {"streams":[{"stream":{...},"values":[["<ns>","line"]]}]}.
-std::string tail_message(const QueryResult& result) {
+/// One entry a tail delivers, with the labels of its stream.
+struct TailEntry {
+  const Labels* labels = nullptr;
+  const LogEntry* entry = nullptr;
+};
+
+/// Loki's tail message: {"streams":[{"stream":{...},"values":[["<ns>","line"]]}]}, the entries
+/// grouped by stream in the order each stream first appears, oldest first within a stream.
+std::string tail_message(std::vector<TailEntry>::const_iterator first,
+                         std::vector<TailEntry>::const_iterator last) {
   json streams = json::array();
-  for (const auto& stream : result.streams) {
-    json values = json::array();
-    for (const auto& entry : stream.entries) {
-      values.push_back(json::array({std::to_string(entry.timestamp_ns), entry.line}));
-    }
-    streams.push_back({{"stream", labels_to_json(stream.labels)}, {"values", std::move(values)}});
+  std::map<const Labels*, std::size_t> index_of;
+  for (auto it = first; it != last; ++it) {
+    auto [found, added] = index_of.emplace(it->labels, streams.size());
+    if (added) streams.push_back({{"stream", labels_to_json(*it->labels)}, {"values", json::array()}});
+    streams[found->second]["values"].push_back(
+        json::array({std::to_string(it->entry->timestamp_ns), it->entry->line}));
   }
   return json{{"streams", std::move(streams)}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+/// Every entry of a log query's result, oldest first.
+std::vector<TailEntry> entries_in_time_order(const QueryResult& result) {
+  std::vector<TailEntry> entries;
+  for (const auto& stream : result.streams) {
+    for (const auto& entry : stream.entries) entries.push_back({&stream.labels, &entry});
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const TailEntry& a, const TailEntry& b) {
+    return a.entry->timestamp_ns < b.entry->timestamp_ns;
+  });
+  return entries;
+}
+
+/// Where a tail stands in the backend's entries, and how it reads the next of them.
+///
+/// Like Loki's, the first read sends the newest `limit` entries since `start`; after that
+/// every new entry is sent, however many arrive, in messages of at most
+/// kMaxEntriesPerMessage. The backend is read in pages by time; entries sharing the
+/// timestamp at a page's end are remembered, so that the next page, which starts at that
+/// timestamp, neither repeats nor skips them. Entries written later with a timestamp the tail
+/// has passed are not sent: a tail polls, so `delay_for` is how a client waits for late
+/// writers. More than kPageEntries entries at one nanosecond are cut at kPageEntries.
+class TailCursor {
+public:
+  using Send = std::function<bool(const std::string& message)>;
+
+  TailCursor(LogQuery base, std::int64_t start_ns) : base_(std::move(base)), next_ns_(start_ns) {}
+
+  /// Reads and sends what arrived before `end_ns` (exclusive). Stops after kMaxPagesPerRead
+  /// pages, with `behind` set, so that the connection is served between reads. Fails with
+  /// the backend's error, or returns false when a send fails.
+  Result<bool> read(LogAggregationProtocol& backend, std::int64_t end_ns, const Send& send,
+                    bool& behind) {
+    behind = false;
+    if (end_ns <= next_ns_) return true;
+    if (first_) return read_first(backend, end_ns, send);
+    for (int page = 0; page < kMaxPagesPerRead; ++page) {
+      LogQuery query = base_;
+      query.range = {next_ns_, end_ns};
+      query.limit = kPageEntries;
+      query.direction = Direction::forward;
+      auto result = backend.query(query);
+      if (!result) return result.error();
+      const auto entries = entries_in_time_order(result.value());
+      if (!send_unsent(entries, send)) return false;
+      if (entries.size() < kPageEntries) {
+        if (!entries.empty()) advance_past(entries.back().entry->timestamp_ns);
+        return true;
+      }
+      if (!remember_last_timestamp(entries)) return true;
+    }
+    behind = true;
+    return true;
+  }
+
+private:
+  static constexpr std::size_t kPageEntries = 1000;
+  static constexpr std::size_t kMaxEntriesPerMessage = 100;
+  static constexpr int kMaxPagesPerRead = 20;
+
+  Result<bool> read_first(LogAggregationProtocol& backend, std::int64_t end_ns, const Send& send) {
+    first_ = false;
+    LogQuery query = base_;
+    query.range = {next_ns_, end_ns};
+    query.direction = Direction::backward;
+    auto result = backend.query(query);
+    if (!result) return result.error();
+    const auto entries = entries_in_time_order(result.value());
+    if (!send_unsent(entries, send)) return false;
+    // Entries older than the newest one sent were either sent or left out by the limit.
+    if (!entries.empty()) remember_last_timestamp(entries);
+    return true;
+  }
+
+  static std::string key_of(const TailEntry& entry) {
+    return labels_to_string(*entry.labels) + '\n' + entry.entry->line;
+  }
+
+  /// Sends the entries not sent before, in messages of at most kMaxEntriesPerMessage.
+  bool send_unsent(const std::vector<TailEntry>& entries, const Send& send) {
+    std::vector<TailEntry> unsent;
+    for (const auto& entry : entries) {
+      if (entry.entry->timestamp_ns == next_ns_ && sent_at_next_.count(key_of(entry)) > 0) continue;
+      unsent.push_back(entry);
+    }
+    for (std::size_t at = 0; at < unsent.size(); at += kMaxEntriesPerMessage) {
+      const auto last = unsent.begin() + static_cast<std::ptrdiff_t>(
+                                             std::min(at + kMaxEntriesPerMessage, unsent.size()));
+      if (!send(tail_message(unsent.begin() + static_cast<std::ptrdiff_t>(at), last))) return false;
+    }
+    return true;
+  }
+
+  /// Everything up to and including `timestamp_ns` was sent.
+  void advance_past(std::int64_t timestamp_ns) {
+    next_ns_ = timestamp_ns + 1;
+    sent_at_next_.clear();
+  }
+
+  /// The next read starts at the newest timestamp of `entries`, skipping those of them sent.
+  /// False when that timestamp is where this read started and every entry there was sent
+  /// already: a full page of one nanosecond, past which paging by time cannot go.
+  bool remember_last_timestamp(const std::vector<TailEntry>& entries) {
+    const std::int64_t newest = entries.back().entry->timestamp_ns;
+    const std::size_t known = newest == next_ns_ ? sent_at_next_.size() : 0;
+    if (newest != next_ns_) sent_at_next_.clear();
+    next_ns_ = newest;
+    for (auto it = entries.rbegin(); it != entries.rend() && it->entry->timestamp_ns == newest;
+         ++it) {
+      sent_at_next_.insert(key_of(*it));
+    }
+    if (sent_at_next_.size() == known) {
+      advance_past(newest);
+      return false;
+    }
+    return true;
+  }
+
+  const LogQuery base_;
+  std::int64_t next_ns_;
+  bool first_ = true;
+  std::set<std::string> sent_at_next_;  ///< entries at next_ns_ already sent: labels and line
+};
 
 void send_text(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
@@ -311,49 +445,40 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
                       : req.get_header_value("X-Scope-OrgID");
     base.logql = query;
     base.limit = limit;
-    base.direction = Direction::forward;
-    auto next = std::make_shared<std::int64_t>(start);
+    auto cursor = std::make_shared<TailCursor>(std::move(base), start);
     auto connection = std::make_shared<TailConnection>(fd);
     // The provider runs until the client closes or breaks the protocol, a write fails or the
     // server stops; the length only satisfies the HTTP layer, a WebSocket client does not
-    // read it. Each call polls the backend once, then answers the client's frames until the
-    // next poll is due.
+    // read it. Each call reads the backend once, then answers the client's frames until the
+    // next read is due (at once when the tail is behind).
     res.set_content_provider(
         std::numeric_limits<std::uint32_t>::max(), "application/octet-stream",
-        [backend, base, next, slot, delay, connection](std::size_t, std::size_t,
-                                                       httplib::DataSink& sink) {
+        [backend, cursor, slot, delay, connection](std::size_t, std::size_t,
+                                                   httplib::DataSink& sink) {
           if (g_stopping.load()) return connection->serve_for(kPollInterval, sink);
-          LogQuery query = base;
-          query.range = {*next, now_ns() - delay * kNanosPerSecond + 1};
-          if (query.range.end_ns > query.range.start_ns) {
-            auto result = backend->query(query);
-            if (!result) {
-              const std::string message = json{{"error", result.error().message}}.dump();
-              connection->close(sink, websocket_frame(WsOpcode::text, message), kWsInternalError,
-                                result.error().code);
-              return false;
-            }
-            std::int64_t newest = *next - 1;
-            std::size_t count = 0;
-            for (const auto& stream : result.value().streams) {
-              for (const auto& entry : stream.entries) {
-                newest = std::max(newest, entry.timestamp_ns);
-              }
-              count += stream.entries.size();
-            }
-            if (count > 0) {
-              const std::string frame =
-                  websocket_frame(WsOpcode::text, tail_message(result.value()));
-              if (!sink.write(frame.data(), frame.size())) return false;
-              *next = newest + 1;
-              return connection->serve_for(kPollInterval, sink);
-            }
+          bool sent = false;
+          auto send = [&sink, &sent](const std::string& message) {
+            sent = true;
+            const std::string frame = websocket_frame(WsOpcode::text, message);
+            return sink.write(frame.data(), frame.size());
+          };
+          bool behind = false;
+          auto read = cursor->read(*backend, now_ns() - delay * kNanosPerSecond + 1, send, behind);
+          if (!read) {
+            const std::string message = json{{"error", read.error().message}}.dump();
+            connection->close(sink, websocket_frame(WsOpcode::text, message), kWsInternalError,
+                              read.error().code);
+            return false;
           }
-          // A ping when there is nothing to send: writing to a client that went away fails
-          // within a poll or two, which ends the tail and frees its worker.
-          const std::string ping = websocket_frame(WsOpcode::ping, "");
-          if (!sink.write(ping.data(), ping.size())) return false;
-          return connection->serve_for(kPollInterval, sink);
+          if (!read.value()) return false;
+          if (!sent) {
+            // A ping when there is nothing to send: writing to a client that went away fails
+            // within a poll or two, which ends the tail and frees its worker.
+            const std::string ping = websocket_frame(WsOpcode::ping, "");
+            if (!sink.write(ping.data(), ping.size())) return false;
+          }
+          return connection->serve_for(behind ? std::chrono::milliseconds(1) : kPollInterval,
+                                       sink);
         });
   });
 }

@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -210,6 +211,101 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   CHECK(going_away.opcode == 0x8);
   CHECK(close_code(going_away.payload) == 1001);
   CHECK(socket.read(1).empty());
+}
+
+namespace {
+
+/// Pushes `lines` to the stream {service_name="api"} in one request, the i-th at `times[i]`.
+void push_many(int port, const std::vector<std::string>& lines,
+               const std::vector<std::int64_t>& times) {
+  json values = json::array();
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    values.push_back(json::array({std::to_string(times[i]), lines[i]}));
+  }
+  const json body = {{"streams", json::array({{{"stream", {{"service_name", "api"}}},
+                                               {"values", std::move(values)}}})}};
+  auto response = http_request(port, "POST", "/loki/api/v1/push", body.dump(),
+                               {{"Content-Type", "application/json"}});
+  REQUIRE(response.status == 204);
+}
+
+/// The lines of the tail's next messages until at least `count` lines came or the connection
+/// ended, with the number of entries in the largest message. (The tail pings an idle client
+/// every second, so a read does not time out while the connection is open.)
+std::vector<std::string> read_lines(Socket& socket, std::size_t count,
+                                    std::size_t& largest_message) {
+  std::vector<std::string> lines;
+  while (lines.size() < count) {
+    const std::string text = socket.read_text_frame();
+    if (text.empty()) break;
+    std::size_t in_message = 0;
+    const json message = json::parse(text);
+    for (const auto& stream : message["streams"]) {
+      for (const auto& value : stream["values"]) {
+        lines.push_back(value[1].get<std::string>());
+        ++in_message;
+      }
+    }
+    largest_message = std::max(largest_message, in_message);
+  }
+  return lines;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, std::size_t from, std::size_t to) {
+  std::vector<std::string> lines;
+  for (std::size_t i = from; i < to; ++i) lines.push_back(prefix + std::to_string(i));
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("tail's limit bounds the first batch to the newest entries, not what arrives later") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  const std::int64_t now = lognurse::now_ns();
+  std::vector<std::int64_t> times;
+  for (int i = 0; i < 30; ++i) times.push_back(now - (60 - i) * lognurse::kNanosPerSecond);
+  push_many(port, numbered("old ", 0, 30), times);
+
+  auto socket = open_tail(port, "/loki/api/v1/tail?query=%7Bservice_name%3D%22api%22%7D&limit=10");
+  std::size_t largest = 0;
+  CHECK(read_lines(*socket, 10, largest) == numbered("old ", 20, 30));
+
+  // 250 entries in one push, more than the limit: every one arrives, once, oldest first, in
+  // messages of at most 100 entries as Loki sends them.
+  const std::int64_t later = lognurse::now_ns();
+  times.clear();
+  for (int i = 0; i < 250; ++i) times.push_back(later + i);
+  push_many(port, numbered("new ", 0, 250), times);
+  largest = 0;
+  CHECK(read_lines(*socket, 250, largest) == numbered("new ", 0, 250));
+  CHECK(largest == 100);
+}
+
+TEST_CASE("tail pages through entries that share a timestamp at a page's end exactly once") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  auto socket = open_tail(port, "/loki/api/v1/tail?query=%7Bservice_name%3D%22api%22%7D");
+
+  // 600 entries at one nanosecond and 800 at the next: the tail reads the backend in pages of
+  // 1000 entries, so the first page ends inside the second timestamp.
+  const std::int64_t at = lognurse::now_ns() + lognurse::kNanosPerSecond / 2;
+  std::vector<std::string> lines = numbered("a ", 0, 600);
+  std::vector<std::int64_t> times(600, at);
+  for (const auto& line : numbered("b ", 0, 800)) lines.push_back(line);
+  times.resize(1400, at + 1);
+  push_many(port, lines, times);
+
+  std::size_t largest = 0;
+  auto received = read_lines(*socket, 1400, largest);
+  std::sort(received.begin(), received.end());
+  std::sort(lines.begin(), lines.end());
+  CHECK(received == lines);
+  // Nothing is sent twice: what comes next is the next entry pushed, alone.
+  push(port, "sentinel", at + 2);
+  CHECK(read_lines(*socket, 1, largest) == std::vector<std::string>{"sentinel"});
 }
 
 TEST_CASE("tail answers a ping with a pong carrying the unmasked payload, between fragments too") {
