@@ -8,7 +8,8 @@
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 30, all)
 # LOGNURSE_FUZZ_RUNS=N stops each target after N inputs instead (the time still
 # bounds it); with the fixed LOGNURSE_FUZZ_SEED (default 1) such a run is
-# repeatable, which is what CI wants.
+# repeatable, which is what CI wants. LOGNURSE_FUZZ_RSS_MB (default 2048) is the memory
+# limit; AddressSanitizer's bookkeeping of a run of millions of inputs can need more.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-30}
@@ -57,7 +58,7 @@ for target in "${targets[@]}"; do
   [[ -n ${LOGNURSE_FUZZ_RUNS:-} ]] && runs=(-runs="$LOGNURSE_FUZZ_RUNS")
   rc=0
   started=$SECONDS
-  (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb="${LOGNURSE_FUZZ_RSS_MB:-2048}" \
     -seed="${LOGNURSE_FUZZ_SEED:-1}" "${runs[@]}" -print_final_stats=1 "${dict[@]}" \
     "$work" "$seeds") >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
