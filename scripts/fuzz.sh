@@ -58,7 +58,8 @@ for target in "${targets[@]}"; do
   [[ -n ${LOGNURSE_FUZZ_RUNS:-} ]] && runs=(-runs="$LOGNURSE_FUZZ_RUNS")
   rc=0
   started=$SECONDS
-  (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb="${LOGNURSE_FUZZ_RSS_MB:-2048}" \
+  (cd "$build" && "$binary" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb="${LOGNURSE_FUZZ_RSS_MB:-2048}" \
     -seed="${LOGNURSE_FUZZ_SEED:-1}" "${runs[@]}" -print_final_stats=1 "${dict[@]}" \
     "$work" "$seeds") >"$log" 2>&1 || rc=$?
   grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" "$log" || true
