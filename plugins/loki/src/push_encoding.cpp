@@ -2,18 +2,205 @@
 
 #include <snappy.h>
 
+#include <charconv>
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
-#include "lognurse/host_api/json.hpp"
+#include <nlohmann/json.hpp>
+
 #include "lognurse/host_api/time.hpp"
 
 namespace lognurse::loki {
 
 namespace {
 
+// ---------------------------------------------------------------------------
+// Labels
+
+/// Whether `labels` is already what normalize_labels makes of it: sorted by
+/// name, names unique. Requests from the host and from enrich_traces are, so
+/// the encoders copy a label set only when it is not.
+bool is_normalized(const Labels& labels) {
+  for (std::size_t i = 1; i < labels.size(); ++i) {
+    if (!(labels[i - 1].first < labels[i].first)) return false;
+  }
+  return true;
+}
+
+/// `labels` normalized, copied into `scratch` only when needed.
+const Labels& normalized(const Labels& labels, Labels& scratch) {
+  if (is_normalized(labels)) return labels;
+  scratch = labels;
+  normalize_labels(scratch);
+  return scratch;
+}
+
+// ---------------------------------------------------------------------------
+// JSON
+
+/// Appends `value` in decimal, as std::to_string writes it.
+void append_integer(std::string& out, std::int64_t value) {
+  char buffer[24];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, end);
+}
+
+[[noreturn]] void throw_utf8_error(const std::string& what) {
+  // The type and text of nlohmann's dump() in strict mode, which this encoder
+  // replaced: callers and logs see the same failure as before.
+  throw nlohmann::json::type_error::create(316, what, nullptr);
+}
+
+std::string hex_byte(unsigned char byte) {
+  constexpr const char* kDigits = "0123456789ABCDEF";
+  return {kDigits[byte >> 4U], kDigits[byte & 0x0FU]};
+}
+
+/// The length of the well-formed UTF-8 sequence that starts at text[at], a
+/// byte of 0x80 or more (Unicode's table 3-7: no overlong forms, no
+/// surrogates, nothing beyond U+10FFFF). Throws at the first byte that cannot
+/// belong to such a sequence, naming its index in `text`, or when `text` ends
+/// inside one.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
+  const auto lead = static_cast<unsigned char>(text[at]);
+  std::size_t length = 0;
+  unsigned char second_min = 0x80;
+  unsigned char second_max = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_min = 0xA0;  // below: overlong
+    if (lead == 0xED) second_max = 0x9F;  // above: surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_min = 0x90;  // below: overlong
+    if (lead == 0xF4) second_max = 0x8F;  // above: beyond U+10FFFF
+  } else {
+    throw_utf8_error("invalid UTF-8 byte at index " + std::to_string(at) + ": 0x" +
+                     hex_byte(lead));
+  }
+  for (std::size_t k = 1; k < length; ++k) {
+    if (at + k >= text.size()) {
+      throw_utf8_error("incomplete UTF-8 string; last byte: 0x" +
+                       hex_byte(static_cast<unsigned char>(text.back())));
+    }
+    const auto byte = static_cast<unsigned char>(text[at + k]);
+    const unsigned char min = k == 1 ? second_min : 0x80;
+    const unsigned char max = k == 1 ? second_max : 0xBF;
+    if (byte < min || byte > max) {
+      throw_utf8_error("invalid UTF-8 byte at index " + std::to_string(at + k) + ": 0x" +
+                       hex_byte(byte));
+    }
+  }
+  return length;
+}
+
+/// Appends the escape of a character that JSON text cannot hold as is (a quote,
+/// a backslash, a control character): the two-character form where RFC 8259
+/// has one, else \u00xx with lower-case hex digits.
+void append_escape(std::string& out, unsigned char c) {
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\b':
+      out += "\\b";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\f':
+      out += "\\f";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    default: {
+      constexpr const char* kDigits = "0123456789abcdef";
+      const char escape[] = {'\\', 'u', '0', '0', kDigits[c >> 4U], kDigits[c & 0x0FU]};
+      out.append(escape, sizeof escape);
+    }
+  }
+}
+
+bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+/// Appends `text` as a JSON string. Runs of bytes that need no escape, valid
+/// UTF-8 included, are copied in one append each.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      i += utf8_sequence_length(text, i);
+    } else if (needs_escape(c)) {
+      out.append(text.data() + run, i - run);
+      append_escape(out, c);
+      run = ++i;
+    } else {
+      ++i;
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
+}
+
+void append_json_labels(std::string& out, const Labels& labels) {
+  out += '{';
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, labels[i].first);
+    out += ':';
+    append_json_string(out, labels[i].second);
+  }
+  out += '}';
+}
+
+std::size_t labels_size(const Labels& labels) {
+  std::size_t size = 2;
+  for (const auto& [name, value] : labels) size += name.size() + value.size() + 6;
+  return size;
+}
+
+/// The body's size when nothing needs escaping: enough to append without
+/// growing in the common case.
+std::size_t estimated_json_size(const PushRequest& request) {
+  std::size_t size = 16;
+  for (const auto& stream : request.streams) {
+    size += labels_size(stream.labels) + 24;
+    for (const auto& entry : stream.entries) {
+      // ["<up to 20 digits>","<line>"], plus the metadata object when present.
+      size += entry.line.size() + 30;
+      if (!entry.metadata.empty()) size += labels_size(entry.metadata) + 1;
+    }
+  }
+  return size;
+}
+
+// ---------------------------------------------------------------------------
+// Protobuf
+
 // Wire types of the protobuf encoding.
 constexpr std::uint32_t kVarint = 0;
 constexpr std::uint32_t kLengthDelimited = 2;
+
+std::size_t varint_size(std::uint64_t value) {
+  std::size_t size = 1;
+  while (value >= 0x80U) {
+    value >>= 7U;
+    ++size;
+  }
+  return size;
+}
 
 void put_varint(std::string& out, std::uint64_t value) {
   while (value >= 0x80U) {
@@ -27,46 +214,79 @@ void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) {
   put_varint(out, (static_cast<std::uint64_t>(field) << 3U) | wire_type);
 }
 
-void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
+/// The tag and length of a length-delimited field; the caller appends the
+/// `size` bytes of content.
+void put_header(std::string& out, std::uint32_t field, std::size_t size) {
   put_tag(out, field, kLengthDelimited);
-  put_varint(out, bytes.size());
+  put_varint(out, size);
+}
+
+void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
+  put_header(out, field, bytes.size());
   out.append(bytes.data(), bytes.size());
 }
 
-/// proto3 leaves fields at their default (0) out of the message.
-void put_int(std::string& out, std::uint32_t field, std::int64_t value) {
-  if (value == 0) return;
-  put_tag(out, field, kVarint);
-  // Negative int64 and int32 values are sign-extended to ten bytes.
-  put_varint(out, static_cast<std::uint64_t>(value));
-}
+/// A length-delimited field of `size` content bytes with a one-byte tag (every
+/// field number here is below 16).
+std::size_t field_size(std::size_t size) { return 1 + varint_size(size) + size; }
 
-std::string encode_timestamp(std::int64_t unix_ns) {
-  // Timestamp.nanos must be in [0, 1e9), so floor towards minus infinity.
+/// Timestamp.seconds and nanos, with nanos in [0, 1e9) as the message requires.
+struct SplitTime {
+  std::int64_t seconds;
+  std::int64_t nanos;
+};
+
+SplitTime split_time(std::int64_t unix_ns) {
+  // Floor towards minus infinity so that nanos is never negative.
   std::int64_t seconds = unix_ns / kNanosPerSecond;
   std::int64_t nanos = unix_ns % kNanosPerSecond;
   if (nanos < 0) {
     nanos += kNanosPerSecond;
     seconds -= 1;
   }
-  std::string out;
-  put_int(out, 1, seconds);
-  put_int(out, 2, nanos);
-  return out;
+  return {seconds, nanos};
 }
 
-std::string encode_entry(const LogEntry& entry) {
-  std::string out;
-  put_bytes(out, 1, encode_timestamp(entry.timestamp_ns));
+/// proto3 leaves fields at their default (0) out of the message; negative
+/// int64 and int32 values are sign-extended to ten bytes.
+std::size_t int_field_size(std::int64_t value) {
+  return value == 0 ? 0 : 1 + varint_size(static_cast<std::uint64_t>(value));
+}
+
+void put_int(std::string& out, std::uint32_t field, std::int64_t value) {
+  if (value == 0) return;
+  put_tag(out, field, kVarint);
+  put_varint(out, static_cast<std::uint64_t>(value));
+}
+
+std::size_t timestamp_size(const SplitTime& time) {
+  return int_field_size(time.seconds) + int_field_size(time.nanos);
+}
+
+std::size_t pair_size(const Label& pair) {
+  return field_size(pair.first.size()) + field_size(pair.second.size());
+}
+
+/// The EntryAdapter message's size without its own tag and length.
+std::size_t entry_size(const LogEntry& entry) {
+  std::size_t size = field_size(timestamp_size(split_time(entry.timestamp_ns)));
+  size += field_size(entry.line.size());
+  for (const auto& pair : entry.metadata) size += field_size(pair_size(pair));
+  return size;
+}
+
+void put_entry(std::string& out, const LogEntry& entry, std::size_t size) {
+  put_header(out, 2, size);
+  const SplitTime time = split_time(entry.timestamp_ns);
+  put_header(out, 1, timestamp_size(time));
+  put_int(out, 1, time.seconds);
+  put_int(out, 2, time.nanos);
   put_bytes(out, 2, entry.line);
-  std::string pair;
-  for (const auto& [name, value] : entry.metadata) {
-    pair.clear();
-    put_bytes(pair, 1, name);
-    put_bytes(pair, 2, value);
-    put_bytes(out, 3, pair);
+  for (const auto& pair : entry.metadata) {
+    put_header(out, 3, pair_size(pair));
+    put_bytes(out, 1, pair.first);
+    put_bytes(out, 2, pair.second);
   }
-  return out;
 }
 
 }  // namespace
@@ -75,16 +295,65 @@ const char* to_string(PushFormat format) {
   return format == PushFormat::protobuf ? "protobuf" : "json";
 }
 
-std::string encode_push_protobuf(const PushRequest& request) {
+std::string encode_push_json(const PushRequest& request) {
   std::string out;
-  std::string stream_bytes;
+  out.reserve(estimated_json_size(request));
+  Labels scratch;
+  out += "{\"streams\":[";
+  for (std::size_t s = 0; s < request.streams.size(); ++s) {
+    const LogStream& stream = request.streams[s];
+    if (s > 0) out += ',';
+    out += "{\"stream\":";
+    append_json_labels(out, normalized(stream.labels, scratch));
+    out += ",\"values\":[";
+    for (std::size_t e = 0; e < stream.entries.size(); ++e) {
+      const LogEntry& entry = stream.entries[e];
+      out += e > 0 ? ",[\"" : "[\"";
+      append_integer(out, entry.timestamp_ns);
+      out += "\",";
+      append_json_string(out, entry.line);
+      if (!entry.metadata.empty()) {
+        out += ',';
+        append_json_labels(out, normalized(entry.metadata, scratch));
+      }
+      out += ']';
+    }
+    out += "]}";
+  }
+  out += "]}";
+  return out;
+}
+
+std::string encode_push_protobuf(const PushRequest& request) {
+  // Sizes first, so that every message is written once, in place, into a
+  // buffer of the exact final size.
+  std::vector<std::string> label_texts;
+  std::vector<std::size_t> entry_sizes;
+  std::vector<std::size_t> stream_sizes;
+  label_texts.reserve(request.streams.size());
+  stream_sizes.reserve(request.streams.size());
+  Labels scratch;
+  std::size_t total = 0;
   for (const auto& stream : request.streams) {
-    stream_bytes.clear();
-    Labels labels = stream.labels;
-    normalize_labels(labels);
-    put_bytes(stream_bytes, 1, labels_to_string(labels));
-    for (const auto& entry : stream.entries) put_bytes(stream_bytes, 2, encode_entry(entry));
-    put_bytes(out, 1, stream_bytes);
+    label_texts.push_back(labels_to_string(normalized(stream.labels, scratch)));
+    std::size_t size = field_size(label_texts.back().size());
+    for (const auto& entry : stream.entries) {
+      entry_sizes.push_back(entry_size(entry));
+      size += field_size(entry_sizes.back());
+    }
+    stream_sizes.push_back(size);
+    total += field_size(size);
+  }
+
+  std::string out;
+  out.reserve(total);
+  std::size_t next_entry = 0;
+  for (std::size_t s = 0; s < request.streams.size(); ++s) {
+    put_header(out, 1, stream_sizes[s]);
+    put_bytes(out, 1, label_texts[s]);
+    for (const auto& entry : request.streams[s].entries) {
+      put_entry(out, entry, entry_sizes[next_entry++]);
+    }
   }
   return out;
 }
@@ -93,7 +362,7 @@ PushBody encode_push(const PushRequest& request, PushFormat format) {
   PushBody body;
   if (format == PushFormat::json) {
     body.content_type = "application/json";
-    body.bytes = push_request_to_json(request).dump();
+    body.bytes = encode_push_json(request);
     return body;
   }
   body.content_type = "application/x-protobuf";

@@ -31,12 +31,22 @@ struct PushBody {
   std::string bytes;
 };
 
+/// The JSON push body, written straight into one string without building a
+/// JSON document: byte for byte what push_request_to_json(request).dump()
+/// gives. Labels and metadata are written sorted by name, the last value of a
+/// repeated name winning; strings are escaped per RFC 8259 (\" \\ \b \t \n
+/// \f \r, other control characters as \u00xx), valid UTF-8 is copied as is.
+/// Like dump(), throws nlohmann::json::type_error (316) at the first string
+/// that is not valid UTF-8, naming the byte's index in that string, so the
+/// batch holding it fails rather than reaching Loki altered.
+std::string encode_push_json(const PushRequest& request);
+
 /// The uncompressed protobuf PushRequest. Stream labels are rendered in
 /// Prometheus form ({a="x", b="y"}) as Loki expects in StreamAdapter.labels.
 std::string encode_push_protobuf(const PushRequest& request);
 
-/// The body for `format`: JSON as push_request_to_json renders it, or the
-/// protobuf message compressed with snappy.
+/// The body for `format`: encode_push_json, or the protobuf message
+/// compressed with snappy. Linear in the size of the request.
 PushBody encode_push(const PushRequest& request, PushFormat format);
 
 }  // namespace lognurse::loki
