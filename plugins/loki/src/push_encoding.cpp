@@ -2,8 +2,10 @@
 
 #include <snappy.h>
 
+#include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -131,23 +133,68 @@ void append_escape(std::string& out, unsigned char c) {
   }
 }
 
-bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+/// What a byte of a string means to the JSON encoder: nothing (copied as
+/// is), an escape (quotes, backslashes, control characters), or the start of
+/// a multi-byte UTF-8 sequence to check. A table, because the scan over every
+/// byte of every line is where encoding spends its time.
+enum class ByteClass : unsigned char { plain, escape, utf8 };
+
+constexpr std::array<ByteClass, 256> make_byte_classes() {
+  std::array<ByteClass, 256> classes{};
+  for (std::size_t c = 0; c < classes.size(); ++c) {
+    if (c < 0x20 || c == '"' || c == '\\') {
+      classes[c] = ByteClass::escape;
+    } else if (c >= 0x80) {
+      classes[c] = ByteClass::utf8;
+    }
+  }
+  return classes;
+}
+
+constexpr std::array<ByteClass, 256> kByteClasses = make_byte_classes();
+
+/// Whether any of the eight bytes of `word` is not ByteClass::plain: below
+/// 0x20, a quote, a backslash, or 0x80 and above. The bit tricks that find a
+/// zero or a small byte in a word answer exactly whether there is one (they
+/// may misplace it, which does not matter here).
+bool has_special_byte(std::uint64_t word) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+  const auto below = [](std::uint64_t x, std::uint64_t bound) {
+    return (x - kOnes * bound) & ~x & kHighBits;
+  };
+  const std::uint64_t quote = word ^ (kOnes * '"');
+  const std::uint64_t backslash = word ^ (kOnes * '\\');
+  return ((word & kHighBits) | below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0;
+}
 
 /// Appends `text` as a JSON string. Runs of bytes that need no escape, valid
-/// UTF-8 included, are copied in one append each.
+/// UTF-8 included, are copied in one append each; plain bytes are skipped
+/// eight at a time.
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size();) {
+    std::uint64_t word = 0;
+    while (i + sizeof word <= text.size()) {
+      std::memcpy(&word, text.data() + i, sizeof word);
+      if (has_special_byte(word)) break;
+      i += sizeof word;
+    }
+    if (i == text.size()) break;
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      i += utf8_sequence_length(text, i);
-    } else if (needs_escape(c)) {
-      out.append(text.data() + run, i - run);
-      append_escape(out, c);
-      run = ++i;
-    } else {
-      ++i;
+    switch (kByteClasses[c]) {
+      case ByteClass::plain:
+        ++i;
+        break;
+      case ByteClass::utf8:
+        i += utf8_sequence_length(text, i);
+        break;
+      case ByteClass::escape:
+        out.append(text.data() + run, i - run);
+        append_escape(out, c);
+        run = ++i;
+        break;
     }
   }
   out.append(text.data() + run, text.size() - run);
@@ -171,10 +218,10 @@ std::size_t labels_size(const Labels& labels) {
   return size;
 }
 
-/// The body's size when nothing needs escaping: enough to append without
-/// growing in the common case.
+/// The size of the streams of `request` in a JSON body when nothing needs
+/// escaping: enough to append without growing in the common case.
 std::size_t estimated_json_size(const PushRequest& request) {
-  std::size_t size = 16;
+  std::size_t size = 0;
   for (const auto& stream : request.streams) {
     size += labels_size(stream.labels) + 24;
     for (const auto& entry : stream.entries) {
@@ -296,77 +343,99 @@ const char* to_string(PushFormat format) {
 }
 
 std::string encode_push_json(const PushRequest& request) {
+  const PushRequest* const parts[] = {&request};
+  return encode_push_json(parts);
+}
+
+std::string encode_push_json(std::span<const PushRequest* const> parts) {
+  std::size_t size = 16;
+  for (const PushRequest* part : parts) size += estimated_json_size(*part);
   std::string out;
-  out.reserve(estimated_json_size(request));
+  out.reserve(size);
   Labels scratch;
+  bool first_stream = true;
   out += "{\"streams\":[";
-  for (std::size_t s = 0; s < request.streams.size(); ++s) {
-    const LogStream& stream = request.streams[s];
-    if (s > 0) out += ',';
-    out += "{\"stream\":";
-    append_json_labels(out, normalized(stream.labels, scratch));
-    out += ",\"values\":[";
-    for (std::size_t e = 0; e < stream.entries.size(); ++e) {
-      const LogEntry& entry = stream.entries[e];
-      out += e > 0 ? ",[\"" : "[\"";
-      append_integer(out, entry.timestamp_ns);
-      out += "\",";
-      append_json_string(out, entry.line);
-      if (!entry.metadata.empty()) {
-        out += ',';
-        append_json_labels(out, normalized(entry.metadata, scratch));
+  for (const PushRequest* part : parts) {
+    for (const LogStream& stream : part->streams) {
+      if (!first_stream) out += ',';
+      first_stream = false;
+      out += "{\"stream\":";
+      append_json_labels(out, normalized(stream.labels, scratch));
+      out += ",\"values\":[";
+      for (std::size_t e = 0; e < stream.entries.size(); ++e) {
+        const LogEntry& entry = stream.entries[e];
+        out += e > 0 ? ",[\"" : "[\"";
+        append_integer(out, entry.timestamp_ns);
+        out += "\",";
+        append_json_string(out, entry.line);
+        if (!entry.metadata.empty()) {
+          out += ',';
+          append_json_labels(out, normalized(entry.metadata, scratch));
+        }
+        out += ']';
       }
-      out += ']';
+      out += "]}";
     }
-    out += "]}";
   }
   out += "]}";
   return out;
 }
 
 std::string encode_push_protobuf(const PushRequest& request) {
+  const PushRequest* const parts[] = {&request};
+  return encode_push_protobuf(parts);
+}
+
+std::string encode_push_protobuf(std::span<const PushRequest* const> parts) {
   // Sizes first, so that every message is written once, in place, into a
   // buffer of the exact final size.
   std::vector<std::string> label_texts;
   std::vector<std::size_t> entry_sizes;
   std::vector<std::size_t> stream_sizes;
-  label_texts.reserve(request.streams.size());
-  stream_sizes.reserve(request.streams.size());
   Labels scratch;
   std::size_t total = 0;
-  for (const auto& stream : request.streams) {
-    label_texts.push_back(labels_to_string(normalized(stream.labels, scratch)));
-    std::size_t size = field_size(label_texts.back().size());
-    for (const auto& entry : stream.entries) {
-      entry_sizes.push_back(entry_size(entry));
-      size += field_size(entry_sizes.back());
+  for (const PushRequest* part : parts) {
+    for (const LogStream& stream : part->streams) {
+      label_texts.push_back(labels_to_string(normalized(stream.labels, scratch)));
+      std::size_t size = field_size(label_texts.back().size());
+      for (const LogEntry& entry : stream.entries) {
+        entry_sizes.push_back(entry_size(entry));
+        size += field_size(entry_sizes.back());
+      }
+      stream_sizes.push_back(size);
+      total += field_size(size);
     }
-    stream_sizes.push_back(size);
-    total += field_size(size);
   }
 
   std::string out;
   out.reserve(total);
+  std::size_t next_stream = 0;
   std::size_t next_entry = 0;
-  for (std::size_t s = 0; s < request.streams.size(); ++s) {
-    put_header(out, 1, stream_sizes[s]);
-    put_bytes(out, 1, label_texts[s]);
-    for (const auto& entry : request.streams[s].entries) {
-      put_entry(out, entry, entry_sizes[next_entry++]);
+  for (const PushRequest* part : parts) {
+    for (const LogStream& stream : part->streams) {
+      put_header(out, 1, stream_sizes[next_stream]);
+      put_bytes(out, 1, label_texts[next_stream]);
+      ++next_stream;
+      for (const LogEntry& entry : stream.entries) put_entry(out, entry, entry_sizes[next_entry++]);
     }
   }
   return out;
 }
 
 PushBody encode_push(const PushRequest& request, PushFormat format) {
+  const PushRequest* const parts[] = {&request};
+  return encode_push(parts, format);
+}
+
+PushBody encode_push(std::span<const PushRequest* const> parts, PushFormat format) {
   PushBody body;
   if (format == PushFormat::json) {
     body.content_type = "application/json";
-    body.bytes = encode_push_json(request);
+    body.bytes = encode_push_json(parts);
     return body;
   }
   body.content_type = "application/x-protobuf";
-  const std::string message = encode_push_protobuf(request);
+  const std::string message = encode_push_protobuf(parts);
   snappy::Compress(message.data(), message.size(), &body.bytes);
   return body;
 }

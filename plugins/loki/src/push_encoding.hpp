@@ -13,6 +13,7 @@
 //   LabelPairAdapter { string name = 1; string value = 2; }
 //   Timestamp        { int64 seconds = 1; int32 nanos = 2; }
 
+#include <span>
 #include <string>
 
 #include "lognurse/host_api/types.hpp"
@@ -41,12 +42,23 @@ struct PushBody {
 /// batch holding it fails rather than reaching Loki altered.
 std::string encode_push_json(const PushRequest& request);
 
+/// The JSON body of one push holding the streams of all `parts` in order, as
+/// encode_push_json of their merged streams would write it.
+std::string encode_push_json(std::span<const PushRequest* const> parts);
+
 /// The uncompressed protobuf PushRequest. Stream labels are rendered in
 /// Prometheus form ({a="x", b="y"}) as Loki expects in StreamAdapter.labels.
 std::string encode_push_protobuf(const PushRequest& request);
 
+/// The protobuf PushRequest holding the streams of all `parts` in order.
+std::string encode_push_protobuf(std::span<const PushRequest* const> parts);
+
 /// The body for `format`: encode_push_json, or the protobuf message
 /// compressed with snappy. Linear in the size of the request.
 PushBody encode_push(const PushRequest& request, PushFormat format);
+
+/// The body of one push holding the streams of all `parts` in order, which
+/// lets a batch of requests be sent without merging them into one first.
+PushBody encode_push(std::span<const PushRequest* const> parts, PushFormat format);
 
 }  // namespace lognurse::loki
