@@ -214,6 +214,27 @@ TEST_CASE("the JSON encoder gives the bytes or the failure of the nlohmann docum
   CHECK(failures < 2700);
 }
 
+TEST_CASE("the JSON encoder finds a byte to escape or check at any place in a long line",
+          "[loki][encoding]") {
+  // The encoder skips plain bytes eight at a time; a special byte in any
+  // position of a word, next to bytes just inside or outside the special
+  // ranges, must be found all the same.
+  const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x1f", std::string(1, '\0'),
+                                  "\xc3\xa9", "\xe2\x82\xac", "\xff", "\xc3"};
+  const char neighbours[] = {' ', '!', '#', '[', ']', '\x7f', 'a'};
+  for (const std::string& special : specials) {
+    for (const char neighbour : neighbours) {
+      for (std::size_t at = 0; at < 20; ++at) {
+        std::string line(24, neighbour);
+        line.replace(at, special.size(), special);
+        INFO("special " << static_cast<int>(static_cast<unsigned char>(special[0])) << " at "
+                        << at << " among " << static_cast<int>(neighbour));
+        CHECK(encoded(one_line(line)) == dumped(one_line(line)));
+      }
+    }
+  }
+}
+
 TEST_CASE("the protobuf encoding of metadata and times before 1970 matches hand-computed bytes",
           "[loki][encoding]") {
   PushRequest request;

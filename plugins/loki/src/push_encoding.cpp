@@ -2,7 +2,9 @@
 
 #include <snappy.h>
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -39,13 +41,52 @@ const Labels& normalized(const Labels& labels, Labels& scratch) {
 }
 
 // ---------------------------------------------------------------------------
+// Output
+
+/// The body being written, through a raw pointer: a writer asks for room for
+/// the most it may write, writes without a check per byte, and says where it
+/// stopped. Appending piece by piece to a std::string cost more than the
+/// encoding itself (a capacity check and a call for each of some twenty
+/// pieces an entry).
+class Buffer {
+public:
+  explicit Buffer(std::size_t capacity) { bytes_.resize(capacity); }
+
+  /// Where `size` more bytes may be written.
+  char* room(std::size_t size) {
+    if (bytes_.size() - used_ < size) bytes_.resize(std::max(bytes_.size() * 2, used_ + size));
+    return bytes_.data() + used_;
+  }
+
+  /// Marks the bytes up to `end`, which room() returned or a point after it,
+  /// as written.
+  void written(const char* end) { used_ = static_cast<std::size_t>(end - bytes_.data()); }
+
+  /// The bytes written.
+  std::string take() && {
+    bytes_.resize(used_);
+    return std::move(bytes_);
+  }
+
+private:
+  std::string bytes_;
+  std::size_t used_ = 0;
+};
+
+char* put(char* at, std::string_view text) {
+  std::memcpy(at, text.data(), text.size());
+  return at + text.size();
+}
+
+// ---------------------------------------------------------------------------
 // JSON
 
-/// Appends `value` in decimal, as std::to_string writes it.
-void append_integer(std::string& out, std::int64_t value) {
-  char buffer[24];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
-  out.append(buffer, end);
+/// The most bytes an int64 takes in decimal: a sign and 19 digits.
+constexpr std::size_t kMaxIntegerChars = 20;
+
+/// Writes `value` in decimal, as std::to_string writes it.
+char* put_integer(char* at, std::int64_t value) {
+  return std::to_chars(at, at + kMaxIntegerChars, value).ptr;
 }
 
 [[noreturn]] void throw_utf8_error(const std::string& what) {
@@ -99,38 +140,43 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
   return length;
 }
 
-/// Appends the escape of a character that JSON text cannot hold as is (a quote,
-/// a backslash, a control character): the two-character form where RFC 8259
-/// has one, else \u00xx with lower-case hex digits.
-void append_escape(std::string& out, unsigned char c) {
+/// Writes the escape of a character that JSON text cannot hold as is (a
+/// quote, a backslash, a control character): the two-character form where
+/// RFC 8259 has one, else \u00xx with lower-case hex digits.
+char* put_escape(char* at, unsigned char c) {
+  char short_form = 0;
   switch (c) {
     case '"':
-      out += "\\\"";
-      return;
+      short_form = '"';
+      break;
     case '\\':
-      out += "\\\\";
-      return;
+      short_form = '\\';
+      break;
     case '\b':
-      out += "\\b";
-      return;
+      short_form = 'b';
+      break;
     case '\t':
-      out += "\\t";
-      return;
+      short_form = 't';
+      break;
     case '\n':
-      out += "\\n";
-      return;
+      short_form = 'n';
+      break;
     case '\f':
-      out += "\\f";
-      return;
+      short_form = 'f';
+      break;
     case '\r':
-      out += "\\r";
-      return;
+      short_form = 'r';
+      break;
     default: {
       constexpr const char* kDigits = "0123456789abcdef";
       const char escape[] = {'\\', 'u', '0', '0', kDigits[c >> 4U], kDigits[c & 0x0FU]};
-      out.append(escape, sizeof escape);
+      std::memcpy(at, escape, sizeof escape);
+      return at + sizeof escape;
     }
   }
+  at[0] = '\\';
+  at[1] = short_form;
+  return at + 2;
 }
 
 /// What a byte of a string means to the JSON encoder: nothing (copied as
@@ -153,11 +199,12 @@ constexpr std::array<ByteClass, 256> make_byte_classes() {
 
 constexpr std::array<ByteClass, 256> kByteClasses = make_byte_classes();
 
-/// Whether any of the eight bytes of `word` is not ByteClass::plain: below
-/// 0x20, a quote, a backslash, or 0x80 and above. The bit tricks that find a
-/// zero or a small byte in a word answer exactly whether there is one (they
-/// may misplace it, which does not matter here).
-bool has_special_byte(std::uint64_t word) {
+/// The high bit of each of the eight bytes of `word` that is not
+/// ByteClass::plain: below 0x20, a quote, a backslash, or 0x80 and above. The
+/// bit tricks that find a zero or a small byte in a word may flag a byte
+/// after a flagged one by mistake (a borrow), never before: the first flag is
+/// exact, and that is the one used.
+std::uint64_t special_bytes(std::uint64_t word) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
   const auto below = [](std::uint64_t x, std::uint64_t bound) {
@@ -165,20 +212,37 @@ bool has_special_byte(std::uint64_t word) {
   };
   const std::uint64_t quote = word ^ (kOnes * '"');
   const std::uint64_t backslash = word ^ (kOnes * '\\');
-  return ((word & kHighBits) | below(word, 0x20) | below(quote, 1) | below(backslash, 1)) != 0;
+  return (word & kHighBits) | below(word, 0x20) | below(quote, 1) | below(backslash, 1);
 }
 
-/// Appends `text` as a JSON string. Runs of bytes that need no escape, valid
-/// UTF-8 included, are copied in one append each; plain bytes are skipped
+/// The index in the word, in memory order, of the first byte `flags` marks.
+std::size_t first_flagged_byte(std::uint64_t flags) {
+  if constexpr (std::endian::native == std::endian::little) {
+    return static_cast<std::size_t>(std::countr_zero(flags)) / 8;
+  } else {
+    return static_cast<std::size_t>(std::countl_zero(flags)) / 8;
+  }
+}
+
+/// The most bytes one byte of a string takes in JSON: \u00xx.
+constexpr std::size_t kMaxEscapedChars = 6;
+
+/// Writes `text` as a JSON string. Runs of bytes that need no escape, valid
+/// UTF-8 included, are copied in one piece each; plain bytes are skipped
 /// eight at a time.
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
+void write_json_string(Buffer& out, std::string_view text) {
+  char* at = out.room(text.size() * kMaxEscapedChars + 2);
+  *at++ = '"';
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size();) {
     std::uint64_t word = 0;
     while (i + sizeof word <= text.size()) {
       std::memcpy(&word, text.data() + i, sizeof word);
-      if (has_special_byte(word)) break;
+      const std::uint64_t flags = special_bytes(word);
+      if (flags != 0) {
+        i += first_flagged_byte(flags);
+        break;
+      }
       i += sizeof word;
     }
     if (i == text.size()) break;
@@ -191,25 +255,29 @@ void append_json_string(std::string& out, std::string_view text) {
         i += utf8_sequence_length(text, i);
         break;
       case ByteClass::escape:
-        out.append(text.data() + run, i - run);
-        append_escape(out, c);
+        at = put(at, text.substr(run, i - run));
+        at = put_escape(at, c);
         run = ++i;
         break;
     }
   }
-  out.append(text.data() + run, text.size() - run);
-  out += '"';
+  at = put(at, text.substr(run));
+  *at++ = '"';
+  out.written(at);
 }
 
-void append_json_labels(std::string& out, const Labels& labels) {
-  out += '{';
+/// Writes a fixed piece of JSON punctuation.
+void write_text(Buffer& out, std::string_view text) { out.written(put(out.room(text.size()), text)); }
+
+void write_json_labels(Buffer& out, const Labels& labels) {
+  write_text(out, "{");
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    if (i > 0) out += ',';
-    append_json_string(out, labels[i].first);
-    out += ':';
-    append_json_string(out, labels[i].second);
+    if (i > 0) write_text(out, ",");
+    write_json_string(out, labels[i].first);
+    write_text(out, ":");
+    write_json_string(out, labels[i].second);
   }
-  out += '}';
+  write_text(out, "}");
 }
 
 std::size_t labels_size(const Labels& labels) {
@@ -219,18 +287,21 @@ std::size_t labels_size(const Labels& labels) {
 }
 
 /// The size of the streams of `request` in a JSON body when nothing needs
-/// escaping: enough to append without growing in the common case.
+/// escaping, plus room for the longest line escaped throughout: the buffer
+/// grows only when many bytes need escapes.
 std::size_t estimated_json_size(const PushRequest& request) {
   std::size_t size = 0;
+  std::size_t longest = 0;
   for (const auto& stream : request.streams) {
     size += labels_size(stream.labels) + 24;
     for (const auto& entry : stream.entries) {
       // ["<up to 20 digits>","<line>"], plus the metadata object when present.
       size += entry.line.size() + 30;
+      longest = std::max(longest, entry.line.size());
       if (!entry.metadata.empty()) size += labels_size(entry.metadata) + 1;
     }
   }
-  return size;
+  return size + longest * kMaxEscapedChars;
 }
 
 // ---------------------------------------------------------------------------
@@ -249,28 +320,27 @@ std::size_t varint_size(std::uint64_t value) {
   return size;
 }
 
-void put_varint(std::string& out, std::uint64_t value) {
+char* put_varint(char* at, std::uint64_t value) {
   while (value >= 0x80U) {
-    out += static_cast<char>((value & 0x7FU) | 0x80U);
+    *at++ = static_cast<char>((value & 0x7FU) | 0x80U);
     value >>= 7U;
   }
-  out += static_cast<char>(value);
+  *at++ = static_cast<char>(value);
+  return at;
 }
 
-void put_tag(std::string& out, std::uint32_t field, std::uint32_t wire_type) {
-  put_varint(out, (static_cast<std::uint64_t>(field) << 3U) | wire_type);
+char* put_tag(char* at, std::uint32_t field, std::uint32_t wire_type) {
+  return put_varint(at, (static_cast<std::uint64_t>(field) << 3U) | wire_type);
 }
 
-/// The tag and length of a length-delimited field; the caller appends the
+/// The tag and length of a length-delimited field; the caller writes the
 /// `size` bytes of content.
-void put_header(std::string& out, std::uint32_t field, std::size_t size) {
-  put_tag(out, field, kLengthDelimited);
-  put_varint(out, size);
+char* put_header(char* at, std::uint32_t field, std::size_t size) {
+  return put_varint(put_tag(at, field, kLengthDelimited), size);
 }
 
-void put_bytes(std::string& out, std::uint32_t field, std::string_view bytes) {
-  put_header(out, field, bytes.size());
-  out.append(bytes.data(), bytes.size());
+char* put_bytes(char* at, std::uint32_t field, std::string_view bytes) {
+  return put(put_header(at, field, bytes.size()), bytes);
 }
 
 /// A length-delimited field of `size` content bytes with a one-byte tag (every
@@ -300,10 +370,9 @@ std::size_t int_field_size(std::int64_t value) {
   return value == 0 ? 0 : 1 + varint_size(static_cast<std::uint64_t>(value));
 }
 
-void put_int(std::string& out, std::uint32_t field, std::int64_t value) {
-  if (value == 0) return;
-  put_tag(out, field, kVarint);
-  put_varint(out, static_cast<std::uint64_t>(value));
+char* put_int(char* at, std::uint32_t field, std::int64_t value) {
+  if (value == 0) return at;
+  return put_varint(put_tag(at, field, kVarint), static_cast<std::uint64_t>(value));
 }
 
 std::size_t timestamp_size(const SplitTime& time) {
@@ -322,18 +391,19 @@ std::size_t entry_size(const LogEntry& entry) {
   return size;
 }
 
-void put_entry(std::string& out, const LogEntry& entry, std::size_t size) {
-  put_header(out, 2, size);
+char* put_entry(char* at, const LogEntry& entry, std::size_t size) {
+  at = put_header(at, 2, size);
   const SplitTime time = split_time(entry.timestamp_ns);
-  put_header(out, 1, timestamp_size(time));
-  put_int(out, 1, time.seconds);
-  put_int(out, 2, time.nanos);
-  put_bytes(out, 2, entry.line);
+  at = put_header(at, 1, timestamp_size(time));
+  at = put_int(at, 1, time.seconds);
+  at = put_int(at, 2, time.nanos);
+  at = put_bytes(at, 2, entry.line);
   for (const auto& pair : entry.metadata) {
-    put_header(out, 3, pair_size(pair));
-    put_bytes(out, 1, pair.first);
-    put_bytes(out, 2, pair.second);
+    at = put_header(at, 3, pair_size(pair));
+    at = put_bytes(at, 1, pair.first);
+    at = put_bytes(at, 2, pair.second);
   }
+  return at;
 }
 
 }  // namespace
@@ -350,35 +420,34 @@ std::string encode_push_json(const PushRequest& request) {
 std::string encode_push_json(std::span<const PushRequest* const> parts) {
   std::size_t size = 16;
   for (const PushRequest* part : parts) size += estimated_json_size(*part);
-  std::string out;
-  out.reserve(size);
+  Buffer out(size);
   Labels scratch;
   bool first_stream = true;
-  out += "{\"streams\":[";
+  write_text(out, "{\"streams\":[");
   for (const PushRequest* part : parts) {
     for (const LogStream& stream : part->streams) {
-      if (!first_stream) out += ',';
+      write_text(out, first_stream ? "{\"stream\":" : ",{\"stream\":");
       first_stream = false;
-      out += "{\"stream\":";
-      append_json_labels(out, normalized(stream.labels, scratch));
-      out += ",\"values\":[";
+      write_json_labels(out, normalized(stream.labels, scratch));
+      write_text(out, ",\"values\":[");
       for (std::size_t e = 0; e < stream.entries.size(); ++e) {
         const LogEntry& entry = stream.entries[e];
-        out += e > 0 ? ",[\"" : "[\"";
-        append_integer(out, entry.timestamp_ns);
-        out += "\",";
-        append_json_string(out, entry.line);
+        char* at = out.room(kMaxIntegerChars + 5);
+        at = put(at, e > 0 ? ",[\"" : "[\"");
+        at = put_integer(at, entry.timestamp_ns);
+        out.written(put(at, "\","));
+        write_json_string(out, entry.line);
         if (!entry.metadata.empty()) {
-          out += ',';
-          append_json_labels(out, normalized(entry.metadata, scratch));
+          write_text(out, ",");
+          write_json_labels(out, normalized(entry.metadata, scratch));
         }
-        out += ']';
+        write_text(out, "]");
       }
-      out += "]}";
+      write_text(out, "]}");
     }
   }
-  out += "]}";
-  return out;
+  write_text(out, "]}");
+  return std::move(out).take();
 }
 
 std::string encode_push_protobuf(const PushRequest& request) {
@@ -407,19 +476,20 @@ std::string encode_push_protobuf(std::span<const PushRequest* const> parts) {
     }
   }
 
-  std::string out;
-  out.reserve(total);
+  Buffer out(total);
+  char* at = out.room(total);
   std::size_t next_stream = 0;
   std::size_t next_entry = 0;
   for (const PushRequest* part : parts) {
     for (const LogStream& stream : part->streams) {
-      put_header(out, 1, stream_sizes[next_stream]);
-      put_bytes(out, 1, label_texts[next_stream]);
+      at = put_header(at, 1, stream_sizes[next_stream]);
+      at = put_bytes(at, 1, label_texts[next_stream]);
       ++next_stream;
-      for (const LogEntry& entry : stream.entries) put_entry(out, entry, entry_sizes[next_entry++]);
+      for (const LogEntry& entry : stream.entries) at = put_entry(at, entry, entry_sizes[next_entry++]);
     }
   }
-  return out;
+  out.written(at);
+  return std::move(out).take();
 }
 
 PushBody encode_push(const PushRequest& request, PushFormat format) {
