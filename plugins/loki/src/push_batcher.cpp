@@ -191,8 +191,10 @@ void PushBatcher::send(std::unique_lock<std::mutex>& lock, Batch batch) {
     metrics_->dropped(DropReason::push_failed, entries);
   }
   in_flight_ -= 1;
-  // A sender is free again: a batch queued meanwhile may go now.
-  wake_.notify_all();
+  // A sender is free again: a batch queued meanwhile may go now. With nothing
+  // queued the sender threads are not woken, which with a lone writer would
+  // cost a context switch per push for nothing.
+  if (!queue_.empty() || stopping_) wake_.notify_all();
   idle_.notify_all();
   lock.unlock();
   // Past this point the requests may be gone: each caller returns once told.
