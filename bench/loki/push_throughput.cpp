@@ -249,11 +249,14 @@ int main(int argc, char** argv) try {
       config.batch.senders = static_cast<std::size_t>(options.push_concurrency);
       backends.push_back(std::make_unique<lognurse::loki::LokiBackend>(config, nullptr));
       lognurse::loki::LokiBackend& backend = *backends.back();
-      modes.push_back(
-          {[&backend, &batches](int, std::size_t i) { return backend.push(batches[i]).ok(); }, Spent{}});
+      const auto plugin = [&backend, &batches](int, std::size_t i) {
+        return backend.push(batches[i]).ok();
+      };
+      modes.push_back({plugin, Spent{}});
     }
 
-    for (std::size_t first = 0, slice = 0; first < batches.size(); first += slice_batches, ++slice) {
+    for (std::size_t first = 0, slice = 0; first < batches.size();
+         first += slice_batches, ++slice) {
       const std::size_t last = std::min(first + slice_batches, batches.size());
       for (std::size_t k = 0; k < modes.size(); ++k) {
         Mode& mode = modes[(slice + k) % modes.size()];

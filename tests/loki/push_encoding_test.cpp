@@ -63,13 +63,13 @@ std::string encoded(const PushRequest& request) {
 /// quotes, backslashes, control characters, and the lead and continuation
 /// bytes of UTF-8 sequences, valid and not.
 std::string random_text(std::mt19937& random) {
+  // The first kValidPieces are valid UTF-8; the rest are not.
   static const std::string kPieces[] = {
-      "a",        "Z",        " ",           "/",           "\"",         "\\",
-      "\n",       "\t",       "\r",          "\b",          "\f",         std::string(1, '\0'),
-      "\x01",     "\x1f",     "\x7f",        "\xc3\xa9",    "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
-      "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf", "\xc3", "\xe6\x97", "\x80",       "\xbf",
-      "\xc0\xaf", "\xc1\x81", "\xe0\x80\x80", "\xed\xa0\x80", "\xf0\x80\x80\x80", "\xf4\x90\x80\x80",
-      "\xf5",     "\xff",     "\xfe"};
+      "a", "Z", " ", "/", "\"", "\\", "\n", "\t", "\r", "\b", "\f", std::string(1, '\0'),
+      "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xef\xbf\xbf",
+      "\xf4\x8f\xbf\xbf",
+      "\xc3", "\xe6\x97", "\x80", "\xbf", "\xc0\xaf", "\xc1\x81", "\xe0\x80\x80", "\xed\xa0\x80",
+      "\xf0\x80\x80\x80", "\xf4\x90\x80\x80", "\xf5", "\xff", "\xfe"};
   constexpr std::size_t kValidPieces = 20;
   const std::size_t length = std::uniform_int_distribution<std::size_t>(0, 6)(random);
   // Half of the texts stay valid UTF-8, so that equal bodies are compared

@@ -267,7 +267,9 @@ void write_json_string(Buffer& out, std::string_view text) {
 }
 
 /// Writes a fixed piece of JSON punctuation.
-void write_text(Buffer& out, std::string_view text) { out.written(put(out.room(text.size()), text)); }
+void write_text(Buffer& out, std::string_view text) {
+  out.written(put(out.room(text.size()), text));
+}
 
 void write_json_labels(Buffer& out, const Labels& labels) {
   write_text(out, "{");
@@ -485,7 +487,9 @@ std::string encode_push_protobuf(std::span<const PushRequest* const> parts) {
       at = put_header(at, 1, stream_sizes[next_stream]);
       at = put_bytes(at, 1, label_texts[next_stream]);
       ++next_stream;
-      for (const LogEntry& entry : stream.entries) at = put_entry(at, entry, entry_sizes[next_entry++]);
+      for (const LogEntry& entry : stream.entries) {
+        at = put_entry(at, entry, entry_sizes[next_entry++]);
+      }
     }
   }
   out.written(at);
