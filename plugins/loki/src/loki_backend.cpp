@@ -97,6 +97,16 @@ void enrich_traces(PushRequest& request) {
   }
 }
 
+bool needs_rewrite(const PushRequest& request) {
+  for (const auto& stream : request.streams) {
+    if (stream.entries.empty()) return true;
+    for (const char* name : kTraceLabels) {
+      if (find_label(stream.labels, name) != nullptr) return true;
+    }
+  }
+  return false;
+}
+
 LokiBackend::LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger,
                          std::shared_ptr<MetricsSink> metrics)
     : config_(std::move(config)),
@@ -105,8 +115,8 @@ LokiBackend::LokiBackend(LokiConfig config, std::shared_ptr<Logger> logger,
       metrics_(std::make_shared<LokiMetrics>(metrics, logger_)) {
   batcher_ = std::make_unique<PushBatcher>(
       config_.batch,
-      [this](const std::string& tenant, const PushRequest& merged) {
-        return send_batch(tenant, merged);
+      [this](const std::string& tenant, std::span<const PushRequest* const> parts) {
+        return send_batch(tenant, parts);
       },
       logger_, metrics_);
 }
@@ -222,9 +232,10 @@ Health LokiBackend::health() {
   return health;
 }
 
-Status LokiBackend::send_batch(const std::string& tenant, const PushRequest& merged) {
+Status LokiBackend::send_batch(const std::string& tenant,
+                               std::span<const PushRequest* const> parts) {
   // Encoded once, so that every attempt sends the same bytes.
-  const PushBody body = encode_push(merged, config_.push_format);
+  const PushBody body = encode_push(parts, config_.push_format);
   auto sent = with_retries<Unit>("push", tenant, true, [&] {
     auto attempt = adapter_.push_body(tenant, body);
     metrics_->push_attempt(attempt ? PushOutcome::success
@@ -233,7 +244,9 @@ Status LokiBackend::send_batch(const std::string& tenant, const PushRequest& mer
   });
   if (sent) {
     std::uint64_t entries = 0;
-    for (const auto& stream : merged.streams) entries += stream.entries.size();
+    for (const PushRequest* part : parts) {
+      for (const auto& stream : part->streams) entries += stream.entries.size();
+    }
     metrics_->pushed(entries, body.bytes.size());
   }
   return sent;
@@ -252,12 +265,18 @@ Result<PushResult> LokiBackend::push(const PushRequest& request) {
                                 "\" is not a valid Loki tenant ID: use up to 150 letters, "
                                 "digits and !-_.*'() characters");
   }
-  PushRequest enriched = request;
-  enriched.tenant = tenant;
-  std::erase_if(enriched.streams, [](const LogStream& stream) { return stream.entries.empty(); });
-  enrich_traces(enriched);
+  // The batcher borrows the request until it was sent, so it is copied only
+  // when it has to change.
+  PushRequest rewritten;
+  const bool rewrite = needs_rewrite(request);
+  if (rewrite) {
+    rewritten = request;
+    std::erase_if(rewritten.streams,
+                  [](const LogStream& stream) { return stream.entries.empty(); });
+    enrich_traces(rewritten);
+  }
 
-  auto pushed = batcher_->submit(tenant, std::move(enriched));
+  auto pushed = batcher_->submit(tenant, rewrite ? rewritten : request);
   if (!pushed) {
     if (pushed.error().code != codes::kQueueFull) {
       log(LogLevel::error, "loki push tenant=" + tenant + " endpoint=" + adapter_.endpoint() +

@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,10 @@ inline constexpr const char* kTraceLabels[] = {"trace_id", "span_id"};
 
 /// Applies the trace enrichment described in the file comment, in place.
 void enrich_traces(PushRequest& request);
+
+/// Whether push() must rewrite `request` before sending it: a stream has no
+/// entries (left out) or carries a label of kTraceLabels (enriched).
+bool needs_rewrite(const PushRequest& request);
 
 /// The Loki backend. See the file comment for tenants, retries and threads.
 class LokiBackend final : public LogAggregationProtocol {
@@ -147,7 +152,7 @@ private:
   template <typename T, typename Call>
   Result<T> with_retries(const std::string& operation, const std::string& tenant,
                          bool retry_timeouts, const Call& call);
-  Status send_batch(const std::string& tenant, const PushRequest& merged);
+  Status send_batch(const std::string& tenant, std::span<const PushRequest* const> parts);
   Error remember(const LokiError& error);
   void log(LogLevel level, const std::string& message) const;
 
