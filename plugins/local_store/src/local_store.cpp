@@ -191,7 +191,8 @@ LocalStore::LocalStore(StoreConfig config, std::shared_ptr<Logger> logger,
                        std::shared_ptr<MetricsSink> metrics)
     : config_(std::move(config)),
       logger_(std::move(logger)),
-      metrics_(StoreMetrics::create(metrics, logger_)) {}
+      metrics_(StoreMetrics::create(metrics, logger_)),
+      block_pool_(config_.decoded_block_budget) {}
 
 LocalStore::~LocalStore() {
   stop_maintenance();
@@ -261,7 +262,7 @@ Status LocalStore::connect() {
     }
     auto statements = WriteStatements::prepare(*connection);
     if (!statements) return statements.error();
-    auto chunks = ChunkStatements::prepare(*connection);
+    auto chunks = ChunkStatements::prepare(*connection, block_pool_);
     if (!chunks) return chunks.error();
 
     writer_ = std::move(connection);
@@ -323,7 +324,7 @@ Result<LocalStore::PooledReader> LocalStore::open_reader() {
   // Reads of chunk data straight from the mapped file, without a read() copy per page.
   auto mapped = opened.value()->exec("PRAGMA mmap_size = " + std::to_string(kReaderMmapBytes));
   if (!mapped) return mapped.error();
-  auto chunks = ChunkStatements::prepare(*opened.value());
+  auto chunks = ChunkStatements::prepare(*opened.value(), block_pool_);
   if (!chunks) return chunks.error();
   PooledReader reader;
   reader.connection = std::move(opened.value());
@@ -865,7 +866,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
   // this one evaluates. A chunk whose filter rules out a literal is neither read nor decoded.
   std::unique_ptr<ChunkPrefetcher> prefetcher;
   if (pending.size() >= kPrefetchMinChunks) {
-    prefetcher = std::make_unique<ChunkPrefetcher>(request.range, literals);
+    prefetcher = std::make_unique<ChunkPrefetcher>(request.range, literals, block_pool_);
   }
   std::vector<bool> ruled_out(pending.size(), false);
   std::size_t submitted = 0;
@@ -898,7 +899,10 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     Pending& next = pending[index];
     auto cursor = std::make_unique<Cursor>();
     if (prefetcher) {
-      auto queued = submit_through(index + kPrefetchChunks);
+      // Decoding ahead only speeds the scan up: it waits while decoded blocks in use have
+      // reached the store's budget.
+      auto queued = submit_through(
+          block_pool_.in_use_over_budget() ? index : index + kPrefetchChunks);
       if (!queued) return queued;
       if (ruled_out[index]) return success();
       auto decoded = prefetcher->take(index);
