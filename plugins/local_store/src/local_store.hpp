@@ -27,7 +27,8 @@
 // point in time it has reached, plus up to three decoded ahead while the
 // decoded blocks in use are within decoded_block_budget. Every decoded block
 // takes its memory from the store's BlockPool, which keeps freed ones for
-// reuse only within that budget.
+// reuse only within that budget. Read connections do not map the database
+// file, so SQLite's page cache (2 MB per connection) is what they hold.
 
 #include <atomic>
 #include <condition_variable>
