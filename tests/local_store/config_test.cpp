@@ -33,7 +33,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.limits.max_entries_limit_per_query == 5000);
   CHECK(config.limits.max_query_series == 500);
   CHECK(config.limits.query_timeout_ns == 60LL * 1'000'000'000);
-  CHECK(config.decoded_block_budget == 32 * 1024 * 1024);
+  CHECK(config.decoded_block_budget == 24 * 1024 * 1024);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }
 

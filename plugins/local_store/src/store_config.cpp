@@ -175,7 +175,7 @@ const std::vector<ConfigKey>& config_keys() {
        "write-ahead log size past which a push waits (busy_timeout at most) for running "
        "queries to finish so that the log can start over; without it, queries that always "
        "overlap let the log grow without bound"},
-      {"decoded_block_budget", "bytes", "32MB",
+      {"decoded_block_budget", "bytes", "24MB",
        "memory for decoded blocks: freed ones are kept for reuse only while those kept and "
        "those in use stay within this, and scans stop decoding ahead while those in use "
        "exceed it; a scan still decodes the blocks it needs beyond it; 0 keeps none"},
