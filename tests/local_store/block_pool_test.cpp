@@ -15,8 +15,6 @@ namespace {
 
 constexpr std::size_t kKiB = 1024;
 
-BlockPool::Usage usage_of(const BlockPool& pool) { return pool.usage(); }
-
 /// `count` lines of about 100 bytes, one a millisecond from kBase + start_ms.
 std::vector<LogEntry> lines(std::size_t count, std::int64_t start_ms) {
   std::vector<LogEntry> entries;
@@ -69,21 +67,21 @@ TEST_CASE("the block pool keeps a freed buffer within its budget and reuses it")
   REQUIRE(buffer.data() != nullptr);
   CHECK(buffer.capacity() == 104 * kKiB);
   std::memset(buffer.data(), 'x', buffer.capacity());
-  CHECK(usage_of(pool).in_use_bytes == 104 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 104 * kKiB);
+  CHECK(pool.usage().kept_bytes == 0);
 
   char* const memory = buffer.data();
   buffer.reset();
   CHECK(buffer.data() == nullptr);
-  CHECK(usage_of(pool).in_use_bytes == 0);
-  CHECK(usage_of(pool).kept_bytes == 104 * kKiB);
-  CHECK(usage_of(pool).kept_buffers == 1);
+  CHECK(pool.usage().in_use_bytes == 0);
+  CHECK(pool.usage().kept_bytes == 104 * kKiB);
+  CHECK(pool.usage().kept_buffers == 1);
 
   auto again = pool.take(99'000);
   CHECK(again.data() == memory);
   CHECK(again.capacity() == 104 * kKiB);
-  CHECK(usage_of(pool).in_use_bytes == 104 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 104 * kKiB);
+  CHECK(pool.usage().kept_bytes == 0);
 }
 
 TEST_CASE("buffers given back beyond the budget are freed, not kept") {
@@ -91,17 +89,17 @@ TEST_CASE("buffers given back beyond the budget are freed, not kept") {
   auto a = pool.take(128 * kKiB);
   auto b = pool.take(128 * kKiB);
   auto c = pool.take(128 * kKiB);
-  CHECK(usage_of(pool).in_use_bytes == 384 * kKiB);
+  CHECK(pool.usage().in_use_bytes == 384 * kKiB);
   CHECK(pool.in_use_over_budget());
 
   a.reset();  // 256 KiB still in use: keeping it would make 384
-  CHECK(usage_of(pool).in_use_bytes == 256 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 256 * kKiB);
+  CHECK(pool.usage().kept_bytes == 0);
   b.reset();
   c.reset();
-  CHECK(usage_of(pool).in_use_bytes == 0);
-  CHECK(usage_of(pool).kept_bytes == 256 * kKiB);
-  CHECK(usage_of(pool).kept_buffers == 2);
+  CHECK(pool.usage().in_use_bytes == 0);
+  CHECK(pool.usage().kept_bytes == 256 * kKiB);
+  CHECK(pool.usage().kept_buffers == 2);
   CHECK_FALSE(pool.in_use_over_budget());
 }
 
@@ -113,49 +111,49 @@ TEST_CASE("new memory first frees kept buffers, the largest first, to stay withi
     auto c = pool.take(128 * kKiB);
     auto d = pool.take(192 * kKiB);
   }
-  CHECK(usage_of(pool).kept_bytes == 512 * kKiB);
-  CHECK(usage_of(pool).kept_buffers == 4);
+  CHECK(pool.usage().kept_bytes == 512 * kKiB);
+  CHECK(pool.usage().kept_buffers == 4);
 
   // 300,000 bytes is in the 320 KiB class, which no kept buffer fits: the 192 KiB and one
   // 128 KiB buffer are freed, 64 + 128 KiB stay kept.
   auto big = pool.take(300'000);
   CHECK(big.capacity() == 320 * kKiB);
-  CHECK(usage_of(pool).in_use_bytes == 320 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 192 * kKiB);
-  CHECK(usage_of(pool).kept_buffers == 2);
+  CHECK(pool.usage().in_use_bytes == 320 * kKiB);
+  CHECK(pool.usage().kept_bytes == 192 * kKiB);
+  CHECK(pool.usage().kept_buffers == 2);
 }
 
 TEST_CASE("a kept buffer more than twice the size class is not used for a small block") {
   BlockPool pool(4096 * kKiB);
   pool.take(1024 * kKiB).reset();
-  CHECK(usage_of(pool).kept_bytes == 1024 * kKiB);
+  CHECK(pool.usage().kept_bytes == 1024 * kKiB);
 
   auto small = pool.take(100'000);
   CHECK(small.capacity() == 104 * kKiB);
-  CHECK(usage_of(pool).in_use_bytes == 104 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 1024 * kKiB);
+  CHECK(pool.usage().in_use_bytes == 104 * kKiB);
+  CHECK(pool.usage().kept_bytes == 1024 * kKiB);
 
   auto fitting = pool.take(600 * kKiB);  // 1024 KiB is within twice 640 KiB
   CHECK(fitting.capacity() == 1024 * kKiB);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().kept_bytes == 0);
 }
 
 TEST_CASE("small buffers are counted while in use and never kept") {
   BlockPool pool(1024 * kKiB);
   auto small = pool.take(1000);
   CHECK(small.capacity() == 1000);
-  CHECK(usage_of(pool).in_use_bytes == 1000);
+  CHECK(pool.usage().in_use_bytes == 1000);
   small.reset();
-  CHECK(usage_of(pool).in_use_bytes == 0);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 0);
+  CHECK(pool.usage().kept_bytes == 0);
   CHECK(pool.take(0).data() == nullptr);
 }
 
 TEST_CASE("a pool with a budget of zero keeps nothing") {
   BlockPool pool(0);
   pool.take(256 * kKiB).reset();
-  CHECK(usage_of(pool).in_use_bytes == 0);
-  CHECK(usage_of(pool).kept_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 0);
+  CHECK(pool.usage().kept_bytes == 0);
 }
 
 TEST_CASE("a decoded block takes its bytes and index from the pool and gives both back") {
@@ -165,26 +163,27 @@ TEST_CASE("a decoded block takes its bytes and index from the pool and gives bot
   const std::string bytes = builder.finish();
   // The index of 5000 entries and one level: 24 bytes an entry, 8 a level, 4 more.
   const std::size_t index_bytes = 24 * 5000 + 8 + 4;
-  const std::size_t expected = BlockPool::size_class(bytes.size()) + BlockPool::size_class(index_bytes);
+  const std::size_t expected =
+      BlockPool::size_class(bytes.size()) + BlockPool::size_class(index_bytes);
 
   BlockPool pool(4096 * kKiB);
   {
     auto block = DecodedBlock::decode(bytes, pool);
     REQUIRE(block.ok());
-    CHECK(usage_of(pool).in_use_bytes == expected);
+    CHECK(pool.usage().in_use_bytes == expected);
     DecodedBlock moved = std::move(block.value());
     CHECK(moved.size() == 5000);
     CHECK(moved.line(4999) == entries[4999].line);
-    CHECK(usage_of(pool).in_use_bytes == expected);
+    CHECK(pool.usage().in_use_bytes == expected);
   }
-  CHECK(usage_of(pool).in_use_bytes == 0);
-  CHECK(usage_of(pool).kept_bytes == expected);
-  CHECK(usage_of(pool).kept_buffers == 2);
+  CHECK(pool.usage().in_use_bytes == 0);
+  CHECK(pool.usage().kept_bytes == expected);
+  CHECK(pool.usage().kept_buffers == 2);
 
   // A damaged block gives its memory back too.
   CHECK(DecodedBlock::decode(bytes.substr(0, bytes.size() - 1), pool).error().code ==
         "store.corrupt");
-  CHECK(usage_of(pool).in_use_bytes == 0);
+  CHECK(pool.usage().in_use_bytes == 0);
 }
 
 TEST_CASE("a second scan of a chunk reuses the buffers the first one left, keeping no more") {

@@ -115,10 +115,14 @@ TEST_CASE("config refuses wrong types and values naming the key") {
 }
 
 TEST_CASE("config takes a decoded block budget of zero and refuses one that is not a size") {
-  CHECK(parse_store_config({{"decoded_block_budget", 0}}, "/data").value().decoded_block_budget ==
-        0);
-  CHECK(parse_store_config({{"decoded_block_budget", 4096}}, "/data").value().decoded_block_budget ==
-        4096);
+  auto budget = [](const nlohmann::json& value) {
+    auto parsed = parse_store_config({{"decoded_block_budget", value}}, "/data");
+    REQUIRE(parsed.ok());
+    return parsed.value().decoded_block_budget;
+  };
+  CHECK(budget(0) == 0);
+  CHECK(budget(4096) == 4096);
+  CHECK(budget("1MB") == 1024 * 1024);
   CHECK(config_error({{"decoded_block_budget", "lots"}}).message ==
         "local_store config key 'decoded_block_budget': 'lots' is not a size; write e.g. "
         "\"256KB\" or \"1MB\"");
