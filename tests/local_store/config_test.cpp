@@ -33,6 +33,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.limits.max_entries_limit_per_query == 5000);
   CHECK(config.limits.max_query_series == 500);
   CHECK(config.limits.query_timeout_ns == 60LL * 1'000'000'000);
+  CHECK(config.decoded_block_budget == 24 * 1024 * 1024);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }
 
@@ -44,6 +45,7 @@ TEST_CASE("config reads every key in its documented forms") {
                                     {"chunk_max_age", "30m"},
                                     {"compaction_interval", "250ms"},
                                     {"read_connections", 2},
+                                    {"decoded_block_budget", "48MB"},
                                     {"limits",
                                      {{"max_line_size", "1MB"},
                                       {"max_label_names_per_series", 30},
@@ -68,6 +70,7 @@ TEST_CASE("config reads every key in its documented forms") {
   CHECK(config.chunk_max_age_ns == 1800LL * 1'000'000'000);
   CHECK(config.compaction_interval_ns == 250'000'000);
   CHECK(config.read_connections == 2);
+  CHECK(config.decoded_block_budget == 48 * 1024 * 1024);
   CHECK(config.limits.max_line_size == 1048576);
   CHECK(config.limits.max_label_names_per_series == 30);
   CHECK(config.limits.max_label_name_length == 64);
@@ -109,6 +112,22 @@ TEST_CASE("config refuses wrong types and values naming the key") {
         "local_store config key 'limits': must be a mapping");
   CHECK(config_error({{"busy_timeout", true}}).message ==
         "local_store config key 'busy_timeout': must be a duration such as \"10m\"");
+}
+
+TEST_CASE("config takes a decoded block budget of zero and refuses one that is not a size") {
+  auto budget = [](const nlohmann::json& value) {
+    auto parsed = parse_store_config({{"decoded_block_budget", value}}, "/data");
+    REQUIRE(parsed.ok());
+    return parsed.value().decoded_block_budget;
+  };
+  CHECK(budget(0) == 0);
+  CHECK(budget(4096) == 4096);
+  CHECK(budget("1MB") == 1024 * 1024);
+  CHECK(config_error({{"decoded_block_budget", "lots"}}).message ==
+        "local_store config key 'decoded_block_budget': 'lots' is not a size; write e.g. "
+        "\"256KB\" or \"1MB\"");
+  CHECK(config_error({{"decoded_block_budget", -1}}).message ==
+        "local_store config key 'decoded_block_budget': must be at least 0");
 }
 
 TEST_CASE("config needs a path when the host gives no data dir") {

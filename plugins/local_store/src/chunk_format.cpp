@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <mutex>
 
 namespace lognurse::local_store {
 namespace {
@@ -220,109 +219,53 @@ void BlockBuilder::clear() {
   min_ns_ = max_ns_ = 0;
 }
 
-/// The memory behind a DecodedBlock: the bytes and the index vectors, all reused.
-struct BlockStorage {
-  std::unique_ptr<char[]> bytes;
-  std::size_t capacity = 0;
-  std::size_t size = 0;
-  std::vector<std::int64_t> timestamps;
-  std::vector<std::uint32_t> line_offsets;
-  std::vector<DecodedBlock::Slice> metadata;
-  std::vector<std::uint32_t> level_of;
-  std::vector<DecodedBlock::Slice> levels;
-
-  /// Room for `n` bytes, uninitialised.
-  char* reserve(std::size_t n) {
-    if (n > capacity) {
-      bytes.reset(new char[n]);
-      capacity = n;
-    }
-    size = n;
-    return bytes.get();
-  }
-};
-
-namespace {
-
-/// Storage returned by finished blocks, shared by all threads (a block decoded on a
-/// prefetching thread is dropped on the scan's); at most kPooled are kept.
-constexpr std::size_t kPooled = 16;
-std::mutex pool_mutex;
-std::vector<std::unique_ptr<BlockStorage>>& pool() {
-  static auto* storages = new std::vector<std::unique_ptr<BlockStorage>>();  // never destroyed
-  return *storages;
-}
-
-std::unique_ptr<BlockStorage> take_storage() {
-  std::lock_guard lock(pool_mutex);
-  if (pool().empty()) return std::make_unique<BlockStorage>();
-  auto storage = std::move(pool().back());
-  pool().pop_back();
-  return storage;
-}
-
-void return_storage(std::unique_ptr<BlockStorage> storage) {
-  if (!storage) return;
-  std::lock_guard lock(pool_mutex);
-  if (pool().size() < kPooled) pool().push_back(std::move(storage));
-}
-
-}  // namespace
-
 DecodedBlock::DecodedBlock() = default;
 
-DecodedBlock::~DecodedBlock() { return_storage(std::move(storage_)); }
+DecodedBlock::~DecodedBlock() = default;
 
 DecodedBlock::DecodedBlock(DecodedBlock&& other) noexcept { *this = std::move(other); }
 
 DecodedBlock& DecodedBlock::operator=(DecodedBlock&& other) noexcept {
   if (this == &other) return *this;
-  return_storage(std::move(storage_));
-  storage_ = std::move(other.storage_);
-  bind();
-  other.bind();
+  bytes_buffer_ = std::move(other.bytes_buffer_);
+  index_buffer_ = std::move(other.index_buffer_);
+  bytes_ = other.bytes_;
+  size_ = other.size_;
+  count_ = other.count_;
+  lines_offset_ = other.lines_offset_;
+  timestamps_ = other.timestamps_;
+  line_offsets_ = other.line_offsets_;
+  metadata_ = other.metadata_;
+  level_of_ = other.level_of_;
+  levels_ = other.levels_;
+  other.clear_views();
   return *this;
 }
 
-void DecodedBlock::bind() {
-  if (!storage_) {
-    bytes_ = nullptr;
-    size_ = count_ = lines_offset_ = 0;
-    timestamps_ = nullptr;
-    line_offsets_ = level_of_ = nullptr;
-    metadata_ = levels_ = nullptr;
-    return;
-  }
-  bytes_ = storage_->bytes.get();
-  size_ = storage_->size;
-  count_ = storage_->timestamps.size();
-  timestamps_ = storage_->timestamps.data();
-  line_offsets_ = storage_->line_offsets.data();
-  metadata_ = storage_->metadata.data();
-  level_of_ = storage_->level_of.data();
-  levels_ = storage_->levels.data();
-  lines_offset_ = storage_->line_offsets.empty()
-                      ? 0
-                      : size_ - (storage_->line_offsets.back() - storage_->line_offsets.front());
+void DecodedBlock::clear_views() {
+  bytes_ = nullptr;
+  size_ = count_ = lines_offset_ = 0;
+  timestamps_ = nullptr;
+  line_offsets_ = level_of_ = nullptr;
+  metadata_ = levels_ = nullptr;
 }
 
-Result<DecodedBlock> DecodedBlock::decode(std::string_view bytes) {
+Result<DecodedBlock> DecodedBlock::decode(std::string_view bytes, BlockPool& pool) {
   DecodedBlock block;
-  block.storage_ = take_storage();
-  char* copy = block.storage_->reserve(bytes.size());
-  if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
-  return index(std::move(block), bytes.size());
+  block.bytes_buffer_ = pool.take(bytes.size());
+  if (!bytes.empty()) std::memcpy(block.bytes_buffer_.data(), bytes.data(), bytes.size());
+  return index(std::move(block), bytes.size(), pool);
 }
 
-Result<DecodedBlock> DecodedBlock::decompress(std::string_view frame) {
+Result<DecodedBlock> DecodedBlock::decompress(std::string_view frame, BlockPool& pool) {
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
       size > (1ULL << 32)) {
     return corrupt("bad zstd frame header");
   }
   DecodedBlock block;
-  block.storage_ = take_storage();
-  char* out = block.storage_->reserve(static_cast<std::size_t>(size));
+  block.bytes_buffer_ = pool.take(static_cast<std::size_t>(size));
+  char* out = block.bytes_buffer_.data();
   // One decompression context per thread: creating one per block costs more than small
   // blocks take to decompress.
   thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> context(ZSTD_createDCtx(),
@@ -333,18 +276,12 @@ Result<DecodedBlock> DecodedBlock::decompress(std::string_view frame) {
     return corrupt(std::string("zstd: ") +
                    (ZSTD_isError(written) != 0 ? ZSTD_getErrorName(written) : "short frame"));
   }
-  return index(std::move(block), static_cast<std::size_t>(size));
+  return index(std::move(block), static_cast<std::size_t>(size), pool);
 }
 
-Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
+Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size, BlockPool& pool) {
   if (size > std::numeric_limits<std::uint32_t>::max()) return corrupt("block too large");
-  BlockStorage& storage = *block.storage_;
-  const std::string_view all(storage.bytes.get(), size);
-  storage.timestamps.clear();
-  storage.line_offsets.clear();
-  storage.metadata.clear();
-  storage.level_of.clear();
-  storage.levels.clear();
+  const std::string_view all(block.bytes_buffer_.data(), size);
   if (all.empty() || static_cast<std::uint8_t>(all[0]) != kBlockVersion) {
     return corrupt("unknown block format");
   }
@@ -354,23 +291,34 @@ Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
   if (!reader.ok() || count > all.size() || level_count > all.size()) {
     return corrupt("bad entry or level count");
   }
-  for (std::uint64_t i = 0; i < level_count; ++i) {
-    const std::uint64_t length = reader.varint();
-    const std::size_t offset = reader.skip(length);
-    if (!reader.ok()) return corrupt("bad level name");
-    storage.levels.push_back(
-        Slice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(length)});
-  }
+  const std::size_t levels_start = reader.position();
+  for (std::uint64_t i = 0; i < level_count; ++i) reader.skip(reader.varint());
+  if (!reader.ok()) return corrupt("bad level name");
   const std::uint64_t section_size = reader.varint();
   const std::size_t section_start = reader.skip(section_size);
-  if (!reader.ok()) return corrupt("bad entry section");
+  // Every entry takes at least four bytes of the section (four varints): a count beyond that
+  // is damage, refused before the index is sized by it.
+  if (!reader.ok() || count > section_size / 4) return corrupt("bad entry section");
   const std::size_t lines_offset = section_start + static_cast<std::size_t>(section_size);
 
+  // One buffer for the index: timestamps, metadata slices, level slices, line offsets (n + 1),
+  // levels of entries. The 8-byte arrays come first, so every array is aligned.
   const auto n = static_cast<std::size_t>(count);
-  storage.timestamps.resize(n);
-  storage.line_offsets.resize(n + 1);
-  storage.metadata.resize(n);
-  storage.level_of.resize(n);
+  const auto levels = static_cast<std::size_t>(level_count);
+  block.index_buffer_ = pool.take(16 * n + 8 * levels + 4 * (n + 1) + 4 * n);
+  char* at = block.index_buffer_.data();
+  auto* timestamps = reinterpret_cast<std::int64_t*>(at);
+  auto* metadata = reinterpret_cast<Slice*>(at + 8 * n);
+  auto* level_names = reinterpret_cast<Slice*>(at + 16 * n);
+  auto* line_offsets = reinterpret_cast<std::uint32_t*>(at + 16 * n + 8 * levels);
+  auto* level_of = line_offsets + n + 1;
+
+  Reader names(all, levels_start);
+  for (std::size_t i = 0; i < levels; ++i) {
+    const std::uint64_t length = names.varint();
+    const std::size_t offset = names.skip(length);
+    level_names[i] = Slice{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(length)};
+  }
   Reader entries(all.substr(0, lines_offset), section_start);
   std::uint64_t line_offset = 0;
   std::int64_t previous = 0;
@@ -379,7 +327,7 @@ Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
     const std::uint64_t ts = entries.varint();
     previous = i == 0 ? unzigzag(ts)
                       : static_cast<std::int64_t>(static_cast<std::uint64_t>(previous) + ts);
-    storage.timestamps[i] = previous;
+    timestamps[i] = previous;
     const std::uint64_t level = entries.varint();
     const std::uint64_t line_size = entries.varint();
     const std::uint64_t metadata_size = entries.varint();
@@ -387,17 +335,25 @@ Result<DecodedBlock> DecodedBlock::index(DecodedBlock block, std::size_t size) {
     if (!entries.ok() || level >= level_count || line_size > lines_size - line_offset) {
       return corrupt("bad entry " + std::to_string(i));
     }
-    if (i > 0 && previous < storage.timestamps[i - 1]) return corrupt("entries out of order");
-    storage.level_of[i] = static_cast<std::uint32_t>(level);
-    storage.metadata[i] = Slice{static_cast<std::uint32_t>(metadata_offset),
-                                static_cast<std::uint32_t>(metadata_size)};
-    storage.line_offsets[i] = static_cast<std::uint32_t>(line_offset);
+    if (i > 0 && previous < timestamps[i - 1]) return corrupt("entries out of order");
+    level_of[i] = static_cast<std::uint32_t>(level);
+    metadata[i] = Slice{static_cast<std::uint32_t>(metadata_offset),
+                        static_cast<std::uint32_t>(metadata_size)};
+    line_offsets[i] = static_cast<std::uint32_t>(line_offset);
     line_offset += line_size;
   }
-  storage.line_offsets[n] = static_cast<std::uint32_t>(line_offset);
+  line_offsets[n] = static_cast<std::uint32_t>(line_offset);
   if (!entries.at_end() || line_offset != lines_size) return corrupt("sizes do not add up");
-  block.bind();
+
+  block.bytes_ = all.data();
+  block.size_ = size;
+  block.count_ = n;
   block.lines_offset_ = lines_offset;
+  block.timestamps_ = timestamps;
+  block.line_offsets_ = line_offsets;
+  block.metadata_ = metadata;
+  block.level_of_ = level_of;
+  block.levels_ = level_names;
   return block;
 }
 

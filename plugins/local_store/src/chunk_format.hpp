@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "block_pool.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
 
@@ -102,18 +103,17 @@ private:
   std::int64_t max_ns_ = 0;
 };
 
-/// Memory of decoded blocks, reused: a scan opens and drops many blocks of similar size, and
-/// fresh allocations of that size cost a page fault per page. A few are kept.
-struct BlockStorage;
-
-/// A block decoded for reading. Views point into its own buffer.
+/// A block decoded for reading. Views point into its own buffers, which come from a
+/// BlockPool and go back to it when the block is destroyed: the pool must outlive the block.
 class DecodedBlock {
 public:
-  /// Copies the block's bytes (already decompressed) and indexes them.
-  static Result<DecodedBlock> decode(std::string_view bytes);
+  /// Copies the block's bytes (already decompressed) and indexes them; memory from `pool`.
+  static Result<DecodedBlock> decode(std::string_view bytes,
+                                     BlockPool& pool = BlockPool::unpooled());
 
-  /// Decompresses a compress_block() frame and indexes it.
-  static Result<DecodedBlock> decompress(std::string_view frame);
+  /// Decompresses a compress_block() frame and indexes it; memory from `pool`.
+  static Result<DecodedBlock> decompress(std::string_view frame,
+                                         BlockPool& pool = BlockPool::unpooled());
 
   DecodedBlock();
   ~DecodedBlock();
@@ -152,11 +152,12 @@ public:
   };
 
 private:
-  static Result<DecodedBlock> index(DecodedBlock block, std::size_t size);
-  void bind();
+  static Result<DecodedBlock> index(DecodedBlock block, std::size_t size, BlockPool& pool);
+  void clear_views();
 
-  std::unique_ptr<BlockStorage> storage_;
-  // Views of storage_, refreshed by bind().
+  BlockPool::Buffer bytes_buffer_;  // the block's bytes, decompressed
+  BlockPool::Buffer index_buffer_;  // the arrays below, laid out by index()
+  // Views of the two buffers, whose memory does not move with the block.
   const char* bytes_ = nullptr;
   std::size_t size_ = 0;
   std::size_t count_ = 0;

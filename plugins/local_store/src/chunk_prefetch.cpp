@@ -4,8 +4,9 @@
 
 namespace lognurse::local_store {
 
-ChunkPrefetcher::ChunkPrefetcher(TimeRange range, std::vector<std::string> literals)
-    : range_(range), literals_(std::move(literals)), worker_([this] { run(); }) {}
+ChunkPrefetcher::ChunkPrefetcher(TimeRange range, std::vector<std::string> literals,
+                                 BlockPool& pool)
+    : range_(range), literals_(std::move(literals)), pool_(pool), worker_([this] { run(); }) {}
 
 ChunkPrefetcher::~ChunkPrefetcher() {
   {
@@ -42,8 +43,8 @@ void ChunkPrefetcher::run() {
     jobs_.pop_front();
     lock.unlock();
     Decoded decoded;
-    decoded.block = job.compacted ? DecodedBlock::decompress(job.bytes)
-                                  : DecodedBlock::decode(job.bytes);
+    decoded.block = job.compacted ? DecodedBlock::decompress(job.bytes, pool_)
+                                  : DecodedBlock::decode(job.bytes, pool_);
     if (decoded.block) {
       const DecodedBlock& block = decoded.block.value();
       decoded.positions = block.matching(block.lower_bound(range_.start_ns),

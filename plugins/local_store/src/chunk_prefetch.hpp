@@ -37,7 +37,8 @@ public:
     std::vector<std::uint32_t> positions;
   };
 
-  ChunkPrefetcher(TimeRange range, std::vector<std::string> literals);
+  /// Decoded blocks take their memory from `pool`, which must outlive them.
+  ChunkPrefetcher(TimeRange range, std::vector<std::string> literals, BlockPool& pool);
   ~ChunkPrefetcher();  ///< stops the thread; undelivered work is dropped
 
   ChunkPrefetcher(const ChunkPrefetcher&) = delete;
@@ -53,6 +54,7 @@ private:
 
   const TimeRange range_;
   const std::vector<std::string> literals_;
+  BlockPool& pool_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Job> jobs_;

@@ -75,9 +75,10 @@ std::vector<BlockBuilder::LevelTotals> decode_level_totals(std::string_view text
   return totals;
 }
 
-Result<ChunkStatements> ChunkStatements::prepare(Connection& connection) {
+Result<ChunkStatements> ChunkStatements::prepare(Connection& connection, BlockPool& pool) {
   ChunkStatements statements;
   statements.connection_ = &connection;
+  statements.pool_ = &pool;
   const std::string columns = kColumns;
   const std::pair<Statement*, std::string> sources[] = {
       {&statements.insert_,
@@ -188,8 +189,8 @@ Result<DecodedBlock> ChunkStatements::load(const ChunkRef& chunk) {
   data_.bind(1, chunk.id);
   auto found = step_to_data(data_, chunk.id);
   if (!found) return found.error();
-  auto block = chunk.compacted ? DecodedBlock::decompress(data_.column_bytes(0))
-                               : DecodedBlock::decode(data_.column_bytes(0));
+  auto block = chunk.compacted ? DecodedBlock::decompress(data_.column_bytes(0), *pool_)
+                               : DecodedBlock::decode(data_.column_bytes(0), *pool_);
   data_.reset();
   return block;
 }

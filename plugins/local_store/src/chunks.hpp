@@ -97,7 +97,9 @@ Status visit_range(Statements& chunks, std::int64_t stream_id, const TimeRange& 
 /// Prepared statements over the chunk tables of one connection.
 class ChunkStatements {
 public:
-  static Result<ChunkStatements> prepare(Connection& connection);
+  /// Blocks that load() decodes take their memory from `pool`, which must outlive them.
+  static Result<ChunkStatements> prepare(Connection& connection,
+                                         BlockPool& pool = BlockPool::unpooled());
 
   /// Writes one row (and the filter of a compacted chunk). Returns the new row's id.
   Result<std::int64_t> insert(std::int64_t stream_id, std::int64_t seq, std::int64_t created_ns,
@@ -126,6 +128,7 @@ public:
 
 private:
   Connection* connection_ = nullptr;
+  BlockPool* pool_ = nullptr;
   Statement insert_;
   Statement insert_filter_;
   Statement list_;

@@ -77,8 +77,6 @@ constexpr std::uint64_t kMaxCompactionBytes = 64ULL * 1024 * 1024;
 constexpr std::size_t kPrefetchMinChunks = 3;
 /// ... this many chunks beyond the one it opens.
 constexpr std::size_t kPrefetchChunks = 3;
-/// How much of the database file a read connection maps (SQLite caps it at about 2 GB).
-constexpr std::int64_t kReaderMmapBytes = 2LL * 1024 * 1024 * 1024;
 /// Chunks one retention transaction deletes at most.
 constexpr int kRetentionBatch = 500;
 
@@ -184,7 +182,8 @@ LocalStore::LocalStore(StoreConfig config, std::shared_ptr<Logger> logger,
                        std::shared_ptr<MetricsSink> metrics)
     : config_(std::move(config)),
       logger_(std::move(logger)),
-      metrics_(StoreMetrics::create(metrics, logger_)) {}
+      metrics_(StoreMetrics::create(metrics, logger_)),
+      block_pool_(config_.decoded_block_budget) {}
 
 LocalStore::~LocalStore() {
   stop_maintenance();
@@ -254,7 +253,7 @@ Status LocalStore::connect() {
     }
     auto statements = WriteStatements::prepare(*connection);
     if (!statements) return statements.error();
-    auto chunks = ChunkStatements::prepare(*connection);
+    auto chunks = ChunkStatements::prepare(*connection, block_pool_);
     if (!chunks) return chunks.error();
 
     writer_ = std::move(connection);
@@ -313,10 +312,13 @@ Result<LocalStore::PooledReader> LocalStore::open_reader() {
                        static_cast<int>(config_.busy_timeout_ns / 1'000'000));
   auto read_only = opened.value()->exec("PRAGMA query_only = 1");
   if (!read_only) return read_only.error();
-  // Reads of chunk data straight from the mapped file, without a read() copy per page.
-  auto mapped = opened.value()->exec("PRAGMA mmap_size = " + std::to_string(kReaderMmapBytes));
-  if (!mapped) return mapped.error();
-  auto chunks = ChunkStatements::prepare(*opened.value());
+  // Pages are read with read(), not mapped: each connection's map of the file counted every
+  // page it touched in the process's resident memory (50 to 100 MB under the load test, and
+  // dropping whenever the growing file was mapped again), while reading costs a copy per
+  // page: 3 to 10 % more CPU time for queries that read chunks (bench/store_bench).
+  auto unmapped = opened.value()->exec("PRAGMA mmap_size = 0");
+  if (!unmapped) return unmapped.error();
+  auto chunks = ChunkStatements::prepare(*opened.value(), block_pool_);
   if (!chunks) return chunks.error();
   PooledReader reader;
   reader.connection = std::move(opened.value());
@@ -858,7 +860,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
   // this one evaluates. A chunk whose filter rules out a literal is neither read nor decoded.
   std::unique_ptr<ChunkPrefetcher> prefetcher;
   if (pending.size() >= kPrefetchMinChunks) {
-    prefetcher = std::make_unique<ChunkPrefetcher>(request.range, literals);
+    prefetcher = std::make_unique<ChunkPrefetcher>(request.range, literals, block_pool_);
   }
   std::vector<bool> ruled_out(pending.size(), false);
   std::size_t submitted = 0;
@@ -891,7 +893,10 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     Pending& next = pending[index];
     auto cursor = std::make_unique<Cursor>();
     if (prefetcher) {
-      auto queued = submit_through(index + kPrefetchChunks);
+      // Decoding ahead only speeds the scan up: it waits while decoded blocks in use have
+      // reached the store's budget.
+      auto queued = submit_through(
+          block_pool_.in_use_over_budget() ? index : index + kPrefetchChunks);
       if (!queued) return queued;
       if (ruled_out[index]) return success();
       auto decoded = prefetcher->take(index);

@@ -24,7 +24,11 @@
 // Memory: each tenant's streams (id, labels, time bounds) are cached in
 // memory once used; stream selection is linear in the tenant's stream count.
 // A scan holds one decoded chunk per matching stream whose data overlaps the
-// point in time it has reached.
+// point in time it has reached, plus up to three decoded ahead while the
+// decoded blocks in use are within decoded_block_budget. Every decoded block
+// takes its memory from the store's BlockPool, which keeps freed ones for
+// reuse only within that budget. Read connections do not map the database
+// file, so SQLite's page cache (2 MB per connection) is what they hold.
 
 #include <atomic>
 #include <condition_variable>
@@ -151,6 +155,9 @@ public:
   /// The configuration in use.
   const StoreConfig& config() const { return config_; }
 
+  /// Bytes of decoded blocks in use and kept for reuse (see decoded_block_budget).
+  BlockPool::Usage decoded_block_usage() const { return block_pool_.usage(); }
+
   /// Compacts now: with `everything`, every head block; otherwise the streams whose head
   /// blocks reached chunk_target_size, chunk_max_age or the block count limit. Then applies
   /// retention. The background compactor calls this every compaction_interval.
@@ -253,6 +260,8 @@ private:
   StoreConfig config_;
   std::shared_ptr<Logger> logger_;
   StoreMetrics metrics_;
+  /// Memory of every block this store decodes (decoded_block_budget).
+  BlockPool block_pool_;
 
   /// Restarts the write-ahead log once it has passed wal_restart_size: closes the reader
   /// gate, waits (busy_timeout at most) for the queries in flight, and truncates the log

@@ -177,6 +177,10 @@ const std::vector<ConfigKey>& config_keys() {
        "write-ahead log size past which a push waits (busy_timeout at most) for running "
        "queries to finish so that the log can start over; without it, queries that always "
        "overlap let the log grow without bound"},
+      {"decoded_block_budget", "bytes", "24MB",
+       "memory for decoded blocks: freed ones are kept for reuse only while those kept and "
+       "those in use stay within this, and scans stop decoding ahead while those in use "
+       "exceed it; a scan still decodes the blocks it needs beyond it; 0 keeps none"},
       {"limits.max_line_size", "bytes", "256KB", "longest accepted line"},
       {"limits.max_label_names_per_series", "integer", "15", "labels per stream"},
       {"limits.max_label_name_length", "integer", "1024", "bytes per label name"},
@@ -259,6 +263,17 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         auto parsed = read_bytes(value, name);
         if (!parsed) return parsed.error();
         result.wal_restart_bytes = parsed.value();
+      } else if (name == "decoded_block_budget") {
+        // Zero is a budget too: nothing is kept, every decoded block is freed when dropped.
+        if (value.is_number_integer()) {
+          auto parsed = read_integer(value, name, 0);
+          if (!parsed) return parsed.error();
+          result.decoded_block_budget = static_cast<std::size_t>(parsed.value());
+          continue;
+        }
+        auto parsed = read_bytes(value, name);
+        if (!parsed) return parsed.error();
+        result.decoded_block_budget = parsed.value();
       } else if (name == "limits") {
         auto status = parse_limits(value, result.limits, "limits");
         if (!status) return status.error();

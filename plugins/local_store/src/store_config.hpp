@@ -58,6 +58,9 @@ struct StoreConfig {
   /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
   /// waits up to busy_timeout for them, instead of letting the log grow without bound.
   std::size_t wal_restart_bytes = 64 * 1024 * 1024;
+  /// Bytes of decoded blocks kept for reuse plus those in use, beyond which freed ones are
+  /// returned to the system and scans stop decoding ahead (see BlockPool).
+  std::size_t decoded_block_budget = 24 * 1024 * 1024;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;
