@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <thread>
 
 #include "lognurse/host_api/time.hpp"
 
@@ -175,6 +176,11 @@ const std::vector<ConfigKey>& config_keys() {
        "write-ahead log size past which a push waits (busy_timeout at most) for running "
        "queries to finish so that the log can start over; without it, queries that always "
        "overlap let the log grow without bound"},
+      {"query_parallelism", "integer", "cores (at most 8)",
+       "threads one metric query evaluates on: its streams are split into shards evaluated "
+       "at once, and the results merged exactly; 1 evaluates on one thread"},
+      {"query_shard_min_size", "bytes", "8MB",
+       "bytes of lines a metric query must read before it is split across threads"},
       {"limits.max_line_size", "bytes", "256KB", "longest accepted line"},
       {"limits.max_label_names_per_series", "integer", "15", "labels per stream"},
       {"limits.max_label_name_length", "integer", "1024", "bytes per label name"},
@@ -204,6 +210,11 @@ const std::vector<ConfigKey>& config_keys() {
        "any limits.* key for one tenant, e.g. overrides.team-a.ingestion_rate_mb: 16"},
   };
   return keys;
+}
+
+std::size_t default_query_parallelism() {
+  const unsigned threads = std::thread::hardware_concurrency();
+  return std::clamp<std::size_t>(threads, 1, 8);
 }
 
 const StoreLimits& StoreConfig::limits_for(const std::string& tenant) const {
@@ -254,6 +265,14 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         auto parsed = read_bytes(value, name);
         if (!parsed) return parsed.error();
         result.wal_restart_bytes = parsed.value();
+      } else if (name == "query_parallelism") {
+        auto parsed = read_count(value, name);
+        if (!parsed) return parsed.error();
+        result.query_parallelism = parsed.value();
+      } else if (name == "query_shard_min_size") {
+        auto parsed = read_bytes(value, name);
+        if (!parsed) return parsed.error();
+        result.query_shard_min_bytes = parsed.value();
       } else if (name == "limits") {
         auto status = parse_limits(value, result.limits, "limits");
         if (!status) return status.error();

@@ -37,6 +37,10 @@ struct StoreLimits {
   std::int64_t retention_period_ns = 0;     ///< delete entries older than this; 0 keeps all
 };
 
+/// The processor threads of this machine, at least 1 and at most 8: the default number of
+/// threads one query evaluates on.
+std::size_t default_query_parallelism();
+
 /// Everything the store reads from its configuration.
 struct StoreConfig {
   std::string path;                                    ///< SQLite database file
@@ -57,6 +61,10 @@ struct StoreConfig {
   /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
   /// waits up to busy_timeout for them, instead of letting the log grow without bound.
   std::size_t wal_restart_bytes = 64 * 1024 * 1024;
+  /// Threads one metric query evaluates on, each over its own streams (logql::Limits).
+  std::size_t query_parallelism = default_query_parallelism();
+  /// Bytes of lines a metric query's scan must cover before it is split across threads.
+  std::size_t query_shard_min_bytes = 8 * 1024 * 1024;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;
