@@ -85,6 +85,37 @@ TEST_CASE("a block search finds a literal only inside one line") {
   CHECK(block.matching(0, 3, {"zzz"}).empty());
 }
 
+TEST_CASE("a block search finds exactly the lines a plain search finds, at every offset") {
+  // Lines over a small alphabet, so that literals occur often, next to each other, across
+  // line ends and at every distance from the 16-byte steps of the search.
+  std::mt19937 random(17);
+  const std::string alphabet = "ab_c=";
+  for (int round = 0; round < 40; ++round) {
+    BlockBuilder builder;
+    std::vector<std::string> lines;
+    for (int i = 0; i < 60; ++i) {
+      std::string line;
+      const std::size_t size = random() % 41;
+      for (std::size_t k = 0; k < size; ++k) line += alphabet[random() % alphabet.size()];
+      lines.push_back(line);
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      builder.add(static_cast<std::int64_t>(i), lines[i], std::string_view(), "info");
+    }
+    auto block = DecodedBlock::decode(builder.finish());
+    REQUIRE(block.ok());
+    for (const char* literal : {"a", "ab", "_c", "aab", "b=a_", "ab_c=ab_c=ab_c=ab", "a_a_a",
+                                "=====", "ccccccccccccccccccccc"}) {
+      std::vector<std::uint32_t> expected;
+      for (std::uint32_t i = 5; i < 57; ++i) {
+        if (lines[i].find(literal) != std::string::npos) expected.push_back(i);
+      }
+      INFO("round " << round << ", literal " << literal);
+      CHECK(block.value().matching(5, 57, {literal}) == expected);
+    }
+  }
+}
+
 TEST_CASE("a damaged block is refused with store.corrupt at every truncation and bit flip") {
   auto bytes = block_of({{1, "one line", {{"k", "v"}}, "info"}, {2, "two", {}, "warn"}});
   for (std::size_t size = 0; size < bytes.size(); ++size) {

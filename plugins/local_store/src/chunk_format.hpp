@@ -5,7 +5,7 @@
 //
 // A block holds entries of one stream sorted by timestamp (ties keep arrival
 // order). It is laid out in columns so that a line filter can search all
-// lines of a block with one memmem:
+// lines of a block with one substring search:
 //
 //   u8      format version (1)
 //   varint  entry count n
