@@ -6,11 +6,12 @@
 // to the baseline.
 //
 // usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] [--only NAME]
-//                    [--parallelism N]
+//                    [--parallelism N] [--chunk-encoding zstd|lz4]
 // The data set is built in DIR (default a new directory under /tmp) and
 // removed afterwards unless --keep; --reuse queries the set an earlier --keep
 // run left in DIR (same --lines), --only runs the queries whose name contains
-// NAME. --parallelism sets the store's query_parallelism (default: the cores).
+// NAME. --parallelism sets the store's query_parallelism (default: the cores),
+// --chunk-encoding its chunk_encoding (default zstd) for a data set built anew.
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -56,6 +57,7 @@ struct Options {
   bool reuse = false;      ///< query the data set left in --dir by an earlier --keep run
   std::string only;        ///< run only the queries whose name contains this
   std::size_t parallelism = 0;  ///< query_parallelism; 0 keeps the store's default
+  std::string chunk_encoding = "zstd";
 };
 
 /// One line of service `s` at position i; about 100 bytes on average.
@@ -141,11 +143,13 @@ int main(int argc, char** argv) {
       options.reuse = options.keep = true;
     } else if (arg == "--only" && i + 1 < argc) {
       options.only = argv[++i];
+    } else if (arg == "--chunk-encoding" && i + 1 < argc) {
+      options.chunk_encoding = argv[++i];
     } else if (arg == "--parallelism" && i + 1 < argc) {
       options.parallelism = std::max(1, std::stoi(argv[++i]));
     } else {
       std::cerr << "usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] "
-                   "[--only NAME] [--parallelism N]\n";
+                   "[--only NAME] [--parallelism N] [--chunk-encoding zstd|lz4]\n";
       return 2;
     }
   }
@@ -159,6 +163,7 @@ int main(int argc, char** argv) {
 
   nlohmann::json config = {{"path", db_path},
                            {"compaction_interval", 0},
+                           {"chunk_encoding", options.chunk_encoding},
                            {"limits",
                             {{"ingestion_rate_mb", 100000},
                              {"ingestion_rate_burst_size_mb", 100000},

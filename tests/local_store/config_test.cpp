@@ -34,6 +34,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.limits.max_query_series == 500);
   CHECK(config.limits.query_timeout_ns == 60LL * 1'000'000'000);
   CHECK(config.query_parallelism == default_query_parallelism());
+  CHECK(config.chunk_encoding == ChunkEncoding::zstd);
   CHECK(config.query_shard_min_bytes == 8 * 1024 * 1024);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }
@@ -44,6 +45,7 @@ TEST_CASE("config reads every key in its documented forms") {
                                     {"durability", "fsync"},
                                     {"chunk_target_size", "64KB"},
                                     {"chunk_max_age", "30m"},
+                                    {"chunk_encoding", "lz4"},
                                     {"compaction_interval", "250ms"},
                                     {"read_connections", 2},
                                     {"query_parallelism", 3},
@@ -70,6 +72,7 @@ TEST_CASE("config reads every key in its documented forms") {
   CHECK(config.fsync_each_push);
   CHECK(config.chunk_target_size == 65536);
   CHECK(config.chunk_max_age_ns == 1800LL * 1'000'000'000);
+  CHECK(config.chunk_encoding == ChunkEncoding::lz4);
   CHECK(config.compaction_interval_ns == 250'000'000);
   CHECK(config.read_connections == 2);
   CHECK(config.query_parallelism == 3);
@@ -111,6 +114,8 @@ TEST_CASE("config refuses wrong types and values naming the key") {
         "local_store config key 'limits.reject_old_samples': must be true or false");
   CHECK(config_error({{"limits", {{"query_timeout", "0s"}}}}).message ==
         "local_store config key 'limits.query_timeout': must be greater than zero");
+  CHECK(config_error({{"chunk_encoding", "gzip"}}).message ==
+        "local_store config key 'chunk_encoding': must be \"zstd\" or \"lz4\"");
   CHECK(config_error({{"query_parallelism", 0}}).message ==
         "local_store config key 'query_parallelism': must be at least 1");
   CHECK(config_error({{"limits", 5}}).message ==
@@ -130,7 +135,7 @@ TEST_CASE("config needs a path when the host gives no data dir") {
 TEST_CASE("config documents every key it accepts") {
   std::vector<std::string> names;
   for (const auto& key : config_keys()) names.push_back(key.name);
-  CHECK(names.size() == 26);
+  CHECK(names.size() == 27);
   CHECK(names.front() == "path");
   CHECK(names.back() == "overrides.<tenant>.<limit>");
 }

@@ -1329,7 +1329,7 @@ Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
   for (std::size_t k = 0; k < items.size(); ++k) {
     const Item& item = items[k];
     if (builder.line_bytes() >= config_.chunk_target_size && item.ts != items[k - 1].ts) {
-      auto chunk = encode_chunk(builder, true);
+      auto chunk = encode_chunk(builder, true, config_.chunk_encoding);
       if (!chunk) return chunk.error();
       encoded.push_back(std::move(chunk.value()));
       builder.clear();
@@ -1339,7 +1339,7 @@ Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
                 block.level(item.index));
   }
   if (!builder.empty()) {
-    auto chunk = encode_chunk(builder, true);
+    auto chunk = encode_chunk(builder, true, config_.chunk_encoding);
     if (!chunk) return chunk.error();
     encoded.push_back(std::move(chunk.value()));
   }

@@ -170,6 +170,9 @@ const std::vector<ConfigKey>& config_keys() {
        "lines (uncompressed) once they hold that much"},
       {"chunk_max_age", "duration", "1h",
        "... or once the oldest of them was written this long ago"},
+      {"chunk_encoding", "string", "zstd",
+       "how compaction compresses chunks: \"zstd\" (about a fifth of the lines) or \"lz4\" "
+       "(about a third, decompressed about three times as fast); chunks of either are read"},
       {"compaction_interval", "duration", "10s",
        "how often the background compactor runs (compaction and retention); 0s turns it off"},
       {"wal_restart_size", "bytes", "64MB",
@@ -253,6 +256,12 @@ Result<StoreConfig> parse_store_config(const nlohmann::json& config, const std::
         auto parsed = read_duration(value, name);
         if (!parsed) return parsed.error();
         result.chunk_max_age_ns = parsed.value();
+      } else if (name == "chunk_encoding") {
+        const std::string encoding = value.is_string() ? value.get<std::string>() : "";
+        if (encoding != "zstd" && encoding != "lz4") {
+          return config_error(name, "must be \"zstd\" or \"lz4\"");
+        }
+        result.chunk_encoding = encoding == "lz4" ? ChunkEncoding::lz4 : ChunkEncoding::zstd;
       } else if (name == "compaction_interval") {
         auto parsed = read_duration(value, name);
         if (!parsed) return parsed.error();
