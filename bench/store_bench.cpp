@@ -6,10 +6,12 @@
 // to the baseline.
 //
 // usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] [--only NAME]
+//                    [--parallelism N] [--chunk-encoding zstd|lz4]
 // The data set is built in DIR (default a new directory under /tmp) and
 // removed afterwards unless --keep; --reuse queries the set an earlier --keep
 // run left in DIR (same --lines), --only runs the queries whose name contains
-// NAME.
+// NAME. --parallelism sets the store's query_parallelism (default: the cores),
+// --chunk-encoding its chunk_encoding (default zstd) for a data set built anew.
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -54,6 +56,8 @@ struct Options {
   bool keep = false;
   bool reuse = false;      ///< query the data set left in --dir by an earlier --keep run
   std::string only;        ///< run only the queries whose name contains this
+  std::size_t parallelism = 0;  ///< query_parallelism; 0 keeps the store's default
+  std::string chunk_encoding = "zstd";
 };
 
 /// One line of service `s` at position i; about 100 bytes on average.
@@ -139,8 +143,13 @@ int main(int argc, char** argv) {
       options.reuse = options.keep = true;
     } else if (arg == "--only" && i + 1 < argc) {
       options.only = argv[++i];
+    } else if (arg == "--chunk-encoding" && i + 1 < argc) {
+      options.chunk_encoding = argv[++i];
+    } else if (arg == "--parallelism" && i + 1 < argc) {
+      options.parallelism = std::max(1, std::stoi(argv[++i]));
     } else {
-      std::cerr << "usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] [--only NAME]\n";
+      std::cerr << "usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] "
+                   "[--only NAME] [--parallelism N] [--chunk-encoding zstd|lz4]\n";
       return 2;
     }
   }
@@ -154,10 +163,12 @@ int main(int argc, char** argv) {
 
   nlohmann::json config = {{"path", db_path},
                            {"compaction_interval", 0},
+                           {"chunk_encoding", options.chunk_encoding},
                            {"limits",
                             {{"ingestion_rate_mb", 100000},
                              {"ingestion_rate_burst_size_mb", 100000},
                              {"max_query_series", 5000}}}};
+  if (options.parallelism != 0) config["query_parallelism"] = options.parallelism;
   auto parsed = parse_store_config(config, options.dir);
   if (!parsed) {
     std::cerr << parsed.error().message << "\n";
@@ -283,6 +294,7 @@ int main(int argc, char** argv) {
        "sum by (level) (count_over_time({env=\"prod\"} | logfmt [1m]))", 60 * kSecond, ""},
       {"first page, backward, limit 100", "{env=\"prod\"}", 0, ""},
   };
+  std::printf("\nqueries on %zu threads (query_parallelism)\n", store.config().query_parallelism);
   std::printf("\n| query | store (median of %d) | store CPU | rg -c (median) | store / rg | answer |\n",
               options.repeat);
   std::printf("|---|---|---|---|---|---|\n");

@@ -17,7 +17,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates curl \
       libyaml-cpp0.7 libspdlog1.10 libfmt9 libcpp-httplib0.11 \
-      libcurl4 libsqlite3-0 libre2-9 libzstd1 \
+      libcurl4 libsqlite3-0 libre2-9 libzstd1 liblz4-1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10002 --home-dir /var/lib/lognurse lognurse \
  && mkdir -p /var/lib/lognurse /etc/lognurse \

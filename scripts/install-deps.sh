@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcurl4-openssl-dev
-  libspdlog-dev catch2 libcpp-httplib-dev libsqlite3-dev libre2-dev libsnappy-dev libzstd-dev
+  libspdlog-dev catch2 libcpp-httplib-dev libsqlite3-dev libre2-dev libsnappy-dev libzstd-dev liblz4-dev
   zlib1g-dev libbrotli-dev
   clang libclang-rt-14-dev libbenchmark-dev
   sqlite3 curl jq ripgrep nginx wrk

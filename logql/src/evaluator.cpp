@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <limits>
+#include <memory>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -45,6 +50,23 @@ Error max_series_error(std::size_t limit) {
 class Execution {
 public:
   explicit Execution(const Limits& limits) : limits_(limits), started_(Clock::now()) {}
+
+  /// The state of one shard of a sharded scan: the same limits and clock, its own counts.
+  Execution(const Limits& limits, Clock::time_point started)
+      : limits_(limits), started_(started) {}
+
+  Clock::time_point started() const { return started_; }
+
+  /// Takes in what a shard's execution counted and whether it ran out of time; a stream
+  /// counts once however many shards or scans saw it.
+  void absorb(const Execution& shard) {
+    stats_.lines_scanned += shard.stats_.lines_scanned;
+    stats_.bytes_scanned += shard.stats_.bytes_scanned;
+    for (const auto& [hash, bucket] : shard.streams_) {
+      for (const auto& stream : bucket) known_stream(stream);
+    }
+    expired_ = expired_ || shard.expired_;
+  }
 
   /// Whether the time budget is spent; checked every few thousand entries.
   bool timed_out() {
@@ -205,10 +227,24 @@ struct Point {
   double value;
 };
 
+/// Where an entry comes in one scan of all streams: by timestamp, ties by the key of its
+/// stream (the order a source that makes shards promises, see EntrySource::shards).
+struct ScanPosition {
+  std::int64_t ts = 0;
+  std::int64_t stream = 0;
+
+  bool operator<(const ScanPosition& other) const {
+    return ts != other.ts ? ts < other.ts : stream < other.stream;
+  }
+};
+
 struct RawSeries {
   Labels labels;
   std::vector<Point> points;
   std::int64_t last_cell = -1;  ///< the window cell of the last point, when points merge
+  // Kept by the scan of a shard only, to merge shards in the order of one scan.
+  ScanPosition first;                        ///< the entry that created the series
+  std::vector<std::int64_t> point_streams;  ///< per point, its stream, when points do not merge
 };
 
 /// The series of a range aggregation grouped `by` labels while scanning, found
@@ -481,6 +517,293 @@ private:
   std::int64_t count_;
 };
 
+/// The labels a range aggregation reads after its pipeline, when that is
+/// fewer than all: its `by` labels and what unwrap reads. Without them (no
+/// grouping, `without`) its series carry every label, so parsers extract all.
+std::optional<std::vector<std::string>> needed_labels(const RangeAggregation& r) {
+  std::vector<std::string> names;
+  if (r.op != RangeOp::absent_over_time) {
+    if (!r.grouping || r.grouping->without) return std::nullopt;
+    names = r.grouping->labels;
+  }
+  if (r.unwrap) {
+    names.push_back(r.unwrap->label);
+    for (const auto& filter : r.unwrap->post_filters) add_label_filter_names(filter, names);
+  }
+  return names;
+}
+
+/// What a range aggregation asks its source for over the steps of `grid`.
+ScanRequest range_request(const RangeAggregation& r, const StepGrid& grid,
+                          std::vector<std::string> literals) {
+  ScanRequest request;
+  request.matchers = r.log.selector;
+  request.direction = Direction::forward;
+  request.range.start_ns = grid.at(0) - r.offset_ns - r.range_ns + 1;
+  request.range.end_ns = grid.at(grid.count - 1) - r.offset_ns + 1;
+  request.required_literals = std::move(literals);
+  return request;
+}
+
+/// Series a range aggregation may collect while scanning before it fails: its result may
+/// have fewer once a vector aggregation reduces them, so the limit proper is checked on the
+/// result; this only bounds memory.
+std::size_t scan_series_limit(const Limits& limits) { return limits.max_series * 4 + 1000; }
+
+/// The scan of one range aggregation over all its streams, or over one shard of them: runs
+/// the pipeline and unwrap on each entry and collects the points of each series. One scan
+/// runs on one thread.
+class RangeScan {
+public:
+  /// `stop_after`, shared by the shards of one sharded scan (null otherwise): entries later
+  /// than it are not needed, since a shard failed there.
+  RangeScan(const RangeAggregation& r, const StepGrid& grid, Execution& execution,
+            std::atomic<std::int64_t>* stop_after)
+      : r_(r),
+        execution_(execution),
+        stop_after_(stop_after),
+        pipeline_(r.log, needed_labels(r)),
+        absent_only_(r.op == RangeOp::absent_over_time) {
+    if (r.unwrap) {
+      for (const auto& filter : r.unwrap->post_filters) post_filters_.emplace_back(filter);
+    }
+    if (r.grouping && !r.grouping->without) groups_.emplace(r.grouping->labels);
+    if (WindowCells::merges(r)) cells_.emplace(grid, r);
+  }
+
+  std::vector<std::string> required_literals() const { return pipeline_.required_literals(); }
+
+  /// Takes one entry; false stops the scan. `stream_key` matters in a shard only.
+  bool visit(std::int64_t stream_key, const Labels& stream, const LogEntry& entry) {
+    if (stop_after_ != nullptr &&
+        entry.timestamp_ns > stop_after_->load(std::memory_order_relaxed)) {
+      return false;
+    }
+    if (execution_.timed_out()) {
+      stop_all();
+      return false;
+    }
+    execution_.count_entry(stream, entry);
+    double value = 1;
+    if (!extract(pipeline_, stream, entry, value)) return true;
+    if (absent_only_) {
+      entry_times_.push_back(entry.timestamp_ns);
+      return true;
+    }
+    LabelsBuilder& labels = pipeline_.labels();
+    // Errors are checked before grouping, which could otherwise drop __error__
+    // and hide them, as Loki keeps the error labels of a failed entry.
+    if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
+      fail_entry(*error, stream, entry);
+      failed_at_ = ScanPosition{entry.timestamp_ns, stream_key};
+      if (stop_after_ != nullptr) {
+        // The other shards go on up to this entry: one of them may fail earlier.
+        std::int64_t seen = stop_after_->load();
+        while (entry.timestamp_ns < seen &&
+               !stop_after_->compare_exchange_weak(seen, entry.timestamp_ns)) {
+        }
+      }
+      return false;
+    }
+    bool added = false;
+    RawSeries* series = nullptr;
+    if (groups_) {
+      series = &groups_->find_or_add(labels, added);
+    } else {
+      if (r_.grouping) apply_grouping(*r_.grouping, labels);
+      labels.finish();
+      series = &index_.find_or_add(labels, added);
+    }
+    if (added) {
+      const std::size_t count = groups_ ? groups_->items().size() : index_.items().size();
+      if (count > scan_series_limit(execution_.limits())) {
+        series_limit_passed_ = true;
+        stop_all();
+        return false;
+      }
+      if (stop_after_ != nullptr) series->first = ScanPosition{entry.timestamp_ns, stream_key};
+    }
+    if (!cells_) {
+      series->points.push_back({entry.timestamp_ns, value});
+      if (stop_after_ != nullptr) series->point_streams.push_back(stream_key);
+      return true;
+    }
+    std::int64_t cell = cells_->of(entry.timestamp_ns);
+    if (cell == series->last_cell) {
+      series->points.back().value += value;
+    } else {
+      series->points.push_back({entry.timestamp_ns, value});
+      series->last_cell = cell;
+    }
+    return true;
+  }
+
+  /// The failing entry's error, when an entry failed; then failed_at() says where.
+  const std::optional<Error>& entry_failure() const { return entry_failure_; }
+  ScanPosition failed_at() const { return failed_at_; }
+  bool series_limit_passed() const { return series_limit_passed_; }
+
+  std::vector<RawSeries> take_series() {
+    return std::move(groups_ ? groups_->items() : index_.items());
+  }
+  std::vector<std::int64_t>& entry_times() { return entry_times_; }
+  const std::optional<WindowCells>& cells() const { return cells_; }
+
+private:
+  /// Runs the pipeline and unwrap on one entry: whether it yields a sample, and its value.
+  bool extract(LogPipeline& p, const Labels& stream, const LogEntry& entry, double& value) {
+    if (!p.process(stream, entry)) return false;
+    LabelsBuilder& labels = p.labels();
+    value = 1;
+    if (r_.op == RangeOp::bytes_over_time || r_.op == RangeOp::bytes_rate) {
+      value = static_cast<double>(p.line().size());
+    }
+    if (!r_.unwrap) return true;
+    const std::string* text = labels.get(r_.unwrap->label);
+    std::string_view view = text != nullptr ? std::string_view(*text) : std::string_view();
+    if (!convert_unwrap_value(view, r_.unwrap->conversion, value, conversion_error_)) {
+      labels.set_error("SampleExtractionErr", conversion_error_);
+    }
+    labels.remove(r_.unwrap->label);
+    for (const auto& filter : post_filters_) {
+      if (!filter.keep(labels)) return false;
+    }
+    return true;
+  }
+
+  void fail_entry(const std::string& error, const Labels& stream, const LogEntry& entry) {
+    const std::string error_value = error;  // finish() below moves the labels
+    LabelsBuilder* all = &pipeline_.labels();
+    std::optional<LogPipeline> full;
+    if (pipeline_.uses_hints()) {
+      // Without hints, for the message, which names all labels of the entry.
+      full.emplace(r_.log);
+      double ignored = 0;
+      extract(*full, stream, entry, ignored);
+      all = &full->labels();
+    }
+    all->finish();
+    Labels series;
+    all->copy_to(series);
+    entry_failure_ = pipeline_error(error_value, series);
+  }
+
+  static Error pipeline_error(const std::string& error, const Labels& series) {
+    return invalid_argument(
+        "logql.pipeline_error",
+        "pipeline error " + quote(error) + " for series " + labels_to_string(series) +
+            ". Skip failing entries on purpose with a label filter such as | __error__=\"\" "
+            "(after unwrap when the error comes from unwrap)");
+  }
+
+  void stop_all() {
+    if (stop_after_ != nullptr) {
+      stop_after_->store(std::numeric_limits<std::int64_t>::min());
+    }
+  }
+
+  const RangeAggregation& r_;
+  Execution& execution_;
+  std::atomic<std::int64_t>* stop_after_;
+  LogPipeline pipeline_;
+  std::vector<CompiledLabelFilter> post_filters_;
+  LabelIndex<RawSeries> index_;
+  std::optional<GroupIndex> groups_;
+  std::optional<WindowCells> cells_;
+  bool absent_only_;
+  std::string conversion_error_;
+  std::vector<std::int64_t> entry_times_;  ///< only for absent_over_time
+  std::optional<Error> entry_failure_;
+  ScanPosition failed_at_;
+  bool series_limit_passed_ = false;
+};
+
+/// Merges the series that shards of streams collected into exactly what one scan of all
+/// streams collects: the series in the order their first entries come, one series per label
+/// set, its points in the order of their entries. Where points merge per window cell, those
+/// of one cell from several shards add up into one point at the cell's first entry; they
+/// hold counts and byte sizes, integers far below 2^53, whose sums are exact in any order.
+std::vector<RawSeries> merge_shards(std::vector<std::vector<RawSeries>> shards,
+                                    const std::optional<WindowCells>& cells) {
+  struct Ref {
+    ScanPosition first;
+    RawSeries* series;
+  };
+  std::vector<Ref> order;
+  for (auto& shard : shards) {
+    for (auto& series : shard) order.push_back(Ref{series.first, &series});
+  }
+  // Ties come from one shard (a stream belongs to one), whose order the sort keeps.
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Ref& a, const Ref& b) { return a.first < b.first; });
+
+  std::unordered_map<std::string, std::size_t> by_labels;
+  std::vector<std::vector<RawSeries*>> parts;
+  for (const Ref& ref : order) {
+    auto [found, added] = by_labels.emplace(labels_key(ref.series->labels), parts.size());
+    if (added) parts.emplace_back();
+    parts[found->second].push_back(ref.series);
+  }
+
+  std::vector<RawSeries> merged(parts.size());
+  for (std::size_t m = 0; m < parts.size(); ++m) {
+    RawSeries& out = merged[m];
+    out.labels = std::move(parts[m][0]->labels);
+    if (parts[m].size() == 1) {
+      out.points = std::move(parts[m][0]->points);
+      continue;
+    }
+    if (cells) {
+      std::vector<Point> all;
+      for (RawSeries* part : parts[m]) {
+        all.insert(all.end(), part->points.begin(), part->points.end());
+      }
+      std::stable_sort(all.begin(), all.end(),
+                       [](const Point& a, const Point& b) { return a.ts < b.ts; });
+      std::int64_t last_cell = -1;
+      for (const Point& point : all) {
+        const std::int64_t cell = cells->of(point.ts);
+        if (cell == last_cell) {
+          out.points.back().value += point.value;
+        } else {
+          out.points.push_back(point);
+          last_cell = cell;
+        }
+      }
+      continue;
+    }
+    // Each part is in scan order; parts never tie, as their streams differ.
+    std::vector<Point> points = std::move(parts[m][0]->points);
+    std::vector<std::int64_t> streams = std::move(parts[m][0]->point_streams);
+    for (std::size_t p = 1; p < parts[m].size(); ++p) {
+      const RawSeries& next = *parts[m][p];
+      std::vector<Point> joined;
+      std::vector<std::int64_t> joined_streams;
+      joined.reserve(points.size() + next.points.size());
+      joined_streams.reserve(joined.capacity());
+      std::size_t a = 0;
+      std::size_t b = 0;
+      while (a < points.size() || b < next.points.size()) {
+        const bool take_a =
+            b == next.points.size() ||
+            (a < points.size() && ScanPosition{points[a].ts, streams[a]} <
+                                      ScanPosition{next.points[b].ts, next.point_streams[b]});
+        if (take_a) {
+          joined.push_back(points[a]);
+          joined_streams.push_back(streams[a++]);
+        } else {
+          joined.push_back(next.points[b]);
+          joined_streams.push_back(next.point_streams[b++]);
+        }
+      }
+      points = std::move(joined);
+      streams = std::move(joined_streams);
+    }
+    out.points = std::move(points);
+  }
+  return merged;
+}
+
 class MetricEvaluator {
 public:
   MetricEvaluator(const StepGrid& grid, EntrySource& source, Execution& execution)
@@ -569,130 +892,112 @@ private:
     return m;
   }
 
-  /// The labels a range aggregation reads after its pipeline, when that is
-  /// fewer than all: its `by` labels and what unwrap reads. Without them (no
-  /// grouping, `without`) its series carry every label, so parsers extract all.
-  static std::optional<std::vector<std::string>> needed_labels(const RangeAggregation& r) {
-    std::vector<std::string> names;
-    if (r.op != RangeOp::absent_over_time) {
-      if (!r.grouping || r.grouping->without) return std::nullopt;
-      names = r.grouping->labels;
-    }
-    if (r.unwrap) {
-      names.push_back(r.unwrap->label);
-      for (const auto& filter : r.unwrap->post_filters) add_label_filter_names(filter, names);
-    }
-    return names;
-  }
-
   Status scan_range(const RangeAggregation& r, std::vector<RawSeries>& raw,
                     std::vector<std::int64_t>& entry_times) {
-    LogPipeline pipeline(r.log, needed_labels(r));
-    // Without hints, for the message of a failing entry, which names all its labels.
-    std::optional<LogPipeline> full_pipeline;
-    std::vector<CompiledLabelFilter> post_filters;
-    if (r.unwrap) {
-      for (const auto& filter : r.unwrap->post_filters) post_filters.emplace_back(filter);
+    RangeScan scan(r, grid_, execution_, nullptr);
+    const ScanRequest request = range_request(r, grid_, scan.required_literals());
+    if (execution_.limits().parallelism >= 2) {
+      // Twice as many shards as threads: streams differ in how much work they are, and a
+      // thread that finishes a light shard takes another.
+      auto shards = source_.shards(request, execution_.limits().parallelism * 2);
+      if (!shards.ok()) return shards.error();
+      if (shards.value().size() >= 2) {
+        return scan_shards(r, request, shards.value(), raw, entry_times);
+      }
     }
-    ScanRequest request;
-    request.matchers = r.log.selector;
-    request.direction = Direction::forward;
-    request.range.start_ns = grid_.at(0) - r.offset_ns - r.range_ns + 1;
-    request.range.end_ns = grid_.at(grid_.count - 1) - r.offset_ns + 1;
-    request.required_literals = pipeline.required_literals();
-
-    LabelIndex<RawSeries> index;
-    std::optional<GroupIndex> groups;
-    if (r.grouping && !r.grouping->without) groups.emplace(r.grouping->labels);
-    std::optional<WindowCells> cells;
-    if (WindowCells::merges(r)) cells.emplace(grid_, r);
-    std::optional<Error> failure;
-    std::string conversion_error;
-    bool absent_only = r.op == RangeOp::absent_over_time;
-    // Runs the pipeline and unwrap on one entry: whether it yields a sample, and its value.
-    auto extract = [&](LogPipeline& p, const Labels& stream, const LogEntry& entry,
-                       double& value) {
-      if (!p.process(stream, entry)) return false;
-      LabelsBuilder& labels = p.labels();
-      value = 1;
-      if (r.op == RangeOp::bytes_over_time || r.op == RangeOp::bytes_rate) {
-        value = static_cast<double>(p.line().size());
-      }
-      if (!r.unwrap) return true;
-      const std::string* text = labels.get(r.unwrap->label);
-      std::string_view view = text != nullptr ? std::string_view(*text) : std::string_view();
-      if (!convert_unwrap_value(view, r.unwrap->conversion, value, conversion_error)) {
-        labels.set_error("SampleExtractionErr", conversion_error);
-      }
-      labels.remove(r.unwrap->label);
-      for (const auto& filter : post_filters) {
-        if (!filter.keep(labels)) return false;
-      }
-      return true;
-    };
-    auto visit = [&](const Labels& stream, const LogEntry& entry) {
-      if (execution_.timed_out()) return false;
-      execution_.count_entry(stream, entry);
-      double value = 1;
-      if (!extract(pipeline, stream, entry, value)) return true;
-      if (absent_only) {
-        entry_times.push_back(entry.timestamp_ns);
-        return true;
-      }
-      LabelsBuilder& labels = pipeline.labels();
-      // Errors are checked before grouping, which could otherwise drop __error__
-      // and hide them, as Loki keeps the error labels of a failed entry.
-      if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
-        std::string error_value = *error;  // finish() below moves the labels
-        LabelsBuilder* all = &labels;
-        if (pipeline.uses_hints()) {
-          if (!full_pipeline) full_pipeline.emplace(r.log);
-          double ignored = 0;
-          extract(*full_pipeline, stream, entry, ignored);
-          all = &full_pipeline->labels();
-        }
-        all->finish();
-        Labels series;
-        all->copy_to(series);
-        failure = invalid_argument(
-            "logql.pipeline_error",
-            "pipeline error " + quote(error_value) + " for series " + labels_to_string(series) +
-                ". Skip failing entries on purpose with a label filter such as | __error__=\"\" "
-                "(after unwrap when the error comes from unwrap)");
-        return false;
-      }
-      bool added = false;
-      RawSeries* series = nullptr;
-      if (groups) {
-        series = &groups->find_or_add(labels, added);
-      } else {
-        if (r.grouping) apply_grouping(*r.grouping, labels);
-        labels.finish();
-        series = &index.find_or_add(labels, added);
-      }
-      std::size_t count = groups ? groups->items().size() : index.items().size();
-      if (added && count > execution_.limits().max_series * 4 + 1000) {
-        failure = max_series_error(execution_.limits().max_series);
-        return false;
-      }
-      if (!cells) {
-        series->points.push_back({entry.timestamp_ns, value});
-        return true;
-      }
-      std::int64_t cell = cells->of(entry.timestamp_ns);
-      if (cell == series->last_cell) {
-        series->points.back().value += value;
-      } else {
-        series->points.push_back({entry.timestamp_ns, value});
-        series->last_cell = cell;
-      }
-      return true;
-    };
-    Status status = source_.scan(request, visit);
-    if (failure) return *failure;
+    Status status = source_.scan(request, [&scan](const Labels& stream, const LogEntry& entry) {
+      return scan.visit(0, stream, entry);
+    });
+    if (scan.entry_failure()) return *scan.entry_failure();
+    if (scan.series_limit_passed()) return max_series_error(execution_.limits().max_series);
     if (execution_.expired()) return timeout_error(execution_.limits().timeout_seconds);
     if (!status.ok()) return status.error();
-    raw = std::move(groups ? groups->items() : index.items());
+    raw = scan.take_series();
+    entry_times = std::move(scan.entry_times());
+    return success();
+  }
+
+  /// Scans the shards on up to limits.parallelism threads (this one among them) and merges
+  /// their series into what one scan gives. Fails as one scan fails, with one difference:
+  /// when entries fail and the series limit is passed too, the failing entry is reported,
+  /// even if one scan would have passed the limit before reaching it.
+  Status scan_shards(const RangeAggregation& r, const ScanRequest& request,
+                     const std::vector<ScanShard>& shards, std::vector<RawSeries>& raw,
+                     std::vector<std::int64_t>& entry_times) {
+    const std::size_t n = shards.size();
+    std::atomic<std::int64_t> stop_after{std::numeric_limits<std::int64_t>::max()};
+    std::vector<std::unique_ptr<Execution>> executions;
+    std::vector<std::unique_ptr<RangeScan>> scans;
+    for (std::size_t s = 0; s < n; ++s) {
+      executions.push_back(
+          std::make_unique<Execution>(execution_.limits(), execution_.started()));
+      scans.push_back(std::make_unique<RangeScan>(r, grid_, *executions[s], &stop_after));
+    }
+    std::vector<Status> statuses(n, success());
+    std::vector<std::exception_ptr> exceptions(n);
+    auto run = [&](std::size_t s) {
+      try {
+        RangeScan& scan = *scans[s];
+        statuses[s] = source_.scan_shard(
+            request, shards[s], [&scan](std::int64_t key, const Labels& stream,
+                                        const LogEntry& entry) {
+              return scan.visit(key, stream, entry);
+            });
+      } catch (...) {
+        exceptions[s] = std::current_exception();
+      }
+      if (!statuses[s].ok() || exceptions[s]) {
+        stop_after.store(std::numeric_limits<std::int64_t>::min());
+      }
+    };
+    // Threads take shards in turn, the heaviest first (as the source orders them), so that
+    // one that finishes a light shard goes on with the next.
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t s = next++; s < n; s = next++) run(s);
+    };
+    std::vector<std::thread> threads;
+    const std::size_t helpers = std::min(n, execution_.limits().parallelism) - 1;
+    for (std::size_t t = 0; t < helpers; ++t) {
+      try {
+        threads.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no thread to be had: the others take its shards
+      }
+    }
+    work();
+    for (auto& thread : threads) thread.join();
+    for (const auto& exception : exceptions) {
+      if (exception) std::rethrow_exception(exception);
+    }
+
+    for (const auto& execution : executions) execution_.absorb(*execution);
+    const RangeScan* first_failure = nullptr;
+    for (const auto& scan : scans) {
+      if (scan->entry_failure() &&
+          (first_failure == nullptr || scan->failed_at() < first_failure->failed_at())) {
+        first_failure = scan.get();
+      }
+    }
+    if (first_failure != nullptr) return *first_failure->entry_failure();
+    for (const auto& scan : scans) {
+      if (scan->series_limit_passed()) return max_series_error(execution_.limits().max_series);
+    }
+    if (execution_.expired()) return timeout_error(execution_.limits().timeout_seconds);
+    for (const auto& status : statuses) {
+      if (!status.ok()) return status.error();
+    }
+
+    std::vector<std::vector<RawSeries>> parts;
+    for (auto& scan : scans) {
+      parts.push_back(scan->take_series());
+      entry_times.insert(entry_times.end(), scan->entry_times().begin(),
+                         scan->entry_times().end());
+    }
+    raw = merge_shards(std::move(parts), scans[0]->cells());
+    if (raw.size() > scan_series_limit(execution_.limits())) {
+      return max_series_error(execution_.limits().max_series);
+    }
     return success();
   }
 

@@ -127,4 +127,13 @@ bool matches(const std::vector<Matcher>& matchers, const Labels& labels) {
   return StreamMatcher(matchers).matches(labels);
 }
 
+Result<std::vector<ScanShard>> EntrySource::shards(const ScanRequest&, std::size_t) {
+  return std::vector<ScanShard>{};
+}
+
+Status EntrySource::scan_shard(const ScanRequest&, const ScanShard&, const ShardVisitor&) {
+  return internal_error("logql.internal",
+                        "scan_shard was called on a source that makes no shards");
+}
+
 }  // namespace lognurse::logql

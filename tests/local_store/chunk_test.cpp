@@ -85,6 +85,37 @@ TEST_CASE("a block search finds a literal only inside one line") {
   CHECK(block.matching(0, 3, {"zzz"}).empty());
 }
 
+TEST_CASE("a block search finds exactly the lines a plain search finds, at every offset") {
+  // Lines over a small alphabet, so that literals occur often, next to each other, across
+  // line ends and at every distance from the 16-byte steps of the search.
+  std::mt19937 random(17);
+  const std::string alphabet = "ab_c=";
+  for (int round = 0; round < 40; ++round) {
+    BlockBuilder builder;
+    std::vector<std::string> lines;
+    for (int i = 0; i < 60; ++i) {
+      std::string line;
+      const std::size_t size = random() % 41;
+      for (std::size_t k = 0; k < size; ++k) line += alphabet[random() % alphabet.size()];
+      lines.push_back(line);
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      builder.add(static_cast<std::int64_t>(i), lines[i], std::string_view(), "info");
+    }
+    auto block = DecodedBlock::decode(builder.finish());
+    REQUIRE(block.ok());
+    for (const char* literal : {"a", "ab", "_c", "aab", "b=a_", "ab_c=ab_c=ab_c=ab", "a_a_a",
+                                "=====", "ccccccccccccccccccccc"}) {
+      std::vector<std::uint32_t> expected;
+      for (std::uint32_t i = 5; i < 57; ++i) {
+        if (lines[i].find(literal) != std::string::npos) expected.push_back(i);
+      }
+      INFO("round " << round << ", literal " << literal);
+      CHECK(block.value().matching(5, 57, {literal}) == expected);
+    }
+  }
+}
+
 TEST_CASE("a damaged block is refused with store.corrupt at every truncation and bit flip") {
   auto bytes = block_of({{1, "one line", {{"k", "v"}}, "info"}, {2, "two", {}, "warn"}});
   for (std::size_t size = 0; size < bytes.size(); ++size) {
@@ -101,10 +132,67 @@ TEST_CASE("a damaged block is refused with store.corrupt at every truncation and
   }
   CHECK(refused > 0);
   CHECK(DecodedBlock::decompress("not zstd").error().code == "store.corrupt");
-  const std::string frame = compress_block(bytes, 1);
+  const std::string frame = compress_block(bytes, ChunkEncoding::zstd);
   CHECK(DecodedBlock::decompress(frame).value().line(0) == "one line");
   CHECK(DecodedBlock::decompress(frame.substr(0, frame.size() - 1)).error().code ==
         "store.corrupt");
+}
+
+TEST_CASE("an lz4 chunk reads back byte for byte and refuses every truncation") {
+  const auto entries = service_lines(500, 0, 3);
+  BlockBuilder builder;
+  for (const auto& e : entries) {
+    builder.add(e.timestamp_ns, e.line, std::string_view(), "info");
+  }
+  const std::string bytes = builder.finish();
+  const std::string chunk = compress_block(bytes, ChunkEncoding::lz4);
+  REQUIRE(static_cast<std::uint8_t>(chunk[0]) == 0x04);
+  CHECK(static_cast<std::uint8_t>(compress_block(bytes, ChunkEncoding::zstd)[0]) == 0x28);
+  CHECK(chunk.size() < bytes.size() / 2);
+  auto block = DecodedBlock::decompress(chunk);
+  REQUIRE(block.ok());
+  REQUIRE(block.value().size() == entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    CHECK(block.value().line(i) == entries[i].line);
+    CHECK(block.value().timestamp(i) == entries[i].timestamp_ns);
+  }
+  for (std::size_t size = 0; size < chunk.size(); size += 1 + size / 8) {
+    INFO("cut at " << size);
+    CHECK(DecodedBlock::decompress(chunk.substr(0, size)).error().code == "store.corrupt");
+  }
+}
+
+TEST_CASE("a store compacting with lz4 reads its older zstd chunks, and the reverse") {
+  const auto lines = service_lines(3000, kBase, 9);
+  const std::vector<LogEntry> older(lines.begin(), lines.begin() + 1500);
+  const std::vector<LogEntry> newer(lines.begin() + 1500, lines.end());
+  std::vector<std::string> expected;
+  for (const auto& e : lines) expected.push_back(describe({{"app", "api"}}, e));
+  for (const std::string first : {"zstd", "lz4"}) {
+    const std::string second = first == "zstd" ? "lz4" : "zstd";
+    INFO("compacted with " << first << ", then " << second);
+    TempDir dir;
+    {
+      auto store = open_store(dir, {{"chunk_encoding", first}, {"compaction_interval", 0}});
+      REQUIRE(store->push(request({stream({{"app", "api"}}, older)})).ok());
+      REQUIRE(store->compact(true).ok());
+    }
+    auto store = open_store(dir, {{"chunk_encoding", second}, {"compaction_interval", 0}});
+    REQUIRE(store->push(request({stream({{"app", "api"}}, newer)})).ok());
+    REQUIRE(store->compact(true).ok());
+    CHECK(store->storage_stats().value().chunks == 2);
+    CHECK(store->storage_stats().value().head_blocks == 0);
+    CHECK(scan_all(*store, "fake", scan_request({}, 0, 10'000'000, Direction::forward)) ==
+          expected);
+
+    // The first byte of each chunk: 0x28 begins a zstd frame, 0x04 an lz4 chunk.
+    auto db = Connection::open(dir.file("test.db"), false);
+    auto tags = db.value()->prepare("SELECT hex(substr(data, 1, 1)) FROM chunks ORDER BY id");
+    std::vector<std::string> seen;
+    while (tags.value().step().value()) seen.emplace_back(tags.value().column_bytes(0));
+    CHECK(seen == (first == "zstd" ? std::vector<std::string>{"28", "04"}
+                                   : std::vector<std::string>{"04", "28"}));
+  }
 }
 
 TEST_CASE("the n-gram filter never rules out a substring of the lines") {

@@ -34,6 +34,9 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.limits.max_query_series == 500);
   CHECK(config.limits.query_timeout_ns == 60LL * 1'000'000'000);
   CHECK(config.decoded_block_budget == 24 * 1024 * 1024);
+  CHECK(config.query_parallelism == default_query_parallelism());
+  CHECK(config.chunk_encoding == ChunkEncoding::zstd);
+  CHECK(config.query_shard_min_bytes == 8 * 1024 * 1024);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }
 
@@ -43,9 +46,12 @@ TEST_CASE("config reads every key in its documented forms") {
                                     {"durability", "fsync"},
                                     {"chunk_target_size", "64KB"},
                                     {"chunk_max_age", "30m"},
+                                    {"chunk_encoding", "lz4"},
                                     {"compaction_interval", "250ms"},
                                     {"read_connections", 2},
                                     {"decoded_block_budget", "48MB"},
+                                    {"query_parallelism", 3},
+                                    {"query_shard_min_size", "64MB"},
                                     {"limits",
                                      {{"max_line_size", "1MB"},
                                       {"max_label_names_per_series", 30},
@@ -68,9 +74,12 @@ TEST_CASE("config reads every key in its documented forms") {
   CHECK(config.fsync_each_push);
   CHECK(config.chunk_target_size == 65536);
   CHECK(config.chunk_max_age_ns == 1800LL * 1'000'000'000);
+  CHECK(config.chunk_encoding == ChunkEncoding::lz4);
   CHECK(config.compaction_interval_ns == 250'000'000);
   CHECK(config.read_connections == 2);
   CHECK(config.decoded_block_budget == 48 * 1024 * 1024);
+  CHECK(config.query_parallelism == 3);
+  CHECK(config.query_shard_min_bytes == 64 * 1024 * 1024);
   CHECK(config.limits.max_line_size == 1048576);
   CHECK(config.limits.max_label_names_per_series == 30);
   CHECK(config.limits.max_label_name_length == 64);
@@ -108,6 +117,10 @@ TEST_CASE("config refuses wrong types and values naming the key") {
         "local_store config key 'limits.reject_old_samples': must be true or false");
   CHECK(config_error({{"limits", {{"query_timeout", "0s"}}}}).message ==
         "local_store config key 'limits.query_timeout': must be greater than zero");
+  CHECK(config_error({{"chunk_encoding", "gzip"}}).message ==
+        "local_store config key 'chunk_encoding': must be \"zstd\" or \"lz4\"");
+  CHECK(config_error({{"query_parallelism", 0}}).message ==
+        "local_store config key 'query_parallelism': must be at least 1");
   CHECK(config_error({{"limits", 5}}).message ==
         "local_store config key 'limits': must be a mapping");
   CHECK(config_error({{"busy_timeout", true}}).message ==
@@ -141,7 +154,7 @@ TEST_CASE("config needs a path when the host gives no data dir") {
 TEST_CASE("config documents every key it accepts") {
   std::vector<std::string> names;
   for (const auto& key : config_keys()) names.push_back(key.name);
-  CHECK(names.size() == 25);
+  CHECK(names.size() == 29);
   CHECK(names.front() == "path");
   CHECK(names.back() == "overrides.<tenant>.<limit>");
 }

@@ -5,7 +5,7 @@
 //
 // A block holds entries of one stream sorted by timestamp (ties keep arrival
 // order). It is laid out in columns so that a line filter can search all
-// lines of a block with one memmem:
+// lines of a block with one substring search:
 //
 //   u8      format version (1)
 //   varint  entry count n
@@ -21,8 +21,11 @@
 //   line section: the n lines, concatenated
 //
 // A head block (written by one push) is stored as it is; a compacted chunk is
-// the same bytes compressed with zstd. Every length is checked on decoding: a
-// damaged block fails with "store.corrupt", it never reads out of bounds.
+// the same bytes compressed, as a zstd frame (level 1; such a frame starts with
+// the byte 0x28) or, with chunk_encoding lz4, as the byte 0x04, a varint of the
+// block's size and one lz4 block. Both read whatever the configured encoding.
+// Every length is checked on decoding: a damaged block fails with
+// "store.corrupt", it never reads out of bounds.
 //
 // NgramFilter: a Bloom filter over every 4-byte window of a chunk's line
 // section, with two probes per window. A literal of 4 bytes or more can only
@@ -111,7 +114,8 @@ public:
   static Result<DecodedBlock> decode(std::string_view bytes,
                                      BlockPool& pool = BlockPool::unpooled());
 
-  /// Decompresses a compress_block() frame and indexes it; memory from `pool`.
+  /// Decompresses a compress_block() chunk, of either encoding, and indexes it; memory from
+  /// `pool`.
   static Result<DecodedBlock> decompress(std::string_view frame,
                                          BlockPool& pool = BlockPool::unpooled());
 
@@ -179,8 +183,13 @@ struct RangeCount {
 /// fails with "store.corrupt" where decoding would.
 Result<RangeCount> count_in_range(std::string_view block, std::int64_t start, std::int64_t end);
 
-/// zstd at `level`; the frame records the content size.
-std::string compress_block(std::string_view block, int level);
+/// How compacted chunks are compressed. zstd keeps about a fifth of mixed log lines and
+/// decompresses at about 1 GB/s per core; lz4 keeps about a third and decompresses about three
+/// times as fast ("Embedded store at scale" in docs/BENCHMARKS.md).
+enum class ChunkEncoding { zstd, lz4 };
+
+/// A compacted chunk's bytes (see the format above); empty when compression fails.
+std::string compress_block(std::string_view block, ChunkEncoding encoding);
 
 
 /// The n-gram filter of a chunk's lines.

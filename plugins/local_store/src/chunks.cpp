@@ -104,7 +104,7 @@ Result<ChunkStatements> ChunkStatements::prepare(Connection& connection, BlockPo
   return statements;
 }
 
-Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted) {
+Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted, ChunkEncoding encoding) {
   EncodedChunk chunk;
   chunk.compacted = compacted;
   chunk.levels = encode_level_totals(block.level_totals());
@@ -117,9 +117,9 @@ Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted) {
     // The line section is the block's tail.
     chunk.filter = NgramFilter::build(std::string_view(chunk.data).substr(
         chunk.data.size() - static_cast<std::size_t>(chunk.line_bytes)));
-    chunk.data = compress_block(chunk.data, kChunkCompressionLevel);
+    chunk.data = compress_block(chunk.data, encoding);
     if (chunk.data.empty()) {
-      return internal_error("store.compression", "zstd could not compress a chunk");
+      return internal_error("store.compression", "a chunk could not be compressed");
     }
   }
   return chunk;

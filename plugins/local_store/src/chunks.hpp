@@ -45,9 +45,6 @@ struct ChunkRef {
   }
 };
 
-/// The zstd level of compacted chunks.
-inline constexpr int kChunkCompressionLevel = 1;
-
 /// "level\tentries\tbytes\n" per level.
 std::string encode_level_totals(const std::vector<BlockBuilder::LevelTotals>& totals);
 std::vector<BlockBuilder::LevelTotals> decode_level_totals(std::string_view text);
@@ -64,9 +61,11 @@ struct EncodedChunk {
   std::string filter;
 };
 
-/// Finishes `block` into a head block or a compacted chunk. Encoding and compression run
-/// here, so that a writer can do them before it takes the write lock.
-Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted);
+/// Finishes `block` into a head block or a compacted chunk (compressed with `encoding`).
+/// Encoding and compression run here, so that a writer can do them before it takes the
+/// write lock.
+Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted,
+                                  ChunkEncoding encoding = ChunkEncoding::zstd);
 
 /// Visits the chunks of a stream that hold entries in `range` (see ChunkStatements::list):
 /// `whole(ref)` for a chunk entirely inside it, `part(ref, block, first, last)` with the

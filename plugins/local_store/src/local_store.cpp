@@ -97,6 +97,16 @@ public:
     return store_.scan(tenant_, request, visit);
   }
 
+  Result<std::vector<logql::ScanShard>> shards(const logql::ScanRequest& request,
+                                               std::size_t count) override {
+    return store_.plan_shards(tenant_, request, count);
+  }
+
+  Status scan_shard(const logql::ScanRequest& request, const logql::ScanShard& shard,
+                    const logql::ShardVisitor& visit) override {
+    return store_.scan_shard(tenant_, request, shard, visit);
+  }
+
 private:
   LocalStore& store_;
   std::string tenant_;
@@ -790,6 +800,83 @@ Result<std::vector<LocalStore::MatchedStream>> LocalStore::select_streams(
 
 Status LocalStore::scan(const std::string& tenant, const logql::ScanRequest& request,
                         const logql::ScanVisitor& visit) {
+  return scan_selected(tenant, request, nullptr,
+                       [&visit](const MatchedStream& stream, const LogEntry& entry) {
+                         return visit(*stream.labels, entry);
+                       });
+}
+
+Status LocalStore::scan_shard(const std::string& tenant, const logql::ScanRequest& request,
+                              const logql::ScanShard& shard, const logql::ShardVisitor& visit) {
+  std::vector<std::int64_t> only = shard.streams;
+  std::sort(only.begin(), only.end());
+  return scan_selected(tenant, request, &only,
+                       [&visit](const MatchedStream& stream, const LogEntry& entry) {
+                         return visit(stream.id, *stream.labels, entry);
+                       });
+}
+
+Result<std::vector<logql::ScanShard>> LocalStore::plan_shards(const std::string& tenant,
+                                                              const logql::ScanRequest& request,
+                                                              std::size_t count) {
+  return guarded<std::vector<logql::ScanShard>>(
+      "plan_shards", [&]() -> Result<std::vector<logql::ScanShard>> {
+        std::vector<logql::ScanShard> none;
+        auto tenant_ok = validate_tenant(tenant);
+        if (!tenant_ok) return tenant_ok.error();
+        if (count < 2 || request.range.end_ns <= request.range.start_ns) return none;
+        auto matched = select_streams(tenant, request.matchers, request.range);
+        if (!matched) return matched.error();
+        if (matched.value().size() < 2) return none;
+
+        // Each stream's weight: the bytes of lines of its chunks that overlap the range.
+        std::vector<std::pair<std::uint64_t, std::int64_t>> weights;  // (bytes, stream id)
+        std::uint64_t total = 0;
+        auto listed = with_reader([&](Connection&, ChunkStatements& chunks) -> Status {
+          for (const auto& stream : matched.value()) {
+            auto refs = chunks.list(stream.id, request.range);
+            if (!refs) return refs.error();
+            std::uint64_t bytes = 0;
+            for (const auto& ref : refs.value()) bytes += ref.line_bytes;
+            weights.emplace_back(bytes, stream.id);
+            total += bytes;
+          }
+          return success();
+        });
+        if (!listed) return listed.error();
+        if (total < config_.query_shard_min_bytes) return none;
+
+        // Heaviest stream first onto the lightest shard (longest processing time first).
+        std::sort(weights.begin(), weights.end(), [](const auto& a, const auto& b) {
+          return a.first != b.first ? a.first > b.first : a.second < b.second;
+        });
+        const std::size_t shard_count = std::min(count, weights.size());
+        std::vector<std::uint64_t> loads(shard_count, 0);
+        std::vector<logql::ScanShard> shards(shard_count);
+        for (const auto& [bytes, id] : weights) {
+          const auto lightest = static_cast<std::size_t>(
+              std::min_element(loads.begin(), loads.end()) - loads.begin());
+          loads[lightest] += bytes;
+          shards[lightest].streams.push_back(id);
+        }
+        std::vector<std::size_t> order(shard_count);
+        for (std::size_t i = 0; i < shard_count; ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&loads](std::size_t a, std::size_t b) { return loads[a] > loads[b]; });
+        std::vector<logql::ScanShard> planned;
+        for (std::size_t i : order) {
+          if (shards[i].streams.empty()) continue;
+          std::sort(shards[i].streams.begin(), shards[i].streams.end());
+          planned.push_back(std::move(shards[i]));
+        }
+        if (planned.size() < 2) return none;
+        return planned;
+      });
+}
+
+template <typename Visit>
+Status LocalStore::scan_selected(const std::string& tenant, const logql::ScanRequest& request,
+                                 const std::vector<std::int64_t>* only, const Visit& visit) {
   return guarded<Unit>("scan", [&]() -> Status {
     auto tenant_ok = validate_tenant(tenant);
     if (!tenant_ok) return tenant_ok;
@@ -797,6 +884,12 @@ Status LocalStore::scan(const std::string& tenant, const logql::ScanRequest& req
 
     auto matched = select_streams(tenant, request.matchers, request.range);
     if (!matched) return matched.error();
+    if (only != nullptr) {
+      // A shard reads its streams only, and only those the tenant's selector still matches.
+      std::erase_if(matched.value(), [only](const MatchedStream& stream) {
+        return !std::binary_search(only->begin(), only->end(), stream.id);
+      });
+    }
     if (matched.value().empty()) return success();
 
     auto reader = acquire_reader();
@@ -809,8 +902,9 @@ Status LocalStore::scan(const std::string& tenant, const logql::ScanRequest& req
   });
 }
 
+template <typename Visit>
 Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
-                              const logql::ScanRequest& request, const logql::ScanVisitor& visit,
+                              const logql::ScanRequest& request, const Visit& visit,
                               std::int64_t deadline) {
   // A cursor walks the entries of one chunk that are in the range and contain the required
   // literals, in the scan's direction.
@@ -949,7 +1043,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
       return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
                                                  std::to_string(cursor->ref.id) + " is damaged");
     }
-    if (!visit(*cursor->stream->labels, entry)) return success();
+    if (!visit(*cursor->stream, entry)) return success();
     if (++since_check >= 1024) {
       since_check = 0;
       if (steady_now_ns() > deadline) return query_timeout();
@@ -987,6 +1081,7 @@ Result<QueryResult> LocalStore::query(const LogQuery& query) {
     evaluator_limits.max_series = limits.max_query_series;
     evaluator_limits.timeout_seconds =
         static_cast<double>(limits.query_timeout_ns) / static_cast<double>(kNanosPerSecond);
+    evaluator_limits.parallelism = config_.query_parallelism;
     return logql::execute(query.logql, query, source, evaluator_limits);
   });
 }
@@ -1235,7 +1330,7 @@ Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
   for (std::size_t k = 0; k < items.size(); ++k) {
     const Item& item = items[k];
     if (builder.line_bytes() >= config_.chunk_target_size && item.ts != items[k - 1].ts) {
-      auto chunk = encode_chunk(builder, true);
+      auto chunk = encode_chunk(builder, true, config_.chunk_encoding);
       if (!chunk) return chunk.error();
       encoded.push_back(std::move(chunk.value()));
       builder.clear();
@@ -1245,7 +1340,7 @@ Result<std::size_t> LocalStore::compact_stream(std::int64_t stream_id) {
                 block.level(item.index));
   }
   if (!builder.empty()) {
-    auto chunk = encode_chunk(builder, true);
+    auto chunk = encode_chunk(builder, true, config_.chunk_encoding);
     if (!chunk) return chunk.error();
     encoded.push_back(std::move(chunk.value()));
   }

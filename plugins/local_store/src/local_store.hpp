@@ -152,6 +152,21 @@ public:
   Status scan(const std::string& tenant, const logql::ScanRequest& request,
               const logql::ScanVisitor& visit);
 
+  /// Splits the tenant's streams matching request.matchers into at most `count` shards of
+  /// similar bytes of lines in the range, heaviest first, each listing stream ids in
+  /// ascending order (the order scans break ties of equal timestamps in). None when fewer
+  /// than two streams match or the scan would read less than query_shard_min_size: a thread
+  /// costs more than such a scan. Linear in the tenant's stream count, one index query per
+  /// matching stream.
+  Result<std::vector<logql::ScanShard>> plan_shards(const std::string& tenant,
+                                                    const logql::ScanRequest& request,
+                                                    std::size_t count);
+
+  /// scan() over the streams of `shard` only (those of them that still match for this
+  /// tenant); `visit` also receives each entry's stream id.
+  Status scan_shard(const std::string& tenant, const logql::ScanRequest& request,
+                    const logql::ScanShard& shard, const logql::ShardVisitor& visit);
+
   /// The configuration in use.
   const StoreConfig& config() const { return config_; }
 
@@ -251,8 +266,14 @@ private:
                                                       const TimeRange& range);
 
   Result<PushResult> write(const std::string& tenant, const std::vector<ValidatedStream>& streams);
+  /// scan() over the selected streams, or over those of them listed in `only` (sorted) when
+  /// it is not null; `visit(const MatchedStream&, const LogEntry&)` takes each entry.
+  template <typename Visit>
+  Status scan_selected(const std::string& tenant, const logql::ScanRequest& request,
+                       const std::vector<std::int64_t>* only, const Visit& visit);
+  template <typename Visit>
   Status merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
-                    const logql::ScanRequest& request, const logql::ScanVisitor& visit,
+                    const logql::ScanRequest& request, const Visit& visit,
                     std::int64_t deadline);
 
   void log(LogLevel level, const std::string& message) const;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk_format.hpp"
 #include "lognurse/host_api/result.hpp"
 
 namespace lognurse::local_store {
@@ -38,6 +39,10 @@ struct StoreLimits {
   std::int64_t retention_period_ns = 0;     ///< delete entries older than this; 0 keeps all
 };
 
+/// The processor threads of this machine, at least 1 and at most 8: the default number of
+/// threads one query evaluates on.
+std::size_t default_query_parallelism();
+
 /// Everything the store reads from its configuration.
 struct StoreConfig {
   std::string path;                                    ///< SQLite database file
@@ -53,6 +58,8 @@ struct StoreConfig {
   std::size_t chunk_target_size = 2 * 1024 * 1024;
   /// ... or once the oldest of them is this old (wall-clock time since it was written).
   std::int64_t chunk_max_age_ns = 3600LL * 1'000'000'000;
+  /// How compaction compresses chunks; chunks of either encoding are read.
+  ChunkEncoding chunk_encoding = ChunkEncoding::zstd;
   /// How often the background compactor runs; 0 turns it off (compact() still works).
   std::int64_t compaction_interval_ns = 10LL * 1'000'000'000;
   /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
@@ -61,6 +68,10 @@ struct StoreConfig {
   /// Bytes of decoded blocks kept for reuse plus those in use, beyond which freed ones are
   /// returned to the system and scans stop decoding ahead (see BlockPool).
   std::size_t decoded_block_budget = 24 * 1024 * 1024;
+  /// Threads one metric query evaluates on, each over its own streams (logql::Limits).
+  std::size_t query_parallelism = default_query_parallelism();
+  /// Bytes of lines a metric query's scan must cover before it is split across threads.
+  std::size_t query_shard_min_bytes = 8 * 1024 * 1024;
   StoreLimits limits;
   /// Limits of particular tenants, each starting from `limits` (Loki's per-tenant overrides).
   std::map<std::string, StoreLimits> overrides;

@@ -54,11 +54,36 @@ struct ScanRequest {
 /// return false to stop the scan early.
 using ScanVisitor = std::function<bool(const Labels& stream_labels, const LogEntry& entry)>;
 
+/// A part of the streams a request matches, for evaluating one query on several threads.
+/// `streams` holds the source's own keys of the shard's streams; only the source reads them.
+struct ScanShard {
+  std::vector<std::int64_t> streams;
+};
+
+/// Called per entry of a shard's scan, as ScanVisitor is, with the source's key of the
+/// entry's stream.
+using ShardVisitor = std::function<bool(std::int64_t stream_key, const Labels& stream_labels,
+                                        const LogEntry& entry)>;
+
 /// A store's side of query execution.
 class EntrySource {
 public:
   virtual ~EntrySource() = default;
   virtual Status scan(const ScanRequest& request, const ScanVisitor& visit) = 0;
+
+  /// Splits the streams `request` matches into at most `count` disjoint shards of similar
+  /// work, or returns fewer than two (as this default does) when the source cannot split or
+  /// the scan is too small to be worth a thread. A source that splits must break ties of
+  /// equal timestamps across streams by ascending stream key in every scan, sharded or not:
+  /// the evaluator merges the shards' results in that order to get exactly what one scan of
+  /// all streams gives.
+  virtual Result<std::vector<ScanShard>> shards(const ScanRequest& request, std::size_t count);
+
+  /// Scans the streams of `shard`, one of what shards() returned for the same request, in the
+  /// order scan() would; called from several threads at once. The default fails: it is only
+  /// called with shards that shards() made.
+  virtual Status scan_shard(const ScanRequest& request, const ScanShard& shard,
+                            const ShardVisitor& visit);
 };
 
 /// Runtime limits of one query; exceeding one fails with a message that names
@@ -67,6 +92,10 @@ struct Limits {
   std::size_t max_entries = 5000;    ///< Loki's max_entries_limit_per_query
   std::size_t max_series = 500;      ///< Loki's max_query_series
   double timeout_seconds = 60;       ///< wall-clock budget of one query
+  /// Threads one scan of a metric query may use: with 2 or more, the evaluator asks the
+  /// source for that many shards of streams (EntrySource::shards), evaluates them at once and
+  /// merges the results exactly. 1 evaluates on the calling thread only.
+  std::size_t parallelism = 1;
 };
 
 /// Executes a LogQL query over `params.range` against `source`. Log queries
