@@ -127,6 +127,25 @@ struct CurrentSocket {
 
 int HostHttpListener::current_socket() { return t_current_socket; }
 
+void HostHttpListener::frame_request_body(httplib::Request& req) {
+  if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+    req.headers.emplace("Content-Length", "0");
+  }
+  const auto type = req.headers.find("Content-Type");
+  if (type != req.headers.end() &&
+      type->second.rfind("application/x-www-form-urlencoded", 0) == 0) {
+    std::string value = type->second;
+    req.headers.erase(type);
+    req.headers.emplace(kFormContentTypeHeader, std::move(value));
+  }
+}
+
+bool HostHttpListener::has_form_body(const httplib::Request& req) {
+  return req.get_header_value(kFormContentTypeHeader)
+             .rfind("application/x-www-form-urlencoded", 0) == 0 ||
+         req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0;
+}
+
 bool HostHttpListener::process_and_close_socket(socket_t sock) {
   ConnectionStream stream(sock, to_ms(read_timeout_sec_, read_timeout_usec_),
                           to_ms(write_timeout_sec_, write_timeout_usec_));

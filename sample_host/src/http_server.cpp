@@ -169,6 +169,9 @@ void HttpServer::install_routes() {
 
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     HostMetrics::mark_request_start();
+    // httplib hands the handler its own (non-const) request as const; the body is read
+    // after this handler, so this is the one place to say how to read it.
+    HostHttpListener::frame_request_body(const_cast<httplib::Request&>(req));
     if (!BearerAuth::is_open_path(req.path) &&
         !options_.auth.allows(req.get_header_value("Authorization"))) {
       spdlog::warn("http {} {} refused: missing or wrong bearer token", req.method, req.path);

@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "http_connection.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "loki_tail.hpp"
 #include "lognurse/host_api/time.hpp"
@@ -93,10 +94,7 @@ std::string url_decode(std::string_view text) {
 /// given in both places is kept once.
 Params request_params(const httplib::Request& req) {
   Params params(req.params.begin(), req.params.end());
-  if (req.method != "POST" ||
-      req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) != 0) {
-    return params;
-  }
+  if (req.method != "POST" || !HostHttpListener::has_form_body(req)) return params;
   std::set<std::pair<std::string, std::string>> known(params.begin(), params.end());
   std::string_view body = req.body;
   std::size_t pos = 0;

@@ -1,6 +1,13 @@
 // The HTTP surfaces of `sample_host serve` over real loopback sockets.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -230,4 +237,73 @@ TEST_CASE("search quoting: hostile filter values never change the query's meanin
     CHECK(by_service["data"]["result"][0]["values"][0][1] == "service line " + std::to_string(i));
     ++i;
   }
+}
+
+namespace {
+
+/// Sends `request` as is on a fresh loopback connection and returns what the server answers
+/// within 5 s: its status line, or "" when nothing came.
+std::string status_line_of_raw_request(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  while (answer.find("\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return answer.substr(0, answer.find("\r\n"));
+}
+
+}  // namespace
+
+TEST_CASE("a POST without Content-Length has an empty body and is answered at once") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(status_line_of_raw_request(server.port(),
+                                   "POST /api/nurse/logs/error_patterns HTTP/1.1\r\n"
+                                   "Host: 127.0.0.1\r\n\r\n") == "HTTP/1.1 200 OK");
+  CHECK(status_line_of_raw_request(server.port(),
+                                   "POST /api/nurse/logs/query HTTP/1.1\r\n"
+                                   "Host: 127.0.0.1\r\n\r\n") == "HTTP/1.1 400 Bad Request");
+  CHECK(status_line_of_raw_request(server.port(), "PUT /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .rfind("HTTP/1.1 4", 0) == 0);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
+}
+
+TEST_CASE("form and JSON bodies over 8 KiB are read up to server.max_body_bytes") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  REQUIRE(http_post(server.port(), "/loki/api/v1/push", push_body().dump()).status == 204);
+
+  // A LogQL query of 10 KB, sent as Loki's clients send long queries: a urlencoded form.
+  const std::string needle(10'000, 'x');
+  const std::string query = R"({service_name="api"} != ")" + needle + R"(")";
+  const std::string form = "query=" + lognurse::test::url_encode(query) + "&start=" +
+                           ts(-60'000) + "&end=" + ts(60'000) + "&limit=10";
+  auto loki = http_post(server.port(), "/loki/api/v1/query_range", form,
+                        "application/x-www-form-urlencoded");
+  INFO(loki.body);
+  REQUIRE(loki.status == 200);
+  CHECK(json::parse(loki.body)["data"]["resultType"] == "streams");
+  CHECK_FALSE(json::parse(loki.body)["data"]["result"].empty());
+
+  // The same query to the Nurse tool, as `curl -d` sends JSON: labelled as a form.
+  const json arguments = {{"query", query}, {"since", "1h"}, {"limit", 10}};
+  auto tool = http_post(server.port(), "/api/nurse/logs/query", arguments.dump(),
+                        "application/x-www-form-urlencoded");
+  INFO(tool.body);
+  REQUIRE(tool.status == 200);
+  CHECK(json::parse(tool.body)["metadata"]["lines_returned"].get<int>() > 0);
 }
