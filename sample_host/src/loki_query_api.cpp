@@ -782,7 +782,14 @@ Result<std::int64_t> parse_loki_time(const std::string& value, const std::string
   }
   std::int64_t number = 0;
   if (parse_int(value, number)) {
-    return value.size() <= 10 ? number * kNanosPerSecond : number;
+    if (value.size() > 10) return number;
+    constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / kNanosPerSecond;
+    if (number > kMaxSeconds || number < -kMaxSeconds) {
+      return bad_request("could not parse '" + name + "' parameter: " + value +
+                         " Unix seconds is past 2262-04-11T23:47:16Z, the last time that Unix "
+                         "nanoseconds in 64 bits can hold");
+    }
+    return number * kNanosPerSecond;
   }
   if (value.find('-') != std::string::npos || value.find(':') != std::string::npos) {
     auto parsed = parse_time(value);

@@ -466,6 +466,12 @@ TEST_CASE("bad parameters get Loki's 400 messages") {
   CHECK(status_and_body("/loki/api/v1/query_range?" + q + "&start=yesterday") ==
         "400 could not parse 'start' parameter: \"yesterday\" is neither Unix seconds (with a "
         "fraction), Unix nanoseconds nor an RFC 3339 time such as 2026-12-04T14:33:11Z\n");
+  CHECK(status_and_body("/loki/api/v1/query_range?" + q + "&start=1&end=9999999999") ==
+        "400 could not parse 'end' parameter: 9999999999 Unix seconds is past "
+        "2262-04-11T23:47:16Z, the last time that Unix nanoseconds in 64 bits can hold\n");
+  CHECK(status_and_body("/loki/api/v1/query?query=" + encode("count_over_time({a=\"b\"}[1m])") +
+                        "&time=9999999999")
+            .rfind("400 could not parse 'time' parameter: 9999999999 Unix seconds", 0) == 0);
   CHECK(status_and_body("/loki/api/v1/query?" + q) ==
         "400 log queries are not supported as an instant query type, please change your query "
         "to a range query type\n");
