@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <utility>
 
 namespace lognurse {
@@ -32,6 +33,23 @@ Error bad_time(std::string_view text) {
       "cannot parse time \"" + std::string(text.substr(0, 64)) +
           "\": use RFC 3339 (2026-12-04T14:33:11Z), Unix seconds (1733322791 or "
           "1733322791.25) or Unix nanoseconds (19 digits)");
+}
+
+/// `seconds` and `fraction_ns` (0 to 999,999,999) as Unix nanoseconds, or an error when they
+/// fall outside what 64 bits of nanoseconds hold (1677-09-21 to 2262-04-11).
+Result<std::int64_t> nanoseconds(std::string_view text, std::int64_t seconds,
+                                 std::int64_t fraction_ns) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  const bool fits = seconds >= 0 ? seconds <= (kMax - fraction_ns) / kNanosPerSecond
+                                 : seconds >= kMin / kNanosPerSecond;
+  if (!fits) {
+    return invalid_argument("time.out_of_range",
+                            "time \"" + std::string(text.substr(0, 64)) +
+                                "\" is outside what Unix nanoseconds in 64 bits can hold "
+                                "(1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z)");
+  }
+  return seconds * kNanosPerSecond + fraction_ns;
 }
 
 /// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
@@ -94,7 +112,7 @@ Result<std::int64_t> parse_rfc3339(std::string_view text) {
 
   const std::int64_t seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 +
                                minute * 60 + second - offset_seconds;
-  return seconds * kNanosPerSecond + fraction_ns;
+  return nanoseconds(text, seconds, fraction_ns);
 }
 
 }  // namespace
@@ -119,7 +137,7 @@ Result<std::int64_t> parse_time(std::string_view text) {
     // Loki's rule: more than 10 digits means nanoseconds would overflow
     // seconds only in year 2286, so 19-digit values are nanoseconds.
     if (whole.size() >= 16) return value;
-    return value * kNanosPerSecond;
+    return nanoseconds(text, value, 0);
   }
   const auto fraction = text.substr(dot + 1);
   if (!all_digits(fraction) || whole.size() > 11) return bad_time(text);
@@ -129,7 +147,7 @@ Result<std::int64_t> parse_time(std::string_view text) {
     fraction_ns += (fraction[i] - '0') * scale;
     scale /= 10;
   }
-  return value * kNanosPerSecond + fraction_ns;
+  return nanoseconds(text, value, fraction_ns);
 }
 
 Result<std::int64_t> parse_duration(std::string_view text) {

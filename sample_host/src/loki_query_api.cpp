@@ -794,6 +794,9 @@ Result<std::int64_t> parse_loki_time(const std::string& value, const std::string
   if (value.find('-') != std::string::npos || value.find(':') != std::string::npos) {
     auto parsed = parse_time(value);
     if (parsed) return parsed.value();
+    if (parsed.error().code == "time.out_of_range") {
+      return bad_request("could not parse '" + name + "' parameter: " + parsed.error().message);
+    }
   }
   return bad();
 }

@@ -47,3 +47,21 @@ TEST_CASE("format_time and format_duration print compact UTC forms") {
   CHECK(format_duration(250'000'000) == "250ms");
   CHECK(format_duration(0) == "0s");
 }
+
+TEST_CASE("parse_time refuses times that Unix nanoseconds in 64 bits cannot hold") {
+  CHECK(parse_time("2262-04-11T23:47:16Z").value() == 9223372036LL * kNanosPerSecond);
+  CHECK(parse_time("1677-09-21T00:12:44Z").value() == -9223372036LL * kNanosPerSecond);
+  CHECK(parse_time("9223372036.854775807").value() == 9223372036854775807LL);
+  for (const char* far : {"2262-04-11T23:47:17Z", "9999-12-31T23:59:59Z", "1677-09-21T00:12:43Z",
+                          "0000-01-01T00:00:00Z", "9223372037", "999999999999999",
+                          "9223372036.854775808", "99999999999.5"}) {
+    auto parsed = parse_time(far);
+    INFO(far);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().code == "time.out_of_range");
+    CHECK(parsed.error().message ==
+          "time \"" + std::string(far) +
+              "\" is outside what Unix nanoseconds in 64 bits can hold "
+              "(1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z)");
+  }
+}

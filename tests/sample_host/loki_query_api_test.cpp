@@ -472,6 +472,9 @@ TEST_CASE("bad parameters get Loki's 400 messages") {
   CHECK(status_and_body("/loki/api/v1/query?query=" + encode("count_over_time({a=\"b\"}[1m])") +
                         "&time=9999999999")
             .rfind("400 could not parse 'time' parameter: 9999999999 Unix seconds", 0) == 0);
+  CHECK(status_and_body("/loki/api/v1/query_range?" + q + "&start=9999-12-31T23:59:59Z") ==
+        "400 could not parse 'start' parameter: time \"9999-12-31T23:59:59Z\" is outside what "
+        "Unix nanoseconds in 64 bits can hold (1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z)\n");
   CHECK(status_and_body("/loki/api/v1/query?" + q) ==
         "400 log queries are not supported as an instant query type, please change your query "
         "to a range query type\n");
