@@ -30,14 +30,8 @@ namespace {
 /// A loopback connection with a 5 s receive timeout, closed on destruction.
 class Socket {
 public:
-  explicit Socket(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval timeout{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  explicit Socket(int port) : fd_(lognurse::test::connect_loopback(port, 5)) {
+    REQUIRE(fd_ >= 0);
   }
   ~Socket() { ::close(fd_); }
 

@@ -97,4 +97,8 @@ HttpResponse http_post(int port, const std::string& path, const std::string& bod
                        const std::string& content_type = "application/json",
                        const std::vector<std::pair<std::string, std::string>>& headers = {});
 
+/// A TCP connection to 127.0.0.1:`port` whose reads time out after `receive_timeout_seconds`;
+/// -1 when it cannot connect. The caller closes it.
+int connect_loopback(int port, int receive_timeout_seconds);
+
 }  // namespace lognurse::test
