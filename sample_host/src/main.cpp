@@ -274,7 +274,9 @@ int run_query(Application& app, const Arguments& args) {
   }
   if (args.options.count("limit")) {
     const auto& text = args.options.at("limit");
-    if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+    // A limit of 0 would print nothing and look like an empty result.
+    if (text.empty() || text.size() > 7 ||
+        text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0) {
       return usage_error("query", "--limit must be a positive integer");
     }
     query.limit = std::stoul(text);

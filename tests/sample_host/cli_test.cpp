@@ -1,5 +1,6 @@
 // The sample_host command line, driven through the real binary.
 
+#include <filesystem>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -153,4 +154,17 @@ TEST_CASE("ingest of a real nginx access log counts a term as grep -c does") {
     CHECK(answer["metadata"]["lines_returned"] == expected);
     CHECK(answer["metadata"]["truncated"] == false);
   }
+}
+
+TEST_CASE("query refuses a limit of 0 as bad usage") {
+  TempDir data;
+  auto zero = run_command(host(data, {"query", "{service_name=\"cli\"}", "--limit", "0"}));
+  CHECK(zero.exit_code == 2);
+  // The plugins load before the options are checked, and log that first.
+  CHECK_THAT(zero.err,
+             Catch::Contains("\nsample_host query: --limit must be a positive integer\n"));
+  CHECK(zero.out.empty());
+
+  auto one = run_command(host(data, {"query", "{service_name=\"cli\"}", "--limit", "1"}));
+  CHECK(one.exit_code == 0);
 }
