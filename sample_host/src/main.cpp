@@ -254,6 +254,10 @@ int run_query(Application& app, const Arguments& args) {
   lognurse::LogQuery query;
   query.logql = args.positional[0];
   if (args.options.count("tenant")) query.tenant = args.options.at("tenant");
+  // Both would set the start of the range, and which one wins would be a guess.
+  if (args.options.count("since") && args.options.count("start")) {
+    return usage_error("query", "--since and --start exclude each other; give one of them");
+  }
   query.range.end_ns = lognurse::now_ns() + 1;
   std::int64_t since = 3600 * lognurse::kNanosPerSecond;
   if (args.options.count("since")) {

@@ -168,3 +168,13 @@ TEST_CASE("query refuses a limit of 0 as bad usage") {
   auto one = run_command(host(data, {"query", "{service_name=\"cli\"}", "--limit", "1"}));
   CHECK(one.exit_code == 0);
 }
+
+TEST_CASE("query refuses --since together with --start") {
+  TempDir data;
+  auto both = run_command(host(data, {"query", "{service_name=\"cli\"}", "--since", "24h",
+                                      "--start", "2026-12-04T00:00:00Z"}));
+  CHECK(both.exit_code == 2);
+  CHECK_THAT(both.err, Catch::Contains("\nsample_host query: --since and --start exclude each "
+                                         "other; give one of them\n"));
+  CHECK(both.out.empty());
+}
