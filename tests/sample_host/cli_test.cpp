@@ -178,3 +178,45 @@ TEST_CASE("query refuses --since together with --start") {
                                          "other; give one of them\n"));
   CHECK(both.out.empty());
 }
+
+TEST_CASE("ingest fails on a directory as on a missing file, keeping the files before it") {
+  TempDir data;
+  const auto first = data.file("first.log");
+  const auto last = data.file("last.log");
+  const auto directory = data.file("logs");
+  std::filesystem::create_directory(directory);
+  std::ofstream(first) << "2026-12-01T10:00:00Z first\n";
+  std::ofstream(last) << "2026-12-01T10:00:01Z last\n";
+
+  auto alone = run_command(host(data, {"ingest", "--labels", "service_name=cli", directory}));
+  CHECK(alone.exit_code == 1);
+  CHECK_THAT(alone.err, Catch::Contains("error: ingest.unreadable: " + directory +
+                                        " is a directory; give the log files in it, e.g. " +
+                                        directory + "/*.log\n"));
+  CHECK(alone.out.empty());
+
+  // Among several paths, a directory stops the ingest where a missing file does.
+  const auto missing = data.file("missing.log");
+  struct Case {
+    std::string service;
+    std::string bad_path;
+    std::string message;
+  };
+  for (const auto& c :
+       {Case{"dir", directory, directory + " is a directory"},
+        Case{"missing", missing, "cannot open " + missing + " for reading"}}) {
+    INFO(c.service);
+    auto several = run_command(
+        host(data, {"ingest", "--labels", "service_name=" + c.service, first, c.bad_path, last}));
+    CHECK(several.exit_code == 1);
+    CHECK_THAT(several.err, Catch::Contains("error: ingest.unreadable: " + c.message));
+    CHECK(several.out.empty());
+
+    auto stored = run_command(host(data, {"query", "{service_name=\"" + c.service + "\"}",
+                                          "--start", "2026-12-01T00:00:00Z", "--end",
+                                          "2026-12-02T00:00:00Z", "--direction", "forward"}));
+    REQUIRE(stored.exit_code == 0);
+    CHECK(stored.out == "2026-12-01T10:00:00Z {filename=\"" + first + "\", service_name=\"" +
+                            c.service + "\"} 2026-12-01T10:00:00Z first\n");
+  }
+}
