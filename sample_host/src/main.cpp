@@ -164,6 +164,11 @@ int usage_error(const std::string& command, const std::string& message) {
   return kUsage;
 }
 
+/// The levels the host accepts, as logging.level does in the config file.
+bool valid_log_level(const std::string& level) {
+  return level == "debug" || level == "info" || level == "warn" || level == "error";
+}
+
 int fail(const lognurse::Error& error) {
   std::cerr << "error: " << error.code << ": " << error.message << "\n";
   return kFailure;
@@ -365,6 +370,11 @@ int main(int argc, char** argv) {
     if (arg == "--config" || arg == "--log-level") {
       if (i + 1 >= args.size()) return usage_error("", arg + " needs a value");
       (arg == "--config" ? config_path : overrides.log_level.emplace()) = args[++i];
+      // Checked here, before any command runs: spdlog would quietly map an unknown level to off.
+      if (arg == "--log-level" && !valid_log_level(*overrides.log_level)) {
+        return usage_error("", "--log-level must be debug, info, warn or error, got \"" +
+                                   *overrides.log_level + "\"");
+      }
       continue;
     }
     if (arg.rfind("--", 0) == 0) return usage_error("", "unknown option " + arg);

@@ -220,3 +220,20 @@ TEST_CASE("ingest fails on a directory as on a missing file, keeping the files b
                             c.service + "\"} 2026-12-01T10:00:00Z first\n");
   }
 }
+
+TEST_CASE("an invalid --log-level is bad usage, found before anything starts") {
+  TempDir work;
+  const auto data_dir = work.file("data");
+  auto loud = run_command({host_binary(), "--log-level", "loud", "serve", "--listen",
+                           "127.0.0.1:0", "--data-dir", data_dir},
+                          "", std::chrono::seconds(20));
+  CHECK(loud.exit_code == 2);
+  CHECK_THAT(loud.err, Catch::StartsWith("sample_host: --log-level must be debug, info, warn or "
+                                         "error, got \"loud\"\n"));
+  CHECK(loud.out.empty());
+  CHECK_FALSE(std::filesystem::exists(data_dir));
+
+  auto warn = run_command({host_binary(), "--log-level", "warn", "plugins", "--data-dir",
+                           data_dir});
+  CHECK(warn.exit_code == 0);
+}
