@@ -68,7 +68,7 @@ options:
 )";
 
 const std::map<std::string, std::string> kCommandUsage = {
-    {"serve", R"(usage: sample_host serve [--listen ADDR:PORT] [--data-dir DIR]
+    {"serve", R"(usage: sample_host serve [--listen HOST:PORT] [--data-dir DIR]
 
 Serves HTTP on one listener (default 127.0.0.1:8470):
   /api/nurse/logs/...              every Nurse tool (GET /api/openapi.json lists the routes)
@@ -421,6 +421,13 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (command == "serve") {
+    // A malformed address is a mistake in the command or config, found before anything starts;
+    // an address that parses but cannot be bound is left to bind() and fails with exit 1.
+    const auto listen = overrides.listen.value_or(config.value().listen);
+    if (auto address = lognurse::host::parse_listen_address(listen); !address) {
+      return usage_error("serve", address.error().message);
+    }
+
     // Block the stop signals in every thread; the serve loop waits for them.
     sigset_t set;
     sigemptyset(&set);

@@ -237,3 +237,33 @@ TEST_CASE("an invalid --log-level is bad usage, found before anything starts") {
                            data_dir});
   CHECK(warn.exit_code == 0);
 }
+
+TEST_CASE("serve exits 2 on a malformed listen address and 1 on one in use") {
+  TempDir work;
+  const auto data_dir = work.file("data");
+  auto nonsense = run_command({host_binary(), "serve", "--listen", "nonsense", "--data-dir",
+                               data_dir},
+                              "", std::chrono::seconds(20));
+  CHECK(nonsense.exit_code == 2);
+  CHECK_THAT(nonsense.err, Catch::StartsWith("sample_host serve: listen address \"nonsense\" must "
+                                             "be HOST:PORT, e.g. 127.0.0.1:8470\n"));
+  CHECK(nonsense.out.empty());
+
+  auto bad_port = run_command({host_binary(), "serve", "--listen", "127.0.0.1:99999",
+                               "--data-dir", data_dir},
+                              "", std::chrono::seconds(20));
+  CHECK(bad_port.exit_code == 2);
+  CHECK_THAT(bad_port.err,
+             Catch::StartsWith("sample_host serve: listen address \"127.0.0.1:99999\" has an "
+                               "invalid port; write HOST:PORT with a port from 0 to 65535, e.g. "
+                               "127.0.0.1:8470\n"));
+  CHECK_FALSE(std::filesystem::exists(data_dir));
+
+  lognurse::test::HostServer first({"--data-dir", work.file("first")});
+  const auto address = "127.0.0.1:" + std::to_string(first.port());
+  auto in_use = run_command({host_binary(), "serve", "--listen", address, "--data-dir", data_dir},
+                            "", std::chrono::seconds(20));
+  CHECK(in_use.exit_code == 1);
+  CHECK_THAT(in_use.err, Catch::Contains("error: http.bind_failed: cannot listen on " + address +
+                                         " (in use, or not a local address)"));
+}
