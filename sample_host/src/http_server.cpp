@@ -93,7 +93,9 @@ Result<std::pair<std::string, int>> parse_listen_address(const std::string& list
       port_text.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(port_text) > 65535) {
     return invalid_argument("config.invalid_listen",
-                            "listen address \"" + listen + "\" has an invalid port");
+                            "listen address \"" + listen +
+                                "\" has an invalid port; write HOST:PORT with a port from 0 "
+                                "to 65535, e.g. 127.0.0.1:8470");
   }
   return std::make_pair(host, std::stoi(port_text));
 }

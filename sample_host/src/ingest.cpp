@@ -78,6 +78,13 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
   std::vector<IngestFileReport> reports;
   const std::int64_t started = now_ns();
   for (const auto& file : files) {
+    // A directory opens as a stream that reads nothing, which would pass for an empty file.
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) {
+      return invalid_argument("ingest.unreadable",
+                              file + " is a directory; give the log files in it, e.g. " + file +
+                                  "/*.log");
+    }
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       return invalid_argument("ingest.unreadable", "cannot open " + file + " for reading");

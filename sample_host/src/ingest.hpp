@@ -27,8 +27,9 @@ struct IngestOptions {
 
 /// Pushes every line of `files` through `backend`. A batch refused by the
 /// backend's ingestion rate limit ("store.rate_limited") is retried every
-/// quarter second for up to two minutes. Stops at the first failed push;
-/// entries of earlier batches stay stored.
+/// quarter second for up to two minutes. Stops at the first file that cannot be
+/// opened or is a directory ("ingest.unreadable") and at the first failed push;
+/// the files and batches before it stay stored.
 Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backend,
                                                    const std::vector<std::string>& files,
                                                    const IngestOptions& options);

@@ -68,7 +68,7 @@ options:
 )";
 
 const std::map<std::string, std::string> kCommandUsage = {
-    {"serve", R"(usage: sample_host serve [--listen ADDR:PORT] [--data-dir DIR]
+    {"serve", R"(usage: sample_host serve [--listen HOST:PORT] [--data-dir DIR]
 
 Serves HTTP on one listener (default 127.0.0.1:8470):
   /api/nurse/logs/...              every Nurse tool (GET /api/openapi.json lists the routes)
@@ -164,6 +164,11 @@ int usage_error(const std::string& command, const std::string& message) {
   return kUsage;
 }
 
+/// The levels the host accepts, as logging.level does in the config file.
+bool valid_log_level(const std::string& level) {
+  return level == "debug" || level == "info" || level == "warn" || level == "error";
+}
+
 int fail(const lognurse::Error& error) {
   std::cerr << "error: " << error.code << ": " << error.message << "\n";
   return kFailure;
@@ -254,6 +259,10 @@ int run_query(Application& app, const Arguments& args) {
   lognurse::LogQuery query;
   query.logql = args.positional[0];
   if (args.options.count("tenant")) query.tenant = args.options.at("tenant");
+  // Both would set the start of the range, and which one wins would be a guess.
+  if (args.options.count("since") && args.options.count("start")) {
+    return usage_error("query", "--since and --start exclude each other; give one of them");
+  }
   query.range.end_ns = lognurse::now_ns() + 1;
   std::int64_t since = 3600 * lognurse::kNanosPerSecond;
   if (args.options.count("since")) {
@@ -274,7 +283,9 @@ int run_query(Application& app, const Arguments& args) {
   }
   if (args.options.count("limit")) {
     const auto& text = args.options.at("limit");
-    if (text.empty() || text.size() > 7 || text.find_first_not_of("0123456789") != std::string::npos) {
+    // A limit of 0 would print nothing and look like an empty result.
+    if (text.empty() || text.size() > 7 ||
+        text.find_first_not_of("0123456789") != std::string::npos || std::stoul(text) == 0) {
       return usage_error("query", "--limit must be a positive integer");
     }
     query.limit = std::stoul(text);
@@ -359,6 +370,11 @@ int main(int argc, char** argv) {
     if (arg == "--config" || arg == "--log-level") {
       if (i + 1 >= args.size()) return usage_error("", arg + " needs a value");
       (arg == "--config" ? config_path : overrides.log_level.emplace()) = args[++i];
+      // Checked here, before any command runs: spdlog would quietly map an unknown level to off.
+      if (arg == "--log-level" && !valid_log_level(*overrides.log_level)) {
+        return usage_error("", "--log-level must be debug, info, warn or error, got \"" +
+                                   *overrides.log_level + "\"");
+      }
       continue;
     }
     if (arg.rfind("--", 0) == 0) return usage_error("", "unknown option " + arg);
@@ -405,6 +421,13 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (command == "serve") {
+    // A malformed address is a mistake in the command or config, found before anything starts;
+    // an address that parses but cannot be bound is left to bind() and fails with exit 1.
+    const auto listen = overrides.listen.value_or(config.value().listen);
+    if (auto address = lognurse::host::parse_listen_address(listen); !address) {
+      return usage_error("serve", address.error().message);
+    }
+
     // Block the stop signals in every thread; the serve loop waits for them.
     sigset_t set;
     sigemptyset(&set);

@@ -1,5 +1,6 @@
 // The sample_host command line, driven through the real binary.
 
+#include <filesystem>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -153,4 +154,116 @@ TEST_CASE("ingest of a real nginx access log counts a term as grep -c does") {
     CHECK(answer["metadata"]["lines_returned"] == expected);
     CHECK(answer["metadata"]["truncated"] == false);
   }
+}
+
+TEST_CASE("query refuses a limit of 0 as bad usage") {
+  TempDir data;
+  auto zero = run_command(host(data, {"query", "{service_name=\"cli\"}", "--limit", "0"}));
+  CHECK(zero.exit_code == 2);
+  // The plugins load before the options are checked, and log that first.
+  CHECK_THAT(zero.err,
+             Catch::Contains("\nsample_host query: --limit must be a positive integer\n"));
+  CHECK(zero.out.empty());
+
+  auto one = run_command(host(data, {"query", "{service_name=\"cli\"}", "--limit", "1"}));
+  CHECK(one.exit_code == 0);
+}
+
+TEST_CASE("query refuses --since together with --start") {
+  TempDir data;
+  auto both = run_command(host(data, {"query", "{service_name=\"cli\"}", "--since", "24h",
+                                      "--start", "2026-12-04T00:00:00Z"}));
+  CHECK(both.exit_code == 2);
+  CHECK_THAT(both.err, Catch::Contains("\nsample_host query: --since and --start exclude each "
+                                         "other; give one of them\n"));
+  CHECK(both.out.empty());
+}
+
+TEST_CASE("ingest fails on a directory as on a missing file, keeping the files before it") {
+  TempDir data;
+  const auto first = data.file("first.log");
+  const auto last = data.file("last.log");
+  const auto directory = data.file("logs");
+  std::filesystem::create_directory(directory);
+  std::ofstream(first) << "2026-12-01T10:00:00Z first\n";
+  std::ofstream(last) << "2026-12-01T10:00:01Z last\n";
+
+  auto alone = run_command(host(data, {"ingest", "--labels", "service_name=cli", directory}));
+  CHECK(alone.exit_code == 1);
+  CHECK_THAT(alone.err, Catch::Contains("error: ingest.unreadable: " + directory +
+                                        " is a directory; give the log files in it, e.g. " +
+                                        directory + "/*.log\n"));
+  CHECK(alone.out.empty());
+
+  // Among several paths, a directory stops the ingest where a missing file does.
+  const auto missing = data.file("missing.log");
+  struct Case {
+    std::string service;
+    std::string bad_path;
+    std::string message;
+  };
+  for (const auto& c :
+       {Case{"dir", directory, directory + " is a directory"},
+        Case{"missing", missing, "cannot open " + missing + " for reading"}}) {
+    INFO(c.service);
+    auto several = run_command(
+        host(data, {"ingest", "--labels", "service_name=" + c.service, first, c.bad_path, last}));
+    CHECK(several.exit_code == 1);
+    CHECK_THAT(several.err, Catch::Contains("error: ingest.unreadable: " + c.message));
+    CHECK(several.out.empty());
+
+    auto stored = run_command(host(data, {"query", "{service_name=\"" + c.service + "\"}",
+                                          "--start", "2026-12-01T00:00:00Z", "--end",
+                                          "2026-12-02T00:00:00Z", "--direction", "forward"}));
+    REQUIRE(stored.exit_code == 0);
+    CHECK(stored.out == "2026-12-01T10:00:00Z {filename=\"" + first + "\", service_name=\"" +
+                            c.service + "\"} 2026-12-01T10:00:00Z first\n");
+  }
+}
+
+TEST_CASE("an invalid --log-level is bad usage, found before anything starts") {
+  TempDir work;
+  const auto data_dir = work.file("data");
+  auto loud = run_command({host_binary(), "--log-level", "loud", "serve", "--listen",
+                           "127.0.0.1:0", "--data-dir", data_dir},
+                          "", std::chrono::seconds(20));
+  CHECK(loud.exit_code == 2);
+  CHECK_THAT(loud.err, Catch::StartsWith("sample_host: --log-level must be debug, info, warn or "
+                                         "error, got \"loud\"\n"));
+  CHECK(loud.out.empty());
+  CHECK_FALSE(std::filesystem::exists(data_dir));
+
+  auto warn = run_command({host_binary(), "--log-level", "warn", "plugins", "--data-dir",
+                           data_dir});
+  CHECK(warn.exit_code == 0);
+}
+
+TEST_CASE("serve exits 2 on a malformed listen address and 1 on one in use") {
+  TempDir work;
+  const auto data_dir = work.file("data");
+  auto nonsense = run_command({host_binary(), "serve", "--listen", "nonsense", "--data-dir",
+                               data_dir},
+                              "", std::chrono::seconds(20));
+  CHECK(nonsense.exit_code == 2);
+  CHECK_THAT(nonsense.err, Catch::StartsWith("sample_host serve: listen address \"nonsense\" must "
+                                             "be HOST:PORT, e.g. 127.0.0.1:8470\n"));
+  CHECK(nonsense.out.empty());
+
+  auto bad_port = run_command({host_binary(), "serve", "--listen", "127.0.0.1:99999",
+                               "--data-dir", data_dir},
+                              "", std::chrono::seconds(20));
+  CHECK(bad_port.exit_code == 2);
+  CHECK_THAT(bad_port.err,
+             Catch::StartsWith("sample_host serve: listen address \"127.0.0.1:99999\" has an "
+                               "invalid port; write HOST:PORT with a port from 0 to 65535, e.g. "
+                               "127.0.0.1:8470\n"));
+  CHECK_FALSE(std::filesystem::exists(data_dir));
+
+  lognurse::test::HostServer first({"--data-dir", work.file("first")});
+  const auto address = "127.0.0.1:" + std::to_string(first.port());
+  auto in_use = run_command({host_binary(), "serve", "--listen", address, "--data-dir", data_dir},
+                            "", std::chrono::seconds(20));
+  CHECK(in_use.exit_code == 1);
+  CHECK_THAT(in_use.err, Catch::Contains("error: http.bind_failed: cannot listen on " + address +
+                                         " (in use, or not a local address)"));
 }
