@@ -4,10 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -16,12 +19,29 @@
 
 namespace {
 
+/// The run's store directory: fresh for every run, so that a run with a fixed seed is
+/// repeatable, and removed at exit, after the registry that uses it is gone. Held in a plain
+/// array, which no destructor clears before the exit handler reads it.
+char fuzz_data_dir[4096];
+
+std::string make_fuzz_data_dir() {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("lognurse-mcp-fuzz-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(path);
+  std::snprintf(fuzz_data_dir, sizeof fuzz_data_dir, "%s", path.c_str());
+  std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(fuzz_data_dir, ignored);
+  });
+  return path.string();
+}
+
 lognurse::registry::Registry& fuzz_registry() {
   static std::unique_ptr<lognurse::registry::Registry> registry = [] {
     lognurse::registry::RegistryOptions options;
     const char* plugins = std::getenv("LOGNURSE_PLUGIN_DIR");
     options.plugin_dirs = {plugins ? plugins : LOGNURSE_PLUGIN_DIR};
-    options.data_dir = (std::filesystem::temp_directory_path() / "lognurse-mcp-fuzz").string();
+    options.data_dir = make_fuzz_data_dir();
     auto created = std::make_unique<lognurse::registry::Registry>(options);
     created->load_all();
     return created;

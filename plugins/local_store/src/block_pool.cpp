@@ -106,7 +106,11 @@ bool BlockPool::in_use_over_budget() const {
 }
 
 BlockPool& BlockPool::unpooled() {
-  static auto* pool = new BlockPool(0);  // never destroyed: blocks may outlive static objects
+  // Never destroyed, as blocks may outlive static objects; built in static storage rather
+  // than on the heap, so that nothing is left allocated when the plugin is unloaded (a pool
+  // with a budget of 0 keeps no buffers).
+  alignas(BlockPool) static unsigned char storage[sizeof(BlockPool)];
+  static BlockPool* pool = new (storage) BlockPool(0);
   return *pool;
 }
 
