@@ -6,11 +6,11 @@
 // to the baseline.
 //
 // usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] [--only NAME]
-//                    [--parallelism N] [--chunk-encoding zstd|lz4]
+//                    [--query LOGQL] [--parallelism N] [--chunk-encoding zstd|lz4]
 // The data set is built in DIR (default a new directory under /tmp) and
 // removed afterwards unless --keep; --reuse queries the set an earlier --keep
 // run left in DIR (same --lines), --only runs the queries whose name contains
-// NAME. --parallelism sets the store's query_parallelism (default: the cores),
+// NAME, --query times LOGQL (1m steps) instead of the fixed set. --parallelism sets the store's query_parallelism (default: the cores),
 // --chunk-encoding its chunk_encoding (default zstd) for a data set built anew.
 
 #include <sys/resource.h>
@@ -56,6 +56,7 @@ struct Options {
   bool keep = false;
   bool reuse = false;      ///< query the data set left in --dir by an earlier --keep run
   std::string only;        ///< run only the queries whose name contains this
+  std::string query;       ///< run this query instead of the fixed set
   std::size_t parallelism = 0;  ///< query_parallelism; 0 keeps the store's default
   std::string chunk_encoding = "zstd";
 };
@@ -143,13 +144,16 @@ int main(int argc, char** argv) {
       options.reuse = options.keep = true;
     } else if (arg == "--only" && i + 1 < argc) {
       options.only = argv[++i];
+    } else if (arg == "--query" && i + 1 < argc) {
+      options.query = argv[++i];
     } else if (arg == "--chunk-encoding" && i + 1 < argc) {
       options.chunk_encoding = argv[++i];
     } else if (arg == "--parallelism" && i + 1 < argc) {
       options.parallelism = std::max(1, std::stoi(argv[++i]));
     } else {
       std::cerr << "usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] "
-                   "[--only NAME] [--parallelism N] [--chunk-encoding zstd|lz4]\n";
+                   "[--only NAME] [--query LOGQL] [--parallelism N] "
+                   "[--chunk-encoding zstd|lz4]\n";
       return 2;
     }
   }
@@ -280,7 +284,7 @@ int main(int argc, char** argv) {
     std::int64_t step_ns;
     std::string baseline;  // a term for rg -c, or empty
   };
-  const std::vector<Row> rows = {
+  std::vector<Row> rows = {
       {"rare term, clustered (1 in 20,000 lines, one minute)",
        std::string("sum(count_over_time({env=\"prod\"} |= \"") + kRareClustered + "\" [1h]))", kHour,
        kRareClustered},
@@ -294,6 +298,7 @@ int main(int argc, char** argv) {
        "sum by (level) (count_over_time({env=\"prod\"} | logfmt [1m]))", 60 * kSecond, ""},
       {"first page, backward, limit 100", "{env=\"prod\"}", 0, ""},
   };
+  if (!options.query.empty()) rows = {{options.query, options.query, 60 * kSecond, ""}};
   std::printf("\nqueries on %zu threads (query_parallelism)\n", store.config().query_parallelism);
   std::printf("\n| query | store (median of %d) | store CPU | rg -c (median) | store / rg | answer |\n",
               options.repeat);

@@ -51,9 +51,14 @@ class Execution {
 public:
   explicit Execution(const Limits& limits) : limits_(limits), started_(Clock::now()) {}
 
-  /// The state of one shard of a sharded scan: the same limits and clock, its own counts.
-  Execution(const Limits& limits, Clock::time_point started)
-      : limits_(limits), started_(started) {}
+  /// The state of one shard of a sharded scan: the same limits, clock and source, its own
+  /// counts.
+  Execution(const Execution& parent, Clock::time_point started)
+      : limits_(parent.limits_), started_(started), stable_streams_(parent.stable_streams_) {}
+
+  /// Whether the source's Labels objects identify streams by address
+  /// (EntrySource::stable_stream_labels).
+  void set_stable_streams(bool stable) { stable_streams_ = stable; }
 
   Clock::time_point started() const { return started_; }
 
@@ -84,10 +89,13 @@ public:
     stats_.bytes_scanned += entry.line.size();
     // Sources usually hand out one Labels object per stream, so the object's
     // address finds a stream seen recently in a few comparisons even when
-    // streams interleave entry by entry. The labels are still compared: a
-    // source may reuse one object for several streams, or build one per entry.
+    // streams interleave entry by entry. Unless the source says its objects
+    // are stable, the labels are still compared: a source may reuse one object
+    // for several streams, or build one per entry.
     for (const auto& seen : recent_) {
-      if (seen.address == &stream && same_labels(*seen.labels, stream)) return;
+      if (seen.address == &stream && (stable_streams_ || same_labels(*seen.labels, stream))) {
+        return;
+      }
     }
     recent_[next_recent_] = {&stream, &known_stream(stream)};
     next_recent_ = (next_recent_ + 1) % recent_.size();
@@ -157,6 +165,7 @@ public:
 private:
   const Limits& limits_;
   Clock::time_point started_;
+  bool stable_streams_ = false;
   std::uint64_t ticks_ = 0;
   bool expired_ = false;
   QueryStats stats_;
@@ -930,7 +939,7 @@ private:
     std::vector<std::unique_ptr<RangeScan>> scans;
     for (std::size_t s = 0; s < n; ++s) {
       executions.push_back(
-          std::make_unique<Execution>(execution_.limits(), execution_.started()));
+          std::make_unique<Execution>(execution_, execution_.started()));
       scans.push_back(std::make_unique<RangeScan>(r, grid_, *executions[s], &stop_after));
     }
     std::vector<Status> statuses(n, success());
@@ -1369,6 +1378,7 @@ Result<QueryResult> evaluate_log_query(const LogExpr& log, const EvalParams& par
                               " (max_entries); lower the limit");
   }
   Execution execution(limits);
+  execution.set_stable_streams(source.stable_stream_labels());
   LogPipeline pipeline(log);
   ScanRequest request;
   request.matchers = log.selector;
@@ -1429,6 +1439,7 @@ Result<QueryResult> evaluate_metric_query(const MetricNode& metric, const EvalPa
   }
 
   Execution execution(limits);
+  execution.set_stable_streams(source.stable_stream_labels());
   MetricEvaluator evaluator(grid, source, execution);
   auto evaluated = evaluator.eval(metric);
   if (!evaluated.ok()) return evaluated.error();

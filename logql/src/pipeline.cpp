@@ -2,8 +2,13 @@
 
 #include <re2/re2.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -12,6 +17,7 @@
 #include "lognurse/logql/ip.hpp"
 #include "lognurse/logql/json_scanner.hpp"
 #include "lognurse/logql/lexer.hpp"
+#include "lognurse/logql/literal_finder.hpp"
 #include "lognurse/logql/pattern.hpp"
 #include "lognurse/logql/template.hpp"
 
@@ -546,7 +552,9 @@ public:
         if (auto range = IpRange::parse(value, error)) ranges_.push_back(*range);
         continue;
       }
-      if (op_ == LineFilterOp::regex || op_ == LineFilterOp::not_regex) {
+      if (op_ == LineFilterOp::contains || op_ == LineFilterOp::not_contains) {
+        finders_.emplace_back(value);
+      } else if (op_ == LineFilterOp::regex || op_ == LineFilterOp::not_regex) {
         regexes_.push_back(std::make_unique<RE2>(value, RE2::Quiet));
       } else if (op_ == LineFilterOp::pattern || op_ == LineFilterOp::not_pattern) {
         std::string error;
@@ -557,7 +565,7 @@ public:
 
   bool process(LogPipeline& p) override {
     std::string_view text = line(p);
-    if (literal_) return (text.find(values_[0]) != std::string_view::npos) == contains_;
+    if (literal_) return (finders_[0].find(text) != LiteralFinder::npos) == contains_;
     bool any = false;
     if (!ranges_.empty()) {
       for (const auto& range : ranges_) any = any || range.matches_line(text);
@@ -566,7 +574,7 @@ public:
     switch (op_) {
       case LineFilterOp::contains:
       case LineFilterOp::not_contains:
-        for (const auto& value : values_) any = any || text.find(value) != std::string_view::npos;
+        for (const auto& finder : finders_) any = any || finder.find(text) != LiteralFinder::npos;
         return op_ == LineFilterOp::contains ? any : !any;
       case LineFilterOp::regex:
       case LineFilterOp::not_regex: {
@@ -587,6 +595,7 @@ private:
   std::vector<std::string> values_;
   bool contains_;  ///< |= rather than !=
   bool literal_;   ///< one literal to look for: the common case, checked first
+  std::vector<LiteralFinder> finders_;  ///< for |= and !=
   std::vector<std::unique_ptr<RE2>> regexes_;
   std::vector<Pattern> patterns_;
   std::vector<IpRange> ranges_;
@@ -649,11 +658,9 @@ private:
 
 /// Character classes of the logfmt scanner, one table lookup a byte.
 enum LogfmtClass : unsigned char {
-  kSpace = 1,
+  kSpace = 1,  ///< ' ' and every control character below it
   kEquals = 2,
   kQuote = 4,
-  kNameChar = 8,
-  kDigit = 16,
 };
 
 constexpr std::array<unsigned char, 256> logfmt_classes() {
@@ -661,14 +668,58 @@ constexpr std::array<unsigned char, 256> logfmt_classes() {
   for (int c = 0; c <= ' '; ++c) table[c] = kSpace;
   table['='] = kEquals;
   table['"'] = kQuote;
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = kNameChar;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = kNameChar;
-  for (int c = '0'; c <= '9'; ++c) table[c] = kNameChar | kDigit;
-  table['_'] = kNameChar;
   return table;
 }
 
 constexpr std::array<unsigned char, 256> kClass = logfmt_classes();
+
+// The logfmt scanner spends its time looking for the byte that ends a key or a
+// value. These find it sixteen bytes at a time where SSE2 is there (always on
+// x86-64), and a byte at a time in the last sixteen bytes of a line.
+
+/// The first position from `i` whose byte is a space or control character (up
+/// to ' '), or when `key_or_value` also '=' or '"'; `text.size()` if none is.
+std::size_t logfmt_find(std::string_view text, std::size_t i, bool key_or_value) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(' ');
+  const __m128i equals = _mm_set1_epi8('=');
+  const __m128i quote = _mm_set1_epi8('"');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+    // Unsigned x <= ' ' exactly when max(x, ' ') == ' '.
+    __m128i hits = _mm_cmpeq_epi8(_mm_max_epu8(chunk, space), space);
+    if (key_or_value) {
+      hits = _mm_or_si128(hits, _mm_or_si128(_mm_cmpeq_epi8(chunk, equals),
+                                             _mm_cmpeq_epi8(chunk, quote)));
+    }
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+    if (mask != 0) return i + static_cast<std::size_t>(std::countr_zero(mask));
+  }
+#endif
+  const unsigned char stops = key_or_value ? (kSpace | kEquals | kQuote) : kSpace;
+  while (i < n && (kClass[bytes[i]] & stops) == 0) ++i;
+  return i;
+}
+
+/// The first position from `i` holding '"' or '\\', or `text.size()`.
+std::size_t logfmt_find_quote_or_escape(std::string_view text, std::size_t i) {
+  const std::size_t n = text.size();
+#if defined(__SSE2__)
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash))));
+    if (mask != 0) return i + static_cast<std::size_t>(std::countr_zero(mask));
+  }
+#endif
+  while (i < n && text[i] != '"' && text[i] != '\\') ++i;
+  return i;
+}
 
 class LogfmtStage : public StageRunner {
 public:
@@ -676,23 +727,37 @@ public:
       : strict_(parser.strict),
         keep_empty_(parser.keep_empty),
         extractions_(parser.extractions),
-        hints_(hints) {}
+        hints_(hints) {
+    // With hints, and neither --strict nor --keep-empty nor extraction, the parser can look
+    // for the wanted keys instead of reading every key of the line: in that mode it never
+    // fails, and an empty value sets nothing. Only a wanted name without '_' is the name of
+    // exactly one key (sanitising turns other characters into '_'), so only such names are
+    // looked for directly. The error labels, always wanted, are the exception: lines with a
+    // key that could be named like them are read key by key (see may_name_error_label).
+    searchable_ = hints_ != nullptr && !strict_ && !keep_empty_ && extractions_.empty();
+    if (searchable_) {
+      for (const auto& name : hints_->names()) {
+        if (name == kErrorLabel || name == kErrorDetailsLabel) continue;
+        if (!is_valid_label_name(name) || name.find('_') != std::string::npos) {
+          searchable_ = false;
+          break;
+        }
+        wanted_.push_back(Wanted{name, LiteralFinder(name + "="), {}, false});
+      }
+    }
+  }
 
   bool process(LogPipeline& p) override {
     LabelsBuilder& lbs = labels(p);
     std::string_view text = line(p);
+    if (searchable_ && search_wanted(lbs, text)) return true;
     const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
     std::size_t i = 0;
     while (i < text.size()) {
       while (i < text.size() && (kClass[bytes[i]] & kSpace) != 0) ++i;
       if (i >= text.size()) break;
-      std::size_t key_start = i;
-      // A key that is a label name as it is needs no sanitising: note it on the way.
-      bool name = (kClass[bytes[i]] & kDigit) == 0;
-      while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) {
-        name = name && (kClass[bytes[i]] & kNameChar) != 0;
-        ++i;
-      }
+      const std::size_t key_start = i;
+      i = logfmt_find(text, i, true);
       std::string_view key = text.substr(key_start, i - key_start);
       if (key.empty()) {
         if (!syntax_error(lbs, text, i)) return true;
@@ -710,35 +775,96 @@ public:
         continue;
       }
       if (value.empty() && !keep_empty_) continue;
-      emit(lbs, key, name, value);
+      emit(lbs, key, value);
     }
     return true;
   }
 
 private:
+  /// Sets the wanted labels from the line without reading every key, when that
+  /// gives what reading every key would; returns false, having changed
+  /// nothing, when it cannot tell. Before the line's first '"', a key begins
+  /// exactly after a space or control character (or at the start), since
+  /// every token ends at one, whether it is read or skipped as bad. So an
+  /// occurrence of `name=` there is the key `name`; one after a quote may sit
+  /// inside a quoted value, and then the line is read key by key.
+  bool search_wanted(LabelsBuilder& lbs, std::string_view text) {
+    if (may_name_error_label(text)) return false;
+    const std::size_t quote = text.find('"');
+    for (auto& wanted : wanted_) {
+      wanted.found = false;
+      // A stream label of that name makes the key `name_extracted`, which is not wanted.
+      if (lbs.stream_has(wanted.name)) continue;
+      for (std::size_t at = wanted.key_equals.find(text); at != LiteralFinder::npos;
+           at = wanted.key_equals.find(text, at + 1)) {
+        if (quote != std::string_view::npos && at > quote) return false;
+        if (at > 0 && (kClass[static_cast<unsigned char>(text[at - 1])] & kSpace) == 0) {
+          continue;  // the end of a longer key or of a value
+        }
+        // The last key of a name wins, as each sets the label in turn; an empty value or a
+        // bad one sets nothing. Only a value that begins at the line's first quote can be
+        // quoted, so at most one is decoded into value_.
+        std::size_t i = at + wanted.name.size() + 1;
+        std::string_view value;
+        if (read_value(text, i, value) && !value.empty()) {
+          wanted.value = value;
+          wanted.found = true;
+        }
+      }
+    }
+    for (const auto& wanted : wanted_) {
+      if (!wanted.found) continue;
+      lbs.set(wanted.name, wanted.value);
+    }
+    return true;
+  }
+
+  /// Whether the line may hold a key that sanitises to __error__ or
+  /// __error_details__: "error" with two bytes other than letters and digits
+  /// before it and one after it, as both names have.
+  bool may_name_error_label(std::string_view text) const {
+    auto alnum = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    for (std::size_t at = error_.find(text, 2); at != LiteralFinder::npos;
+         at = error_.find(text, at + 1)) {
+      if (!alnum(text[at - 2]) && !alnum(text[at - 1]) && at + 5 < text.size() &&
+          !alnum(text[at + 5])) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // Reads a bare or quoted value at i. Values without escapes are views of the
   // line; only a quoted value with escapes is decoded, into value_.
   bool read_value(std::string_view text, std::size_t& i, std::string_view& value) {
     if (i < text.size() && text[i] == '"') {
-      std::size_t start = ++i;
+      const std::size_t start = ++i;
       bool escaped = false;
-      while (i < text.size() && text[i] != '"') {
-        if (text[i] == '\\' && i + 1 < text.size()) {
-          escaped = true;
-          ++i;
+      for (;;) {
+        i = logfmt_find_quote_or_escape(text, i);
+        if (i >= text.size()) return false;  // no closing quote
+        if (text[i] == '"') break;
+        // A backslash takes the byte after it, whatever it is; one at the very end
+        // leaves the quote unclosed.
+        if (i + 1 >= text.size()) {
+          i = text.size();
+          return false;
         }
-        ++i;
+        escaped = true;
+        i += 2;
       }
-      if (i >= text.size()) return false;
       value = text.substr(start, i - start);
       ++i;
       if (escaped) value = unescape(value);
       return true;
     }
-    std::size_t start = i;
-    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-    while (i < text.size() && (kClass[bytes[i]] & (kSpace | kEquals | kQuote)) == 0) ++i;
-    if (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) return false;
+    const std::size_t start = i;
+    i = logfmt_find(text, i, true);
+    if (i < text.size() && (kClass[static_cast<unsigned char>(text[i])] & kSpace) == 0) {
+      return false;
+    }
     value = text.substr(start, i - start);
     return true;
   }
@@ -764,14 +890,13 @@ private:
                                            std::string(1, i < text.size() ? text[i] : ' ') + "'");
       return false;
     }
-    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-    while (i < text.size() && (kClass[bytes[i]] & kSpace) == 0) ++i;
+    i = logfmt_find(text, i, false);
     return true;
   }
 
-  void emit(LabelsBuilder& lbs, std::string_view key, bool name, std::string_view value) {
+  void emit(LabelsBuilder& lbs, std::string_view key, std::string_view value) {
     if (extractions_.empty()) {
-      if (lbs.prepare_extracted(key, hints_, name)) lbs.set_prepared(value);
+      if (lbs.prepare_extracted(key, hints_)) lbs.set_prepared(value);
       return;
     }
     for (const auto& extraction : extractions_) {
@@ -779,10 +904,21 @@ private:
     }
   }
 
+  /// A wanted label the parser looks for directly, and what one line gave for it.
+  struct Wanted {
+    std::string name;
+    LiteralFinder key_equals;  ///< finds the name followed by '='
+    std::string_view value;
+    bool found = false;
+  };
+
   bool strict_;
   bool keep_empty_;
   std::vector<LabelExtraction> extractions_;
   const LabelHints* hints_;
+  bool searchable_ = false;
+  std::vector<Wanted> wanted_;
+  LiteralFinder error_{"error"};
   std::string value_;
 };
 

@@ -109,6 +109,16 @@ TEST_CASE("a sharded query gives exactly what one scan gives, from chunks and he
     CHECK(exact(sharded->query(metric_query(text))) == expected);
     CHECK(expected.rfind("error", 0) != 0);
   }
+  // Streams are counted once each, however their entries interleave and whichever shard
+  // reads them: five streams, or the two of zone b.
+  for (auto* store : {one.get(), sharded.get()}) {
+    auto all = store->query(metric_query(kQueries[0]));
+    REQUIRE(all.ok());
+    CHECK(all.value().stats.streams_matched == 5);
+    auto zone_b = store->query(metric_query(kQueries[9]));
+    REQUIRE(zone_b.ok());
+    CHECK(zone_b.value().stats.streams_matched == 2);
+  }
 }
 
 TEST_CASE("a sharded query reads its own tenant only") {

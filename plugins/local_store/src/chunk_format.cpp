@@ -7,9 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "lognurse/logql/literal_finder.hpp"
 
 namespace lognurse::local_store {
 namespace {
@@ -108,76 +106,6 @@ std::pair<std::uint64_t, std::uint64_t> probes(std::uint64_t h, std::uint64_t bi
   const std::uint64_t high = h >> 32;
   return {(low * bits) >> 32, (high * bits) >> 32};
 }
-
-/// How common a byte is in log text, roughly: higher is more common. Bytes not listed
-/// (upper case past the first letters, most punctuation, control and non-ASCII bytes) count
-/// as rare.
-int byte_commonness(unsigned char c) {
-  static constexpr std::string_view kByCommonness =
-      "_ETAOINSRHLDCUMFPGWYBVKXJQZ}{][/-,.:\"=9876543210zqjxkvbywgpfmucdlhrsnioate ";
-  const std::size_t at = kByCommonness.find(static_cast<char>(c));
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
-
-/// Finds a literal in text. Compares two of the literal's bytes, the rarest in log text, at
-/// 16 positions at once and checks the candidates in full: glibc's memmem took a tenth of a
-/// scan for a common term, and a common byte (as the first often is) would make most
-/// positions candidates.
-class LiteralFinder {
-public:
-  explicit LiteralFinder(std::string_view needle) : needle_(needle) {
-    const std::size_t n = needle.size();
-    if (n < 2) return;
-    auto commonness = [&](std::size_t k) {
-      return byte_commonness(static_cast<unsigned char>(needle[k]));
-    };
-    for (std::size_t k = 1; k < n; ++k) {
-      if (commonness(k) < commonness(rare_)) rare_ = k;
-    }
-    other_ = rare_ == 0 ? 1 : 0;
-    for (std::size_t k = 0; k < n; ++k) {
-      if (k != rare_ && commonness(k) < commonness(other_)) other_ = k;
-    }
-    reach_ = std::max(rare_, other_);
-  }
-
-  /// The first occurrence in `text`, or null.
-  const char* find(std::string_view text) const {
-    const std::size_t n = needle_.size();
-    if (n == 0) return text.data();
-    if (n > text.size()) return nullptr;
-    const char* data = text.data();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    if (n >= 2) {
-      const __m128i rare_byte = _mm_set1_epi8(needle_[rare_]);
-      const __m128i other_byte = _mm_set1_epi8(needle_[other_]);
-      for (; i + reach_ + 16 <= text.size(); i += 16) {
-        const __m128i at_rare =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + rare_));
-        const __m128i at_other =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + other_));
-        auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_and_si128(
-            _mm_cmpeq_epi8(at_rare, rare_byte), _mm_cmpeq_epi8(at_other, other_byte))));
-        while (mask != 0) {
-          const auto at = i + static_cast<std::size_t>(__builtin_ctz(mask));
-          if (at + n <= text.size() && std::memcmp(data + at, needle_.data(), n) == 0) {
-            return data + at;
-          }
-          mask &= mask - 1;
-        }
-      }
-    }
-#endif
-    return static_cast<const char*>(memmem(data + i, text.size() - i, needle_.data(), n));
-  }
-
-private:
-  std::string_view needle_;
-  std::size_t rare_ = 0;   ///< position of the rarest byte
-  std::size_t other_ = 0;  ///< position of the next rarest
-  std::size_t reach_ = 0;  ///< the larger of the two
-};
 
 }  // namespace
 
@@ -520,16 +448,15 @@ std::vector<std::uint32_t> DecodedBlock::matching(std::size_t first, std::size_t
   }
 
   // One search over the line section; a hit is kept when it lies inside one line.
-  const LiteralFinder finder(*lead);
+  const logql::LiteralFinder finder(*lead);
   const std::string_view all = lines();
   const char* base = all.data();
   std::size_t position = line_offsets_[first];
   const std::size_t end = line_offsets_[last];
   std::size_t index = first;
   while (position < end) {
-    const char* hit = finder.find(std::string_view(base + position, end - position));
-    if (hit == nullptr) break;
-    const auto offset = static_cast<std::size_t>(hit - base);
+    const std::size_t offset = finder.find(std::string_view(base, end), position);
+    if (offset == logql::LiteralFinder::npos) break;
     // The line holding the hit: the last one starting at or before it.
     index = static_cast<std::size_t>(
         std::upper_bound(line_offsets_ + index, line_offsets_ + last + 1,

@@ -107,6 +107,10 @@ public:
     return store_.scan_shard(tenant_, request, shard, visit);
   }
 
+  /// A scan hands out the labels of the stream cache's entries, which are never changed
+  /// and which the scan's list of matched streams keeps alive.
+  bool stable_stream_labels() const override { return true; }
+
 private:
   LocalStore& store_;
   std::string tenant_;
@@ -1035,25 +1039,43 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
 
     Cursor* cursor = heap.top();
     heap.pop();
-    const std::uint32_t at = position(*cursor);
-    entry.timestamp_ns = cursor->block.timestamp(at);
-    const std::string_view line = cursor->block.line(at);
-    entry.line.assign(line.data(), line.size());
-    if (!decode_metadata_pairs(cursor->block.metadata(at), entry.metadata)) {
-      return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
-                                                 std::to_string(cursor->ref.id) + " is damaged");
-    }
-    if (!visit(*cursor->stream, entry)) return success();
-    if (++since_check >= 1024) {
-      since_check = 0;
-      if (steady_now_ns() > deadline) return query_timeout();
-    }
-    if (++cursor->next < cursor->positions.size()) {
-      heap.push(cursor);
-    } else {
-      // Exhausted: free its block now rather than at the end of the scan.
-      cursor->block = DecodedBlock();
-      cursor->positions = {};
+    for (;;) {
+      const std::uint32_t at = position(*cursor);
+      entry.timestamp_ns = cursor->block.timestamp(at);
+      const std::string_view line = cursor->block.line(at);
+      entry.line.assign(line.data(), line.size());
+      if (!decode_metadata_pairs(cursor->block.metadata(at), entry.metadata)) {
+        return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
+                                                   std::to_string(cursor->ref.id) +
+                                                   " is damaged");
+      }
+      if (!visit(*cursor->stream, entry)) return success();
+      if (++since_check >= 1024) {
+        since_check = 0;
+        if (steady_now_ns() > deadline) return query_timeout();
+      }
+      if (++cursor->next >= cursor->positions.size()) {
+        // Exhausted: free its block now rather than at the end of the scan.
+        cursor->block = DecodedBlock();
+        cursor->positions = {};
+        break;
+      }
+      // The same cursor goes on without a round through the heap while its next entry is
+      // still the scan's next one: before every other open cursor's, and before anything a
+      // chunk not yet opened may hold. A scan of one stream never leaves this loop but to
+      // open the stream's next chunk.
+      if (!heap.empty() && after(cursor, heap.top())) {
+        heap.push(cursor);
+        break;
+      }
+      if (next_pending < pending.size()) {
+        const ChunkRef& candidate = pending[next_pending].ref;
+        const std::int64_t ts = timestamp(*cursor);
+        if (forward ? candidate.min_ns <= ts : candidate.max_ns >= ts) {
+          heap.push(cursor);
+          break;
+        }
+      }
     }
   }
 }

@@ -84,6 +84,11 @@ public:
   /// called with shards that shards() made.
   virtual Status scan_shard(const ScanRequest& request, const ScanShard& shard,
                             const ShardVisitor& visit);
+
+  /// Whether every scan hands out one Labels object per stream that stays alive and
+  /// unchanged until the scan returns. The evaluator then knows a stream it has seen by the
+  /// object's address; otherwise (the default) it compares the labels of every entry.
+  virtual bool stable_stream_labels() const { return false; }
 };
 
 /// Runtime limits of one query; exceeding one fails with a message that names

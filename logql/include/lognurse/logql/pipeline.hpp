@@ -66,6 +66,9 @@ public:
   /// Whether some wanted name ends with "_extracted".
   bool wants_suffixed() const { return suffixed_; }
 
+  /// The wanted names, sorted, each once.
+  const std::vector<std::string>& names() const { return names_; }
+
 private:
   std::vector<std::string> names_;
   bool suffixed_ = false;
