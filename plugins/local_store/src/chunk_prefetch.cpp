@@ -43,8 +43,9 @@ void ChunkPrefetcher::run() {
     jobs_.pop_front();
     lock.unlock();
     Decoded decoded;
-    decoded.block = job.compacted ? DecodedBlock::decompress(job.bytes, pool_)
-                                  : DecodedBlock::decode(job.bytes, pool_);
+    decoded.block = job.compacted ? DecodedBlock::decompress(job.bytes.view(), pool_)
+                                  : DecodedBlock::decode(job.bytes.view(), pool_);
+    job.bytes.buffer.reset();  // back to the pool for the next chunk's bytes
     if (decoded.block) {
       const DecodedBlock& block = decoded.block.value();
       decoded.positions = block.matching(block.lower_bound(range_.start_ns),

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "chunk_format.hpp"
+#include "chunks.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
 
@@ -26,7 +27,7 @@ public:
   /// What the scan hands over: a chunk's stored bytes.
   struct Job {
     std::size_t index = 0;  ///< the scan's number for the chunk, increasing
-    std::string bytes;
+    ChunkStatements::StoredBytes bytes;
     bool compacted = false;
   };
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <charconv>
+#include <cstring>
 
 namespace lognurse::local_store {
 namespace {
@@ -218,12 +219,17 @@ Result<RangeCount> ChunkStatements::count(const ChunkRef& chunk, const TimeRange
   return counted;
 }
 
-Result<std::string> ChunkStatements::stored_bytes(const ChunkRef& chunk) {
+Result<ChunkStatements::StoredBytes> ChunkStatements::stored_bytes(const ChunkRef& chunk,
+                                                                   BlockPool& pool) {
   data_.reset();
   data_.bind(1, chunk.id);
   auto found = step_to_data(data_, chunk.id);
   if (!found) return found.error();
-  std::string bytes(data_.column_bytes(0));
+  const std::string_view stored = data_.column_bytes(0);
+  StoredBytes bytes;
+  bytes.buffer = pool.take(stored.size());
+  bytes.size = stored.size();
+  if (!stored.empty()) std::memcpy(bytes.buffer.data(), stored.data(), stored.size());
   data_.reset();
   return bytes;
 }

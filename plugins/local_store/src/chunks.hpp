@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "block_pool.hpp"
 #include "chunk_format.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
@@ -116,8 +117,16 @@ public:
   /// Entries of the chunk in `range` and their line bytes; a head block is counted in place.
   Result<RangeCount> count(const ChunkRef& chunk, const TimeRange& range);
 
-  /// The chunk's data as stored (zstd for a compacted chunk), for decoding elsewhere.
-  Result<std::string> stored_bytes(const ChunkRef& chunk);
+  /// A chunk's data as stored (compressed for a compacted chunk), copied for decoding
+  /// elsewhere into memory from a block pool, which reuses it once given back.
+  struct StoredBytes {
+    BlockPool::Buffer buffer;
+    std::size_t size = 0;
+    std::string_view view() const { return {buffer.data(), size}; }
+  };
+
+  /// The chunk's data as stored, in memory from `pool`.
+  Result<StoredBytes> stored_bytes(const ChunkRef& chunk, BlockPool& pool);
 
   /// The chunk's n-gram filter; empty when it has none.
   Result<std::string> filter(std::int64_t chunk_id);

@@ -980,7 +980,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
         ruled_out[submitted] = true;
         continue;
       }
-      auto bytes = chunks.stored_bytes(ref);
+      auto bytes = chunks.stored_bytes(ref, block_pool_);
       if (!bytes) return bytes.error();
       prefetcher->submit(ChunkPrefetcher::Job{submitted, std::move(bytes.value()), ref.compacted});
     }
