@@ -11,7 +11,7 @@
 // removed afterwards unless --keep; --reuse queries the set an earlier --keep
 // run left in DIR (same --lines), --only runs the queries whose name contains
 // NAME, --query times LOGQL (1m steps) instead of the fixed set. --parallelism sets the store's query_parallelism (default: the cores),
-// --chunk-encoding its chunk_encoding (default zstd) for a data set built anew.
+// --chunk-encoding its chunk_encoding (default lz4, the store's) for a data set built anew.
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -58,7 +58,7 @@ struct Options {
   std::string only;        ///< run only the queries whose name contains this
   std::string query;       ///< run this query instead of the fixed set
   std::size_t parallelism = 0;  ///< query_parallelism; 0 keeps the store's default
-  std::string chunk_encoding = "zstd";
+  std::string chunk_encoding = "lz4";
 };
 
 /// One line of service `s` at position i; about 100 bytes on average.

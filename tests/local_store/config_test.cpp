@@ -35,7 +35,7 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.limits.query_timeout_ns == 60LL * 1'000'000'000);
   CHECK(config.decoded_block_budget == 24 * 1024 * 1024);
   CHECK(config.query_parallelism == default_query_parallelism());
-  CHECK(config.chunk_encoding == ChunkEncoding::zstd);
+  CHECK(config.chunk_encoding == ChunkEncoding::lz4);
   CHECK(config.query_shard_min_bytes == 8 * 1024 * 1024);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }

@@ -66,7 +66,7 @@ struct EncodedChunk {
 /// Encoding and compression run here, so that a writer can do them before it takes the
 /// write lock.
 Result<EncodedChunk> encode_chunk(BlockBuilder& block, bool compacted,
-                                  ChunkEncoding encoding = ChunkEncoding::zstd);
+                                  ChunkEncoding encoding = ChunkEncoding::lz4);
 
 /// Visits the chunks of a stream that hold entries in `range` (see ChunkStatements::list):
 /// `whole(ref)` for a chunk entirely inside it, `part(ref, block, first, last)` with the

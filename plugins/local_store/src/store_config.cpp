@@ -168,13 +168,14 @@ const std::vector<ConfigKey>& config_keys() {
        "push is also flushed to the disk, so it survives a power loss"},
       {"read_connections", "integer", "4", "idle read connections kept open"},
       {"chunk_target_size", "bytes", "2MB",
-       "a stream's head blocks are compacted into zstd chunks of about this many bytes of "
+       "a stream's head blocks are compacted into chunks of about this many bytes of "
        "lines (uncompressed) once they hold that much"},
       {"chunk_max_age", "duration", "1h",
        "... or once the oldest of them was written this long ago"},
-      {"chunk_encoding", "string", "zstd",
-       "how compaction compresses chunks: \"zstd\" (about a fifth of the lines) or \"lz4\" "
-       "(about a third, decompressed about three times as fast); chunks of either are read"},
+      {"chunk_encoding", "string", "lz4",
+       "how compaction compresses chunks: \"lz4\" (about a third of the lines, decompressed "
+       "about three times as fast as zstd) or \"zstd\" (about a fifth); chunks of either are "
+       "read"},
       {"compaction_interval", "duration", "10s",
        "how often the background compactor runs (compaction and retention); 0s turns it off"},
       {"wal_restart_size", "bytes", "64MB",

@@ -58,8 +58,9 @@ struct StoreConfig {
   std::size_t chunk_target_size = 2 * 1024 * 1024;
   /// ... or once the oldest of them is this old (wall-clock time since it was written).
   std::int64_t chunk_max_age_ns = 3600LL * 1'000'000'000;
-  /// How compaction compresses chunks; chunks of either encoding are read.
-  ChunkEncoding chunk_encoding = ChunkEncoding::zstd;
+  /// How compaction compresses chunks; chunks of either encoding are read. lz4 by default,
+  /// as Loki's default (snappy) also favours decompression speed over size.
+  ChunkEncoding chunk_encoding = ChunkEncoding::lz4;
   /// How often the background compactor runs; 0 turns it off (compact() still works).
   std::int64_t compaction_interval_ns = 10LL * 1'000'000'000;
   /// Past this size, the write-ahead log is restarted even while readers overlap: a commit
