@@ -27,3 +27,13 @@ TEST_CASE("a time argument out of every range says which forms it takes") {
         "arguments.start is out of range: give Unix seconds (at most 10 digits), Unix "
         "nanoseconds (19 digits) or an RFC 3339 string");
 }
+
+TEST_CASE("a hint to widen the range suggests a range wider than the one asked for") {
+  using lognurse::TimeRange;
+  using lognurse::nurse::widen_suggestion;
+  constexpr std::int64_t kHour = 3600LL * 1'000'000'000;
+  const std::int64_t end = 1796394791LL * 1'000'000'000LL;
+  CHECK(widen_suggestion(TimeRange{end - kHour, end}) == "since (e.g. \"24h\")");
+  CHECK(widen_suggestion(TimeRange{end - 24 * kHour, end}) == "since (e.g. \"7d\")");
+  CHECK(widen_suggestion(TimeRange{end - 7 * 24 * kHour, end}) == "an earlier start");
+}

@@ -107,6 +107,15 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
     CHECK_THAT(hint, Catch::EndsWith("; closest known values: \"checkout\", \"inventory\""));
   }
 
+  SECTION("an empty answer over a day suggests a week, not the day asked for") {
+    const auto answer = call(port, "/api/nurse/logs/search",
+                             {{"filters", {{"service", "checkout"}, {"text", "no-such-text"}}},
+                              {"time_range", {{"since", "24h"}}}});
+    CHECK(answer["metadata"]["lines_returned"] == 0);
+    CHECK(answer["metadata"]["hints"].back() ==
+          "widen time_range with since (e.g. \"7d\") or drop a filter");
+  }
+
   SECTION("a filter that drops every line says so") {
     const auto answer = call(port, "/api/nurse/logs/query",
                              {{"query", "{service_name=\"checkout\"} |= \"refund\""},

@@ -97,6 +97,14 @@ Result<std::optional<std::int64_t>> optional_time(const json& arguments, const s
   return std::optional<std::int64_t>{parsed.value()};
 }
 
+std::string widen_suggestion(const TimeRange& range) {
+  const std::int64_t span = range.end_ns - range.start_ns;
+  constexpr std::int64_t kDay = 86400LL * 1'000'000'000;
+  if (span < kDay) return "since (e.g. \"24h\")";
+  if (span < 7 * kDay) return "since (e.g. \"7d\")";
+  return "an earlier start";
+}
+
 Result<ResolvedRange> resolve_range(const json& object, std::int64_t default_since_ns,
                                     const std::string& where) {
   auto start = optional_time(object, "start", where);

@@ -45,4 +45,8 @@ struct ResolvedRange {
 Result<ResolvedRange> resolve_range(const nlohmann::json& object, std::int64_t default_since_ns,
                                     const std::string& where);
 
+/// How to widen `range` in a hint: a `since` longer than the range ("24h", then "7d"), or,
+/// for a week or more, an earlier start.
+std::string widen_suggestion(const TimeRange& range);
+
 }  // namespace lognurse::nurse

@@ -203,7 +203,8 @@ Result<nlohmann::json> NurseTools::list_labels(const json& arguments) {
   if (!names) return names.error();
   json metadata = {{"count", names.value().size()}, {"time_range", range_to_json(range.value())}};
   if (names.value().empty()) {
-    metadata["hints"] = {"no stream has lines in the range; widen it with since (e.g. \"24h\")"};
+    metadata["hints"] = {"no stream has lines in the range; widen it with " +
+                         widen_suggestion(range.value().range)};
   }
   return json{{"status", "success"}, {"data", names.value()}, {"metadata", std::move(metadata)}};
 }
@@ -230,7 +231,8 @@ Result<nlohmann::json> NurseTools::label_values(const json& arguments) {
       }
       hint += "; closest label names: " + close;
     } else {
-      hint += "; the range holds no streams at all, widen it with since (e.g. \"24h\")";
+      hint += "; the range holds no streams at all, widen it with " +
+              widen_suggestion(range.value().range);
     }
     metadata["hints"] = {hint};
   }
@@ -451,7 +453,7 @@ Result<nlohmann::json> NurseTools::find_error_patterns(const json& arguments) {
                          "the selector"};
   } else if (clustered == 0) {
     metadata["hints"] = {"no error or warning line in the range for " + selector.value() +
-                         "; widen it with since (e.g. \"24h\")"};
+                         "; widen it with " + widen_suggestion(range.value().range)};
   }
   return json{{"status", "success"}, {"data", std::move(data)}, {"metadata", std::move(metadata)}};
 }

@@ -467,7 +467,8 @@ Result<nlohmann::json> NurseTools::search_logs(const json& arguments) {
   if (returned == 0) {
     auto hints = empty_result_hints(*backend.value(), options_.tenant, result.value().logql,
                                     request.range);
-    hints.push_back("widen time_range (e.g. {\"since\":\"24h\"}) or drop a filter");
+    hints.push_back("widen time_range with " + widen_suggestion(request.range) +
+                    " or drop a filter");
     metadata["hints"] = std::move(hints);
   }
   return json{{"status", "success"},
