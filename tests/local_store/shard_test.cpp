@@ -3,10 +3,10 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstring>
 #include <random>
 
 #include "test_support.hpp"
+#include "exact_result.hpp"
 
 namespace lognurse::local_store::test {
 namespace {
@@ -53,21 +53,9 @@ void fill(LocalStore& store, const std::string& tenant, unsigned seed, bool comp
   }
 }
 
-/// A result with every number written exactly (the bits of each double).
+/// The result written out exactly (tests/support/exact_result.hpp).
 std::string exact(const Result<QueryResult>& result) {
-  if (!result.ok()) return "error " + result.error().code + ": " + result.error().message;
-  std::string out = result.value().result_type + "\n";
-  for (const auto& series : result.value().series) {
-    out += labels_to_string(series.metric);
-    for (const auto& sample : series.samples) {
-      std::uint64_t bits = 0;
-      std::memcpy(&bits, &sample.value, sizeof bits);
-      out += " " + std::to_string(sample.timestamp_ns - kBase) + "=" + std::to_string(bits);
-    }
-    out += "\n";
-  }
-  out += std::to_string(result.value().stats.lines_scanned) + " lines scanned\n";
-  return out;
+  return lognurse::test::exact_result(result, kBase);
 }
 
 LogQuery metric_query(const std::string& logql, const std::string& tenant = kDefaultTenant) {

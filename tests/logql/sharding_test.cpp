@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lognurse/logql/logql.hpp"
+#include "exact_result.hpp"
 
 namespace {
 
@@ -128,24 +128,9 @@ std::vector<ShardingSource::Stream> shop_streams(int count, int per_stream, unsi
   return streams;
 }
 
-/// A result with every number written exactly (the bits of each double).
+/// The result written out exactly (tests/support/exact_result.hpp).
 std::string exact(const Result<QueryResult>& result) {
-  if (!result.ok()) return "error " + result.error().code + ": " + result.error().message;
-  std::string out = result.value().result_type + "\n";
-  for (const auto& series : result.value().series) {
-    out += labels_to_string(series.metric);
-    for (const auto& sample : series.samples) {
-      std::uint64_t bits = 0;
-      std::memcpy(&bits, &sample.value, sizeof bits);
-      out += " " + std::to_string(sample.timestamp_ns) + "=" + std::to_string(bits);
-    }
-    out += "\n";
-  }
-  const QueryStats& stats = result.value().stats;
-  out += "scanned " + std::to_string(stats.lines_scanned) + " lines, " +
-         std::to_string(stats.bytes_scanned) + " bytes, " +
-         std::to_string(stats.streams_matched) + " streams\n";
-  return out;
+  return lognurse::test::exact_result(result);
 }
 
 LogQuery range_query(const std::string& logql, std::int64_t from_s, std::int64_t to_s,
