@@ -542,11 +542,10 @@ class LineFilterStage : public StageRunner {
 public:
   explicit LineFilterStage(const LineFilter& filter)
       : op_(filter.op),
-        values_(filter.values),
         contains_(filter.op == LineFilterOp::contains),
-        literal_(!filter.ip && values_.size() == 1 &&
+        literal_(!filter.ip && filter.values.size() == 1 &&
                  (filter.op == LineFilterOp::contains || filter.op == LineFilterOp::not_contains)) {
-    for (const auto& value : values_) {
+    for (const auto& value : filter.values) {
       if (filter.ip) {
         std::string error;
         if (auto range = IpRange::parse(value, error)) ranges_.push_back(*range);
@@ -592,7 +591,6 @@ public:
 
 private:
   LineFilterOp op_;
-  std::vector<std::string> values_;
   bool contains_;  ///< |= rather than !=
   bool literal_;   ///< one literal to look for: the common case, checked first
   std::vector<LiteralFinder> finders_;  ///< for |= and !=
