@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "lognurse/host_api/time.hpp"
+
 namespace lognurse::host {
 
 using nlohmann::json;
@@ -160,7 +162,7 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
   if (!status) return status.error();
 
   if (const auto server = root["server"]) {
-    status = check_keys(server, "server", {"listen", "data_dir", "max_body_bytes", "auth_token_file"},
+    status = check_keys(server, "server", {"listen", "data_dir", "max_body_bytes", "auth_token_file", "read_timeout"},
                         source);
     if (!status) return status.error();
     if (server["listen"]) {
@@ -186,6 +188,16 @@ Result<HostConfig> parse_config(const std::string& text, const std::string& sour
                             "server.max_body_bytes must be a positive integer");
       }
       config.max_body_bytes = value.value().get<std::size_t>();
+    }
+    if (server["read_timeout"]) {
+      auto value = string_value(server["read_timeout"], "server.read_timeout", source);
+      if (!value) return value.error();
+      auto parsed = parse_duration(value.value());
+      if (!parsed || parsed.value() < 1'000'000 || parsed.value() > 3600 * kNanosPerSecond) {
+        return config_error(at(source, server["read_timeout"]),
+                            "server.read_timeout must be a duration from 1ms to 1h, e.g. 30s");
+      }
+      config.read_timeout_ms = parsed.value() / 1'000'000;
     }
   }
   if (const auto dirs = root["plugin_dirs"]) {

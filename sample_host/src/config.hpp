@@ -24,6 +24,9 @@ struct HostConfig {
   std::string log_aggregation_backend = "local_store";
   std::string log_level = "info";
   std::size_t max_body_bytes = 64 * 1024 * 1024;
+  /// How long a client may take to send a whole request, head and body, from its first
+  /// byte (Loki's http_server_read_timeout); a request not whole by then gets 408.
+  std::int64_t read_timeout_ms = 30'000;
   /// A file holding the bearer token every HTTP request must carry; empty:
   /// LOGNURSE_AUTH_TOKEN, or no authentication when that is unset too.
   std::string auth_token_file;

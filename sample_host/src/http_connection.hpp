@@ -1,21 +1,49 @@
 #pragma once
 
-// The host's httplib listener with its own loop over the requests of a connection. httplib
-// 0.11 waits for the next request of a keep-alive connection in 10 ms polls with a blind 1 ms
-// sleep after each empty one, so a request that arrives after a pause of the client waits
-// up to a millisecond (more on a busy machine) before it is read; this loop waits in one
-// poll that returns as soon as the request arrives. It also tells a handler which socket its
-// request came on (a WebSocket reads the client's frames from it).
+// The host's httplib listener with its own handling of connections. httplib gives each
+// connection a worker thread for as long as it lives; here a connection reaches a worker
+// only when its next request is buffered (connection_gate.hpp), serves the requests it has
+// sent, and goes back to the gate to wait for more, so slow or idle clients hold no worker.
+// Handlers learn which socket their request came on (a WebSocket reads the client's frames
+// from it).
 
 #include <httplib.h>
 
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
 namespace lognurse::host {
+
+struct ClientConnection;
+class ConnectionGate;
+class ConnectionWorkers;
 
 class HostHttpListener : public httplib::Server {
 public:
+  HostHttpListener();
+  ~HostHttpListener() override;
+
+  /// Starts `workers` threads for requests and the gate where connections wait; call once,
+  /// after the timeouts are set and before listening.
+  void start_workers(std::size_t workers);
+
+  /// Lets the bound socket queue as many connections as the system allows (SOMAXCONN)
+  /// where httplib asks for 5: a burst of clients connecting at once would otherwise see
+  /// their connections dropped and retried a second later.
+  void widen_accept_queue();
+
+  /// After the listener stopped: closes waiting connections, lets the workers finish the
+  /// requests they are serving and joins them. Also done by the destructor.
+  void close_connections();
+
   /// The socket of the connection whose request this thread is handling, or -1 outside a
   /// handler.
   static int current_socket();
+
+  /// Whether the request this thread is handling failed to arrive whole within the read
+  /// timeout (for its error response); false outside a handler.
+  static bool request_timed_out();
 
   /// Adjusts a request whose head is read, before httplib reads its body:
   /// - A request with neither Content-Length nor Transfer-Encoding has an empty body
@@ -32,6 +60,13 @@ public:
 
 private:
   bool process_and_close_socket(socket_t sock) override;
+  /// Serves the buffered request of `connection` and what follows at once, then returns it
+  /// to the gate or, when other connections wait for a worker, to the back of their queue.
+  void serve(std::shared_ptr<ClientConnection> connection);
+
+  std::unique_ptr<ConnectionWorkers> workers_;
+  std::unique_ptr<ConnectionGate> gate_;
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace lognurse::host

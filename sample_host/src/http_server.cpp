@@ -114,14 +114,16 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(10000);
   server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_read_timeout(30, 0);
-  // A worker serves one connection at a time for as long as it lives, and open MCP event
-  // streams and Loki tails hold theirs; they get workers of their own, so that with every
-  // stream and tail open, worker_threads are still left for requests.
+  server_->set_read_timeout(options_.read_timeout_ms / 1000,
+                            (options_.read_timeout_ms % 1000) * 1000);
+  // A worker serves a request, and open MCP event streams and Loki tails hold theirs for as
+  // long as they last; they get workers of their own, so that with every stream and tail
+  // open, worker_threads are still left for requests. Connections wait for their requests
+  // without a worker.
   const std::size_t workers =
       options_.worker_threads + mcp_http_options_for(options_.listen).max_streams +
       static_cast<std::size_t>(kMaxConcurrentTails);
-  server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  server_->start_workers(workers);
   install_routes();
   watcher_ = std::make_unique<PluginWatcher>(registry_, std::chrono::milliseconds(500));
 }
@@ -138,6 +140,7 @@ Result<int> HttpServer::bind() {
   } else if (!server_->bind_to_port(host, port)) {
     bound = -1;
   }
+  if (bound > 0) server_->widen_accept_queue();
   if (bound <= 0) {
     return unavailable("http.bind_failed", "cannot listen on " + options_.listen +
                                                " (in use, or not a local address); choose another "
@@ -146,7 +149,10 @@ Result<int> HttpServer::bind() {
   return bound;
 }
 
-void HttpServer::run() { server_->listen_after_bind(); }
+void HttpServer::run() {
+  server_->listen_after_bind();
+  server_->close_connections();
+}
 
 void HttpServer::stop() {
   stop_loki_tails();
@@ -190,7 +196,18 @@ void HttpServer::install_routes() {
 
   // Refusals that httplib makes itself (an unknown route, a URI or body over
   // its limits, a body it cannot decompress) get a body that says why.
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (HostHttpListener::request_timed_out()) {
+      send_error(res, invalid_argument("http.request_timeout",
+                                       "the request did not arrive whole within the server's "
+                                       "read timeout of " +
+                                           format_duration(options_.read_timeout_ms * 1'000'000) +
+                                           "; send each request at once, or raise "
+                                           "server.read_timeout"));
+      res.status = 408;
+      res.set_header("Connection", "close");
+      return;
+    }
     if (!res.body.empty()) return;
     const int status = res.status;
     send_error(res, http_status_error(status, req));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "auth.hpp"
+#include "http_connection.hpp"
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/registry/registry.hpp"
 #include "mcp.hpp"
@@ -26,6 +27,8 @@ struct HttpOptions {
   /// Workers for requests; the listener adds one for each MCP event stream and Loki tail
   /// that may be open at once.
   std::size_t worker_threads = 8;
+  /// A request must arrive whole within this time from its first byte.
+  std::int64_t read_timeout_ms = 30'000;
   BearerAuth auth;  ///< off unless a token is configured
 };
 
@@ -50,7 +53,7 @@ private:
   HttpOptions options_;
   McpServer mcp_;
   McpHttpTransport mcp_http_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<HostHttpListener> server_;
   std::unique_ptr<PluginWatcher> watcher_;  ///< loads plugins dropped in while serving
 };
 

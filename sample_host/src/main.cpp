@@ -182,6 +182,7 @@ int run_serve(Application& app) {
   lognurse::host::HttpOptions options;
   options.listen = app.config().listen;
   options.max_body_bytes = app.config().max_body_bytes;
+  options.read_timeout_ms = app.config().read_timeout_ms;
   auto auth = lognurse::host::BearerAuth::from_settings(app.config().auth_token_file);
   if (!auth) return fail(auth.error());
   options.auth = auth.value();

@@ -41,7 +41,7 @@ TEST_CASE("config names the file, line and key of an unknown key") {
   CHECK(config.error().code == "config.invalid");
   CHECK(config.error().message ==
         "host.yaml:3: unknown key \"server.lisen\"; known keys here: listen, data_dir, "
-        "max_body_bytes, auth_token_file");
+        "max_body_bytes, auth_token_file, read_timeout");
 }
 
 TEST_CASE("config rejects wrong types and YAML syntax errors with a line") {
@@ -57,6 +57,23 @@ TEST_CASE("config rejects wrong types and YAML syntax errors with a line") {
   auto level = parse_config("logging:\n  level: loud\n", "c.yaml");
   REQUIRE_FALSE(level.ok());
   CHECK(level.error().message == "c.yaml:2: logging.level must be debug, info, warn or error, got \"loud\"");
+}
+
+TEST_CASE("config reads server.read_timeout as a duration and refuses what is not one") {
+  auto defaults = parse_config("server:\n  listen: 127.0.0.1:1\n", "a.yaml");
+  REQUIRE(defaults.ok());
+  CHECK(defaults.value().read_timeout_ms == 30'000);
+
+  auto set = parse_config("server:\n  read_timeout: 1m30s\n", "a.yaml");
+  REQUIRE(set.ok());
+  CHECK(set.value().read_timeout_ms == 90'000);
+
+  for (const std::string bad : {"soon", "0s", "2h", "-5s"}) {
+    auto refused = parse_config("server:\n  read_timeout: " + bad + "\n", "a.yaml");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message ==
+          "a.yaml:2: server.read_timeout must be a duration from 1ms to 1h, e.g. 30s");
+  }
 }
 
 TEST_CASE("config expands ${VAR} and ${VAR:-default} in scalars") {

@@ -1,0 +1,243 @@
+#include "connection_gate.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "lognurse/host_api/time.hpp"
+
+namespace lognurse::host {
+
+namespace {
+
+/// How often the gate looks for connections past their deadline.
+constexpr std::chrono::milliseconds kSweepInterval{100};
+
+/// Writes a whole response if the socket takes it at once; the connection closes after it
+/// anyway, so a client that does not read it loses nothing but the reason.
+void send_final_response(int fd, int status, const char* reason, const std::string& message) {
+  const std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                               "\r\nConnection: close\r\nContent-Type: text/plain; "
+                               "charset=utf-8\r\nContent-Length: " +
+                               std::to_string(message.size() + 1) + "\r\n\r\n" + message + "\n";
+  (void)::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(int socket, long read_timeout_ms, long write_timeout_ms,
+                                   std::size_t requests_allowed)
+    : fd(socket), stream(socket, read_timeout_ms, write_timeout_ms),
+      requests_left(requests_allowed), request_started(ConnectionStream::Clock::now()) {}
+
+ClientConnection::~ClientConnection() {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+ConnectionWorkers::ConnectionWorkers(std::size_t threads, Serve serve) : serve_(std::move(serve)) {
+  threads_.reserve(threads);
+  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+ConnectionWorkers::~ConnectionWorkers() { shutdown(); }
+
+void ConnectionWorkers::enqueue(std::shared_ptr<ClientConnection> connection) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // closes it
+    queue_.push_back(std::move(connection));
+  }
+  changed_.notify_one();
+}
+
+bool ConnectionWorkers::backlogged() const {
+  std::lock_guard lock(mutex_);
+  return !queue_.empty();
+}
+
+void ConnectionWorkers::shutdown() {
+  std::deque<std::shared_ptr<ClientConnection>> closing;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    closing.swap(queue_);
+  }
+  changed_.notify_all();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+void ConnectionWorkers::run() {
+  for (;;) {
+    std::shared_ptr<ClientConnection> connection;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      connection = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    serve_(std::move(connection));
+  }
+}
+
+ConnectionGate::ConnectionGate(Options options, Dispatch dispatch)
+    : options_(options), dispatch_(std::move(dispatch)) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.fd = wake_fd_;
+  if (epoll_fd_ < 0 || wake_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+    const int error = errno;
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    throw std::system_error(error, std::generic_category(),
+                            "the HTTP listener cannot watch its connections (epoll)");
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+ConnectionGate::~ConnectionGate() {
+  stop();
+  ::close(epoll_fd_);
+  ::close(wake_fd_);
+}
+
+void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
+  std::unique_lock lock(mutex_);
+  if (stopped_) return;
+  if (connection->stream.request_ready()) {
+    lock.unlock();
+    dispatch_(std::move(connection));
+    return;
+  }
+  const auto now = ConnectionStream::Clock::now();
+  if (waiting_.size() >= options_.max_waiting) {
+    send_final_response(connection->fd, 503, "Service Unavailable",
+                        "the server has " + std::to_string(options_.max_waiting) +
+                            " connections waiting for their requests already; retry later");
+    return;
+  }
+  Waiting entry;
+  entry.started = connection->stream.buffered() > 0;
+  entry.deadline = entry.started ? connection->request_started + options_.request_timeout
+                                 : now + options_.idle_timeout;
+  const int fd = connection->fd;
+  entry.connection = std::move(connection);
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP;
+  event.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) return;  // closes it
+  waiting_.emplace(fd, std::move(entry));
+}
+
+void ConnectionGate::stop() {
+  std::unordered_map<int, Waiting> closing;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    closing.swap(waiting_);
+  }
+  const std::uint64_t one = 1;
+  (void)::write(wake_fd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  // Each connection closes its socket as `closing` goes.
+}
+
+std::size_t ConnectionGate::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_.size();
+}
+
+void ConnectionGate::run() {
+  std::vector<epoll_event> events(256);
+  auto next_sweep = ConnectionStream::Clock::now() + kSweepInterval;
+  for (;;) {
+    const int count = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                                   static_cast<int>(kSweepInterval.count()));
+    for (int i = 0; i < count; ++i) {
+      if (events[static_cast<std::size_t>(i)].data.fd == wake_fd_) {
+        std::lock_guard lock(mutex_);
+        if (stopped_) return;
+        continue;
+      }
+      on_readable(events[static_cast<std::size_t>(i)].data.fd);
+    }
+    const auto now = ConnectionStream::Clock::now();
+    if (now >= next_sweep) {
+      expire(now);
+      next_sweep = now + kSweepInterval;
+    }
+  }
+}
+
+bool ConnectionGate::on_readable(int fd) {
+  std::shared_ptr<ClientConnection> ready;
+  {
+    std::lock_guard lock(mutex_);
+    const auto found = waiting_.find(fd);
+    if (found == waiting_.end()) return true;
+    Waiting& entry = found->second;
+    ClientConnection& connection = *entry.connection;
+    bool closed = false;
+    while (!connection.stream.request_ready()) {
+      const ssize_t n = connection.stream.fill_available();
+      if (n > 0) {
+        if (!entry.started) {
+          entry.started = true;
+          connection.request_started = ConnectionStream::Clock::now();
+          entry.deadline = connection.request_started + options_.request_timeout;
+        }
+        continue;
+      }
+      // A client that closes before its request is whole has nothing to be answered.
+      closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+      break;
+    }
+    if (!closed && !connection.stream.request_ready()) return false;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (!closed) ready = std::move(entry.connection);
+    waiting_.erase(found);
+  }
+  if (ready) dispatch_(std::move(ready));
+  return true;
+}
+
+void ConnectionGate::expire(ConnectionStream::Clock::time_point now) {
+  std::vector<std::shared_ptr<ClientConnection>> late;
+  std::vector<std::shared_ptr<ClientConnection>> idle;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
+      (it->second.started ? late : idle).push_back(std::move(it->second.connection));
+      it = waiting_.erase(it);
+    }
+  }
+  for (const auto& connection : late) {
+    send_final_response(
+        connection->fd, 408, "Request Timeout",
+        "the request did not arrive whole within the server's read timeout of " +
+            format_duration(static_cast<std::int64_t>(options_.request_timeout.count()) *
+                            1'000'000) +
+            "; send each request at once, or raise server.read_timeout");
+  }
+  // Both lists close their connections as they go.
+}
+
+}  // namespace lognurse::host

@@ -1,0 +1,124 @@
+#pragma once
+
+// Where client connections wait for their next request without holding a worker thread.
+// httplib gives every connection a worker for as long as it lives, so a few clients that
+// send their request heads a byte at a time, or keep idle connections open, could hold all
+// the workers and stall every other request. Here one thread watches the waiting
+// connections with epoll, reads what they send into their buffers, and hands a connection
+// to the workers once its request is buffered (see ConnectionStream::request_ready). A
+// request that does not arrive whole within the read timeout gets 408 and is closed; an
+// idle connection is closed after the keep-alive timeout.
+//
+// A body larger than the buffer is read by the worker, within the same read timeout.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "connection_stream.hpp"
+
+namespace lognurse::host {
+
+/// A client's connection: its socket, closed with it, and its stream.
+struct ClientConnection {
+  ClientConnection(int fd, long read_timeout_ms, long write_timeout_ms,
+                   std::size_t requests_allowed);
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  int fd;
+  ConnectionStream stream;
+  std::size_t requests_left;  ///< keep-alive requests it may still make
+  /// When the first byte of the request being read arrived.
+  ConnectionStream::Clock::time_point request_started;
+};
+
+/// Threads that serve connections whose request is buffered, first come first served.
+class ConnectionWorkers {
+public:
+  using Serve = std::function<void(std::shared_ptr<ClientConnection>)>;
+
+  ConnectionWorkers(std::size_t threads, Serve serve);
+  ~ConnectionWorkers();  ///< shutdown()
+  ConnectionWorkers(const ConnectionWorkers&) = delete;
+  ConnectionWorkers& operator=(const ConnectionWorkers&) = delete;
+
+  /// Queues `connection` for the next free thread; closes it after shutdown().
+  void enqueue(std::shared_ptr<ClientConnection> connection);
+
+  /// Whether connections are waiting for a thread now: a thread that could serve its
+  /// connection's next request lets them go first.
+  bool backlogged() const;
+
+  /// Closes the queued connections, lets the threads finish what they serve and joins them.
+  void shutdown();
+
+private:
+  void run();
+
+  Serve serve_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<ClientConnection>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+class ConnectionGate {
+public:
+  struct Options {
+    std::chrono::milliseconds idle_timeout{5000};      ///< for the first byte of a request
+    std::chrono::milliseconds request_timeout{30000};  ///< from the first byte to the last
+    std::size_t max_waiting = 4096;                    ///< connections beyond are refused
+  };
+  /// Takes a connection whose request is buffered; called on the gate's thread, or on the
+  /// caller's from admit().
+  using Dispatch = std::function<void(std::shared_ptr<ClientConnection>)>;
+
+  ConnectionGate(Options options, Dispatch dispatch);
+  ~ConnectionGate();  ///< stop()
+  ConnectionGate(const ConnectionGate&) = delete;
+  ConnectionGate& operator=(const ConnectionGate&) = delete;
+
+  /// Hands `connection` to Dispatch once its next request is buffered (at once when it is);
+  /// closes it when the request does not come in time, when max_waiting connections are
+  /// already waiting (with 503), or when the gate has stopped.
+  void admit(std::shared_ptr<ClientConnection> connection);
+
+  /// Closes every waiting connection and ends the gate's thread; later admits close theirs.
+  void stop();
+
+  /// Connections waiting now.
+  std::size_t waiting() const;
+
+private:
+  struct Waiting {
+    std::shared_ptr<ClientConnection> connection;
+    ConnectionStream::Clock::time_point deadline;
+    bool started = false;  ///< some of the request has arrived
+  };
+
+  void run();
+  /// Reads what a waiting connection sent; true when it left the gate (served or closed).
+  bool on_readable(int fd);
+  void expire(ConnectionStream::Clock::time_point now);
+
+  Options options_;
+  Dispatch dispatch_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  mutable std::mutex mutex_;
+  std::unordered_map<int, Waiting> waiting_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+}  // namespace lognurse::host
