@@ -219,18 +219,39 @@ Result<RangeCount> ChunkStatements::count(const ChunkRef& chunk, const TimeRange
   return counted;
 }
 
+void ChunkStatements::BlobCloser::operator()(sqlite3_blob* blob) const { sqlite3_blob_close(blob); }
+
 Result<ChunkStatements::StoredBytes> ChunkStatements::stored_bytes(const ChunkRef& chunk,
                                                                    BlockPool& pool) {
-  data_.reset();
-  data_.bind(1, chunk.id);
-  auto found = step_to_data(data_, chunk.id);
-  if (!found) return found.error();
-  const std::string_view stored = data_.column_bytes(0);
+  sqlite3* db = connection_->handle();
+  int code = SQLITE_OK;
+  if (blob_) {
+    code = sqlite3_blob_reopen(blob_.get(), chunk.id);
+  } else {
+    sqlite3_blob* opened = nullptr;
+    code = sqlite3_blob_open(db, "main", "chunks", "data", chunk.id, 0, &opened);
+    blob_.reset(opened);
+  }
+  if (code != SQLITE_OK) {
+    // A failed reopen leaves the handle aborted: open a fresh one next time.
+    blob_.reset();
+    if (code == SQLITE_ERROR) {
+      return internal_error("store.corrupt", "chunk " + std::to_string(chunk.id) +
+                                                 " disappeared during a read; retry the query");
+    }
+    return sqlite_error(db, code, "read chunk");
+  }
+  const int size = sqlite3_blob_bytes(blob_.get());
   StoredBytes bytes;
-  bytes.buffer = pool.take(stored.size());
-  bytes.size = stored.size();
-  if (!stored.empty()) std::memcpy(bytes.buffer.data(), stored.data(), stored.size());
-  data_.reset();
+  bytes.buffer = pool.take(static_cast<std::size_t>(size));
+  bytes.size = static_cast<std::size_t>(size);
+  if (size > 0) {
+    code = sqlite3_blob_read(blob_.get(), bytes.buffer.data(), size, 0);
+    if (code != SQLITE_OK) {
+      blob_.reset();
+      return sqlite_error(db, code, "read chunk");
+    }
+  }
   return bytes;
 }
 

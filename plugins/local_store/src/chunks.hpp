@@ -16,6 +16,7 @@
 // position in the block).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,8 @@
 #include "lognurse/host_api/result.hpp"
 #include "lognurse/host_api/types.hpp"
 #include "sqlite.hpp"
+
+struct sqlite3_blob;
 
 namespace lognurse::local_store {
 
@@ -125,8 +128,14 @@ public:
     std::string_view view() const { return {buffer.data(), size}; }
   };
 
-  /// The chunk's data as stored, in memory from `pool`.
+  /// The chunk's data as stored, in memory from `pool`. Read with an incremental blob
+  /// handle straight into that memory (a query reads chunk after chunk: no copy through
+  /// SQLite's own buffer); end_reads() closes the handle.
   Result<StoredBytes> stored_bytes(const ChunkRef& chunk, BlockPool& pool);
+
+  /// Closes what stored_bytes() keeps open, which would otherwise hold the connection's
+  /// read transaction open; call before the transaction ends.
+  void end_reads() { blob_.reset(); }
 
   /// The chunk's n-gram filter; empty when it has none.
   Result<std::string> filter(std::int64_t chunk_id);
@@ -145,6 +154,10 @@ private:
   Statement filter_;
   Statement delete_;
   Statement delete_filter_;
+  struct BlobCloser {
+    void operator()(sqlite3_blob* blob) const;
+  };
+  std::unique_ptr<sqlite3_blob, BlobCloser> blob_;  ///< over chunks.data, for stored_bytes()
 };
 
 }  // namespace lognurse::local_store

@@ -169,6 +169,7 @@ public:
   ReaderLease& operator=(ReaderLease&&) = delete;
   ~ReaderLease() {
     if (!reader_.connection) return;
+    reader_.chunks->end_reads();
     if (in_snapshot_) (void)reader_.connection->exec("COMMIT");
     store_->release_reader(std::move(reader_));
   }
