@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -68,6 +69,24 @@ TEST_CASE("a block keeps entries sorted by time, ties in arrival order, bytes ex
   CHECK(metadata.empty());
   CHECK(b.lower_bound(30) == 2);
   CHECK(b.lower_bound(31) == 4);
+}
+
+TEST_CASE("a block keeps the extreme timestamps, whose deltas take ten-byte varints") {
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::string line(40, 'x');
+  auto bytes = block_of({{kMin, line, {}, "info"},
+                         {-1, line, {}, "info"},
+                         {0, line, {}, "info"},
+                         {kMax, line, {}, "info"}});
+  auto block = DecodedBlock::decode(bytes);
+  REQUIRE(block.ok());
+  REQUIRE(block.value().size() == 4);
+  CHECK(block.value().timestamp(0) == kMin);
+  CHECK(block.value().timestamp(1) == -1);
+  CHECK(block.value().timestamp(2) == 0);
+  CHECK(block.value().timestamp(3) == kMax);
+  CHECK(block.value().line(3) == line);
 }
 
 TEST_CASE("a block search finds a literal only inside one line") {
