@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "lognurse/host_api/time.hpp"
 
 namespace lognurse::host {
@@ -23,19 +25,30 @@ constexpr std::chrono::milliseconds kSweepInterval{100};
 
 /// Writes a whole response if the socket takes it at once; the connection closes after it
 /// anyway, so a client that does not read it loses nothing but the reason.
-void send_final_response(int fd, int status, const char* reason, const std::string& message) {
+void send_refusal(int fd, int status, const char* reason, const std::string& code,
+                  const std::string& message) {
+  const std::string body =
+      nlohmann::json{{"status", "error"}, {"error", {{"code", code}, {"message", message}}}}
+          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                               "\r\nConnection: close\r\nContent-Type: text/plain; "
-                               "charset=utf-8\r\nContent-Length: " +
-                               std::to_string(message.size() + 1) + "\r\n\r\n" + message + "\n";
+                               "\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                               "Content-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body;
   (void)::send(fd, response.data(), response.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 }  // namespace
 
+std::string request_timeout_message(std::chrono::milliseconds timeout) {
+  return "the request did not arrive whole within the server's read timeout of " +
+         format_duration(static_cast<std::int64_t>(timeout.count()) * 1'000'000) +
+         "; send each request at once, or raise server.read_timeout";
+}
+
 ClientConnection::ClientConnection(int socket, long read_timeout_ms, long write_timeout_ms,
-                                   std::size_t requests_allowed)
-    : fd(socket), stream(socket, read_timeout_ms, write_timeout_ms),
+                                   std::size_t requests_allowed,
+                                   const std::atomic<bool>* stopping)
+    : fd(socket), stream(socket, read_timeout_ms, write_timeout_ms, stopping),
       requests_left(requests_allowed), request_started(ConnectionStream::Clock::now()) {}
 
 ClientConnection::~ClientConnection() {
@@ -117,22 +130,23 @@ ConnectionGate::~ConnectionGate() {
 void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
   std::unique_lock lock(mutex_);
   if (stopped_) return;
-  if (connection->stream.request_ready()) {
+  const Verdict verdict = judge(*connection);
+  if (verdict == Verdict::refused) return;
+  if (verdict == Verdict::dispatch) {
     lock.unlock();
     dispatch_(std::move(connection));
     return;
   }
-  const auto now = ConnectionStream::Clock::now();
   if (waiting_.size() >= options_.max_waiting) {
-    send_final_response(connection->fd, 503, "Service Unavailable",
-                        "the server has " + std::to_string(options_.max_waiting) +
-                            " connections waiting for their requests already; retry later");
+    send_refusal(connection->fd, 503, "Service Unavailable", "http.too_many_connections",
+                 "the server has " + std::to_string(options_.max_waiting) +
+                     " connections waiting for their requests already; retry later");
     return;
   }
   Waiting entry;
   entry.started = connection->stream.buffered() > 0;
   entry.deadline = entry.started ? connection->request_started + options_.request_timeout
-                                 : now + options_.idle_timeout;
+                                 : ConnectionStream::Clock::now() + options_.idle_timeout;
   const int fd = connection->fd;
   entry.connection = std::move(connection);
   epoll_event event{};
@@ -140,6 +154,38 @@ void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
   event.data.fd = fd;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) return;  // closes it
   waiting_.emplace(fd, std::move(entry));
+}
+
+ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) const {
+  ConnectionStream& stream = connection.stream;
+  stream.skip_blank_lines();
+  const RequestFraming framing = frame_request(stream.buffered_bytes());
+  if (!framing.whole_head()) {
+    if (!stream.full()) return Verdict::wait;
+    send_refusal(connection.fd, 431, "Request Header Fields Too Large", "http.head_too_large",
+                 "the request head is over " + std::to_string(ConnectionStream::kBufferBytes) +
+                     " bytes; send fewer or shorter headers");
+    return Verdict::refused;
+  }
+  if (!framing.conflict.empty()) {
+    send_refusal(connection.fd, 400, "Bad Request", "http.bad_framing",
+                 framing.conflict + "; send one Content-Length, or Transfer-Encoding alone");
+    return Verdict::refused;
+  }
+  if (framing.content_length && *framing.content_length > options_.max_body_bytes) {
+    send_refusal(connection.fd, 413, "Payload Too Large", "http.body_too_large",
+                 "the request body is over the server.max_body_bytes limit of " +
+                     std::to_string(options_.max_body_bytes) + " bytes; send smaller batches");
+    return Verdict::refused;
+  }
+  if (stream.request_ready()) return Verdict::dispatch;
+  // The body is awaited here; a client that asked first must be told to send it.
+  if (framing.expects_continue && !connection.continue_sent) {
+    connection.continue_sent = true;
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    (void)::send(connection.fd, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  return Verdict::wait;
 }
 
 void ConnectionGate::stop() {
@@ -182,36 +228,36 @@ void ConnectionGate::run() {
   }
 }
 
-bool ConnectionGate::on_readable(int fd) {
+void ConnectionGate::on_readable(int fd) {
   std::shared_ptr<ClientConnection> ready;
   {
     std::lock_guard lock(mutex_);
     const auto found = waiting_.find(fd);
-    if (found == waiting_.end()) return true;
+    if (found == waiting_.end()) return;
     Waiting& entry = found->second;
     ClientConnection& connection = *entry.connection;
+    Verdict verdict = Verdict::wait;
     bool closed = false;
-    while (!connection.stream.request_ready()) {
+    while (verdict == Verdict::wait) {
       const ssize_t n = connection.stream.fill_available();
-      if (n > 0) {
-        if (!entry.started) {
-          entry.started = true;
-          connection.request_started = ConnectionStream::Clock::now();
-          entry.deadline = connection.request_started + options_.request_timeout;
-        }
-        continue;
+      if (n <= 0) {
+        // A client that closes before its request is whole has nothing to be answered.
+        closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+        break;
       }
-      // A client that closes before its request is whole has nothing to be answered.
-      closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-      break;
+      verdict = judge(connection);
+      if (!entry.started && connection.stream.buffered() > 0) {
+        entry.started = true;
+        connection.request_started = ConnectionStream::Clock::now();
+        entry.deadline = connection.request_started + options_.request_timeout;
+      }
     }
-    if (!closed && !connection.stream.request_ready()) return false;
+    if (verdict == Verdict::wait && !closed) return;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    if (!closed) ready = std::move(entry.connection);
+    if (verdict == Verdict::dispatch) ready = std::move(entry.connection);
     waiting_.erase(found);
   }
   if (ready) dispatch_(std::move(ready));
-  return true;
 }
 
 void ConnectionGate::expire(ConnectionStream::Clock::time_point now) {
@@ -230,12 +276,8 @@ void ConnectionGate::expire(ConnectionStream::Clock::time_point now) {
     }
   }
   for (const auto& connection : late) {
-    send_final_response(
-        connection->fd, 408, "Request Timeout",
-        "the request did not arrive whole within the server's read timeout of " +
-            format_duration(static_cast<std::int64_t>(options_.request_timeout.count()) *
-                            1'000'000) +
-            "; send each request at once, or raise server.read_timeout");
+    send_refusal(connection->fd, 408, "Request Timeout", "http.request_timeout",
+                 request_timeout_message(options_.request_timeout));
   }
   // Both lists close their connections as they go.
 }

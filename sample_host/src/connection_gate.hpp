@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -29,7 +30,7 @@ namespace lognurse::host {
 /// A client's connection: its socket, closed with it, and its stream.
 struct ClientConnection {
   ClientConnection(int fd, long read_timeout_ms, long write_timeout_ms,
-                   std::size_t requests_allowed);
+                   std::size_t requests_allowed, const std::atomic<bool>* stopping);
   ~ClientConnection();
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -39,6 +40,8 @@ struct ClientConnection {
   std::size_t requests_left;  ///< keep-alive requests it may still make
   /// When the first byte of the request being read arrived.
   ConnectionStream::Clock::time_point request_started;
+  /// The gate answered the request's Expect: 100-continue.
+  bool continue_sent = false;
 };
 
 /// Threads that serve connections whose request is buffered, first come first served.
@@ -72,12 +75,16 @@ private:
   std::vector<std::thread> threads_;
 };
 
+/// The message of a 408: the request did not arrive whole within `timeout`.
+std::string request_timeout_message(std::chrono::milliseconds timeout);
+
 class ConnectionGate {
 public:
   struct Options {
     std::chrono::milliseconds idle_timeout{5000};      ///< for the first byte of a request
     std::chrono::milliseconds request_timeout{30000};  ///< from the first byte to the last
     std::size_t max_waiting = 4096;                    ///< connections beyond are refused
+    std::size_t max_body_bytes = 64 * 1024 * 1024;     ///< a larger Content-Length: 413
   };
   /// Takes a connection whose request is buffered; called on the gate's thread, or on the
   /// caller's from admit().
@@ -88,9 +95,11 @@ public:
   ConnectionGate(const ConnectionGate&) = delete;
   ConnectionGate& operator=(const ConnectionGate&) = delete;
 
-  /// Hands `connection` to Dispatch once its next request is buffered (at once when it is);
-  /// closes it when the request does not come in time, when max_waiting connections are
-  /// already waiting (with 503), or when the gate has stopped.
+  /// Hands `connection` to Dispatch once its next request is buffered (at once when it is).
+  /// Refuses it, with a JSON error, and closes it: when the request does not come whole in
+  /// time (408), its head outgrows the buffer (431), its framing is ambiguous (400), its
+  /// Content-Length is over max_body_bytes (413), or max_waiting connections wait already
+  /// (503). Closes it silently when it stays idle, or the gate has stopped.
   void admit(std::shared_ptr<ClientConnection> connection);
 
   /// Closes every waiting connection and ends the gate's thread; later admits close theirs.
@@ -106,9 +115,14 @@ private:
     bool started = false;  ///< some of the request has arrived
   };
 
+  enum class Verdict { wait, dispatch, refused };
+
   void run();
-  /// Reads what a waiting connection sent; true when it left the gate (served or closed).
-  bool on_readable(int fd);
+  /// Reads what a waiting connection sent, and passes it on or refuses it when it can.
+  void on_readable(int fd);
+  /// What to do with a connection after its bytes so far; sends the refusal or the
+  /// 100 Continue it calls for.
+  Verdict judge(ClientConnection& connection) const;
   void expire(ConnectionStream::Clock::time_point now);
 
   Options options_;

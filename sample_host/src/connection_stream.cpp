@@ -13,6 +13,9 @@ namespace lognurse::host {
 
 namespace {
 
+/// How often a read that waits for the client looks whether the listener is stopping.
+constexpr long kStopCheckMs = 100;
+
 /// poll() for `events` within `timeout_ms`, resumed after signals; >0 ready, 0 timeout.
 int wait_for(int fd, short events, long timeout_ms) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -54,8 +57,10 @@ std::string_view trimmed(std::string_view text) {
 
 }  // namespace
 
-ConnectionStream::ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms)
-    : fd_(fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+ConnectionStream::ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms,
+                                   const std::atomic<bool>* stopping)
+    : fd_(fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms),
+      stopping_(stopping) {}
 
 long ConnectionStream::wait_budget_ms() const {
   if (!deadline_) return read_timeout_ms_;
@@ -68,12 +73,29 @@ void ConnectionStream::begin_request(Clock::time_point deadline) {
   deadline_ = deadline;
   timed_out_ = false;
   broken_ = false;
+  response_closes_ = false;
+  response_head_seen_ = false;
+  const RequestFraming framing = frame_request(buffered_bytes());
+  request_end_known_ = framing.whole_head() && !framing.chunked;
+  request_end_ = consumed_ + (framing.whole_head() ? framing.head_size : 0) +
+                 framing.content_length.value_or(0);
+}
+
+bool ConnectionStream::must_close() const {
+  return broken_ || response_closes_ || (request_end_known_ && consumed_ < request_end_);
 }
 
 bool ConnectionStream::is_readable() const {
   if (buffered() > 0) return true;
-  const long budget = wait_budget_ms();
-  if (budget > 0 && wait_for(fd_, POLLIN, budget) > 0) return true;
+  // Past the deadline the budget is 0: what has arrived meanwhile is still read (the
+  // request may have waited for a worker), only a client that has not sent it fails. The
+  // wait looks at the listener's stop between slices.
+  const auto until = Clock::now() + std::chrono::milliseconds(wait_budget_ms());
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
+    if (wait_for(fd_, POLLIN, std::clamp<long>(left, 0, kStopCheckMs)) > 0) return true;
+    if (left <= kStopCheckMs || (stopping_ != nullptr && stopping_->load())) break;
+  }
   if (deadline_ && Clock::now() >= *deadline_) timed_out_ = true;
   return false;
 }
@@ -93,10 +115,12 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
   const std::size_t n = std::min(size, buffered());
   std::copy_n(buffer_.data() + offset_, n, ptr);
   offset_ += n;
+  consumed_ += n;
   return static_cast<ssize_t>(n);
 }
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
+  watch_response(std::string_view(ptr, size));
   if (!is_writable()) return -1;
   while (true) {
     const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
@@ -149,14 +173,56 @@ ConnectionStream::Arrival ConnectionStream::await_request(std::chrono::microseco
 }
 
 bool ConnectionStream::request_ready() const {
-  if (buffered() == 0) return false;
-  if (buffered() == buffer_.size()) return true;
-  const std::string_view bytes(buffer_.data() + offset_, buffered());
-  const std::size_t head = request_head_end(bytes);
-  if (head == std::string_view::npos) return false;
-  const auto length = declared_content_length(bytes.substr(0, head));
-  if (!length || *length > buffer_.size() - head) return true;
-  return bytes.size() - head >= *length;
+  const RequestFraming framing = frame_request(buffered_bytes());
+  if (!framing.whole_head() || !framing.conflict.empty()) return false;
+  if (framing.chunked || !framing.content_length) return true;
+  const std::size_t whole = framing.head_size + *framing.content_length;
+  return whole > buffer_.size() || buffered() >= whole;
+}
+
+std::string ConnectionStream::take_buffered() {
+  std::string bytes(buffered_bytes());
+  consumed_ += bytes.size();
+  offset_ = filled_;
+  return bytes;
+}
+
+void ConnectionStream::skip_blank_lines() {
+  while (buffered() > 0) {
+    const char first = buffer_[offset_];
+    std::size_t line = 0;
+    if (first == '\n') {
+      line = 1;
+    } else if (first == '\r' && buffered() >= 2 && buffer_[offset_ + 1] == '\n') {
+      line = 2;
+    } else {
+      return;
+    }
+    offset_ += line;
+    consumed_ += line;
+  }
+}
+
+void ConnectionStream::watch_response(std::string_view bytes) {
+  // httplib writes a response's status line and headers in one write; interim responses
+  // (100 Continue) come before and say nothing of the connection.
+  if (response_head_seen_ || bytes.substr(0, 7) != "HTTP/1." || bytes.size() < 12) return;
+  const std::string_view status = bytes.substr(9, 3);
+  if (status == "100" || status == "102" || status == "103") return;
+  response_head_seen_ = true;
+  // After a switch of protocols (a WebSocket) nothing on the connection is HTTP.
+  if (status == "101") response_closes_ = true;
+  const std::size_t end = bytes.find("\r\n\r\n");
+  const std::string_view head = bytes.substr(0, end);
+  for (std::size_t at = head.find("\r\n"); at != std::string_view::npos;
+       at = head.find("\r\n", at + 2)) {
+    const std::string_view line = head.substr(at + 2, head.find("\r\n", at + 2) - at - 2);
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && equals_ignoring_case(line.substr(0, colon), "connection") &&
+        equals_ignoring_case(trimmed(line.substr(colon + 1)), "close")) {
+      response_closes_ = true;
+    }
+  }
 }
 
 ssize_t ConnectionStream::receive(char* ptr, std::size_t size, int flags) {
@@ -166,36 +232,50 @@ ssize_t ConnectionStream::receive(char* ptr, std::size_t size, int flags) {
   }
 }
 
-std::size_t request_head_end(std::string_view bytes) {
-  for (std::size_t at = bytes.find('\n'); at != std::string_view::npos;
-       at = bytes.find('\n', at + 1)) {
-    if (at + 1 < bytes.size() && bytes[at + 1] == '\n') return at + 2;
-    if (at + 2 < bytes.size() && bytes[at + 1] == '\r' && bytes[at + 2] == '\n') return at + 3;
-  }
-  return std::string_view::npos;
-}
-
-std::optional<std::size_t> declared_content_length(std::string_view head) {
-  std::optional<std::size_t> length;
-  std::size_t start = head.find('\n');  // the request line has no headers
-  while (start != std::string_view::npos && start + 1 < head.size()) {
-    const std::size_t end = head.find('\n', start + 1);
-    const std::string_view line =
-        head.substr(start + 1, end == std::string_view::npos ? head.npos : end - start - 1);
-    start = end;
+RequestFraming frame_request(std::string_view bytes) {
+  RequestFraming framing;
+  const std::size_t blank = bytes.find("\n\r\n");
+  if (blank == std::string_view::npos) return framing;
+  framing.head_size = blank + 3;
+  const std::string_view head = bytes.substr(0, blank + 1);
+  bool conflicting_lengths = false;
+  // Header lines follow the request line; like httplib, skip lines that do not end in CRLF.
+  for (std::size_t start = head.find('\n') + 1; start < head.size();) {
+    const std::size_t end = head.find('\n', start);
+    std::string_view line = head.substr(start, end - start);
+    start = end + 1;
+    if (line.empty() || line.back() != '\r') continue;
+    line.remove_suffix(1);
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     const std::string_view name = line.substr(0, colon);
-    if (equals_ignoring_case(name, "transfer-encoding")) return std::nullopt;
-    if (!equals_ignoring_case(name, "content-length")) continue;
     const std::string_view value = trimmed(line.substr(colon + 1));
-    if (value.empty() || value.size() > 18 ||
-        !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
+    if (equals_ignoring_case(name, "content-length")) {
+      const bool number =
+          !value.empty() && value.size() <= 18 &&
+          std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!number) {
+        framing.conflict = "Content-Length \"" + std::string(value.substr(0, 40)) +
+                           "\" is not a byte count";
+        continue;
+      }
+      const auto length =
+          static_cast<std::size_t>(std::strtoull(std::string(value).c_str(), nullptr, 10));
+      if (framing.content_length && *framing.content_length != length) conflicting_lengths = true;
+      framing.content_length = length;
+    } else if (equals_ignoring_case(name, "transfer-encoding")) {
+      framing.chunked = true;
+    } else if (equals_ignoring_case(name, "expect") && equals_ignoring_case(value, "100-continue")) {
+      framing.expects_continue = true;
     }
-    length = static_cast<std::size_t>(std::strtoull(std::string(value).c_str(), nullptr, 10));
   }
-  return length;
+  if (framing.conflict.empty() && conflicting_lengths) {
+    framing.conflict = "the request has two different Content-Length headers";
+  }
+  if (framing.conflict.empty() && framing.chunked && framing.content_length) {
+    framing.conflict = "the request has both Content-Length and Transfer-Encoding";
+  }
+  return framing;
 }
 
 }  // namespace lognurse::host

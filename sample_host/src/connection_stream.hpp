@@ -3,10 +3,14 @@
 // One client connection of the HTTP listener as httplib's Stream. Its read buffer lives as
 // long as the connection, so bytes read ahead belong to the next request instead of being
 // lost, and the connection gate (connection_gate.hpp) can fill it without a thread waiting:
-// a connection reaches a worker only once its request is buffered.
+// a connection reaches a worker only once its request is buffered. The stream also watches
+// what httplib makes of a request (how much of it was read, whether the response said it
+// closes the connection), so that a request httplib leaves half read is never followed by
+// its own leftovers parsed as the next request.
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -18,15 +22,35 @@
 
 namespace lognurse::host {
 
+/// How a request's head frames it, as far as the buffered bytes show.
+struct RequestFraming {
+  /// Bytes of the head, up to and with its blank line; npos while it is not whole.
+  std::size_t head_size = std::string_view::npos;
+  std::optional<std::size_t> content_length;
+  bool chunked = false;           ///< a Transfer-Encoding: the body frames itself
+  bool expects_continue = false;  ///< Expect: 100-continue
+  /// Why the framing cannot be trusted (two different Content-Lengths, one that is not a
+  /// number, or one beside a Transfer-Encoding), or empty.
+  std::string conflict;
+
+  bool whole_head() const { return head_size != std::string_view::npos; }
+};
+
+/// Reads the head of the request at the start of `bytes`. The head ends at the first line
+/// that is only CRLF, as httplib reads it (a bare LF ends no head there).
+RequestFraming frame_request(std::string_view bytes);
+
 class ConnectionStream final : public httplib::Stream {
 public:
   using Clock = std::chrono::steady_clock;
 
-  /// The read buffer's size: the gate waits for a request's body too when it fits in it
-  /// together with the head.
+  /// The read buffer's size, which bounds a request head; the gate waits for a request's
+  /// body too when it fits in it together with the head.
   static constexpr std::size_t kBufferBytes = 16 * 1024;
 
-  ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms);
+  /// Reads give up as soon as `*stopping` is true (the listener is stopping).
+  ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms,
+                   const std::atomic<bool>* stopping = nullptr);
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -38,55 +62,67 @@ public:
 
   /// Bytes read from the socket and not yet consumed.
   std::size_t buffered() const { return filled_ - offset_; }
+  std::string_view buffered_bytes() const { return {buffer_.data() + offset_, buffered()}; }
+  bool full() const { return buffered() == buffer_.size(); }
+
+  /// Consumes the buffered bytes and returns them (a WebSocket handler takes the frames
+  /// that came with its upgrade request).
+  std::string take_buffered();
+
+  /// Drops empty lines before the next request line (RFC 9112, section 2.2: a client may
+  /// send CRLF after a body; httplib would answer the empty line with 400).
+  void skip_blank_lines();
 
   /// Reads what the socket holds now, without waiting, after the buffered bytes: the count
   /// read; 0 when the client closed its side; -1 with errno set (EAGAIN: nothing yet).
   /// Returns -1 with errno ENOBUFS when the buffer is full.
   ssize_t fill_available();
 
+  /// Whether a worker can serve the next request without waiting for the client: its head
+  /// is buffered and framed soundly, and so is its body when its Content-Length fits in the
+  /// buffer with the head. A body that does not fit, or frames itself (chunked), is left to
+  /// the worker.
+  bool request_ready() const;
+
   enum class Arrival { ready, pending, closed };
-  /// Waits up to `patience` for the next request to be buffered (request_ready()); `closed`
+  /// Waits up to `patience` for the next request to be ready (request_ready()); `closed`
   /// when the client closed or the connection failed first.
   Arrival await_request(std::chrono::microseconds patience);
 
-  /// Whether a worker can serve the next request without waiting for the client: its head
-  /// is buffered, and so is its body when its Content-Length fits in the buffer with the
-  /// head. Also true when the buffer is full, so that httplib reads on or refuses the head.
-  bool request_ready() const;
-
-  /// Starts reading a request that must be read whole by `deadline`: reads fail once it has
-  /// passed, however the client paces its bytes.
+  /// Starts reading the buffered request, which must be read whole by `deadline`: reads
+  /// that find nothing to read fail once it has passed, however the client paces its bytes.
   void begin_request(Clock::time_point deadline);
   /// Ends it: reads wait for the read timeout alone again.
   void end_request() { deadline_.reset(); }
 
   /// Whether a read of the current request failed because its deadline passed.
   bool timed_out() const { return timed_out_; }
-  /// Whether a read of the current request failed (deadline, timeout, close or error): what
-  /// follows on the connection is no longer at a request's start.
-  bool broken() const { return broken_; }
+  /// Whether the connection must close after the current request: a read failed, the
+  /// response said it closes the connection or refused the request's framing, or less of
+  /// the request was read than its head declared (httplib reads no body of a GET, and
+  /// stops at some errors), so that what follows is not at a request's start.
+  bool must_close() const;
 
 private:
   ssize_t receive(char* ptr, std::size_t size, int flags);
   long wait_budget_ms() const;
+  void watch_response(std::string_view bytes);
 
   int fd_;
   long read_timeout_ms_;
   long write_timeout_ms_;
+  const std::atomic<bool>* stopping_;
   std::optional<Clock::time_point> deadline_;
   mutable bool timed_out_ = false;
-  bool broken_ = false;
+  bool broken_ = false;              ///< a read of the current request failed
+  bool response_closes_ = false;     ///< its response refused it or said Connection: close
+  bool response_head_seen_ = false;  ///< the final response's head was written
+  std::size_t consumed_ = 0;         ///< bytes of the connection read by httplib so far
+  std::size_t request_end_ = 0;      ///< consumed_ once the current request is read whole
+  bool request_end_known_ = false;   ///< false for a chunked body
   std::vector<char> buffer_ = std::vector<char>(kBufferBytes);
   std::size_t offset_ = 0;
   std::size_t filled_ = 0;
 };
-
-/// Where the head of the request at the start of `bytes` ends (the index after its blank
-/// line, which may end in CRLF or LF), or npos while it is incomplete.
-std::size_t request_head_end(std::string_view bytes);
-
-/// The Content-Length of a request head, or nothing when it has none, has a
-/// Transfer-Encoding, or gives a value that is not a plain decimal number.
-std::optional<std::size_t> declared_content_length(std::string_view head);
 
 }  // namespace lognurse::host

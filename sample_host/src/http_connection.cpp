@@ -12,7 +12,7 @@ namespace lognurse::host {
 namespace {
 
 thread_local int t_current_socket = -1;
-thread_local const ConnectionStream* t_current_stream = nullptr;
+thread_local ConnectionStream* t_current_stream = nullptr;
 
 /// How long a worker waits for a connection's next request before handing the connection
 /// to the gate: long enough for a client that sends requests back to back, too short for
@@ -23,7 +23,7 @@ long to_ms(time_t sec, time_t usec) { return static_cast<long>(sec * 1000 + usec
 
 /// Clears the thread's current socket when a request's handling ends, however it ends.
 struct CurrentSocket {
-  CurrentSocket(int fd, const ConnectionStream& stream) {
+  CurrentSocket(int fd, ConnectionStream& stream) {
     t_current_socket = fd;
     t_current_stream = &stream;
   }
@@ -39,6 +39,10 @@ int HostHttpListener::current_socket() { return t_current_socket; }
 
 bool HostHttpListener::request_timed_out() {
   return t_current_stream != nullptr && t_current_stream->timed_out();
+}
+
+std::string HostHttpListener::take_unread_input() {
+  return t_current_stream != nullptr ? t_current_stream->take_buffered() : std::string();
 }
 
 void HostHttpListener::frame_request_body(httplib::Request& req) {
@@ -70,6 +74,7 @@ void HostHttpListener::start_workers(std::size_t workers) {
         serve(std::move(connection));
       });
   ConnectionGate::Options options;
+  options.max_body_bytes = payload_max_length_;
   options.idle_timeout = std::chrono::seconds(keep_alive_timeout_sec_);
   options.request_timeout =
       std::chrono::milliseconds(to_ms(read_timeout_sec_, read_timeout_usec_));
@@ -96,7 +101,7 @@ void HostHttpListener::close_connections() {
 bool HostHttpListener::process_and_close_socket(socket_t sock) {
   auto connection = std::make_shared<ClientConnection>(
       sock, to_ms(read_timeout_sec_, read_timeout_usec_),
-      to_ms(write_timeout_sec_, write_timeout_usec_), keep_alive_max_count_);
+      to_ms(write_timeout_sec_, write_timeout_usec_), keep_alive_max_count_, &closing_);
   if (gate_ && !closing_) gate_->admit(std::move(connection));
   return true;
 }
@@ -116,13 +121,16 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
     }
     stream.end_request();
     --connection->requests_left;
-    // After a failed read, the next bytes are not the start of a request.
-    if (!ok || connection_closed || stream.broken() || connection->requests_left == 0) return;
+    connection->continue_sent = false;
+    if (!ok || connection_closed || stream.must_close() || connection->requests_left == 0) {
+      return;
+    }
     connection->request_started = ConnectionStream::Clock::now();
 
     // The next request: served here when it is buffered, or arrives within kPatience, and
     // no other connection waits for a worker; else the connection queues behind those, or
-    // waits in the gate.
+    // waits in the gate (which also refuses what it must).
+    stream.skip_blank_lines();
     auto arrival = stream.request_ready() ? ConnectionStream::Arrival::ready
                                           : ConnectionStream::Arrival::pending;
     if (arrival == ConnectionStream::Arrival::pending && !workers_->backlogged()) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace lognurse::host {
 
@@ -44,6 +45,11 @@ public:
   /// Whether the request this thread is handling failed to arrive whole within the read
   /// timeout (for its error response); false outside a handler.
   static bool request_timed_out();
+
+  /// The bytes the client sent after the request this thread is handling that were read
+  /// already, taken from the connection (a WebSocket's first frames may come with its
+  /// upgrade request); empty outside a handler.
+  static std::string take_unread_input();
 
   /// Adjusts a request whose head is read, before httplib reads its body:
   /// - A request with neither Content-Length nor Transfer-Encoding has an empty body

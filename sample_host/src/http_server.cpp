@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "host_metrics.hpp"
+#include "connection_gate.hpp"
 #include "http_connection.hpp"
 #include "ingest_routes.hpp"
 #include "lognurse/host_api/json.hpp"
@@ -199,13 +200,10 @@ void HttpServer::install_routes() {
   server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (HostHttpListener::request_timed_out()) {
       send_error(res, invalid_argument("http.request_timeout",
-                                       "the request did not arrive whole within the server's "
-                                       "read timeout of " +
-                                           format_duration(options_.read_timeout_ms * 1'000'000) +
-                                           "; send each request at once, or raise "
-                                           "server.read_timeout"));
+                                       request_timeout_message(std::chrono::milliseconds(
+                                           options_.read_timeout_ms))));
       res.status = 408;
-      res.set_header("Connection", "close");
+      if (!res.has_header("Connection")) res.set_header("Connection", "close");
       return;
     }
     if (!res.body.empty()) return;

@@ -264,12 +264,22 @@ constexpr std::size_t kMaxClientMessageBytes = 64 * 1024;
 /// backend. Used only by the worker thread that serves the tail.
 class TailConnection {
 public:
-  explicit TailConnection(int fd) : fd_(fd), reader_(kMaxClientMessageBytes) {}
+  /// `early`: frames the client sent with its upgrade request, read with it.
+  TailConnection(int fd, const std::string& early) : fd_(fd), reader_(kMaxClientMessageBytes) {
+    if (!early.empty()) {
+      reader_.feed(early.data(), early.size());
+      early_frames_ = true;
+    }
+  }
 
   /// Waits up to `duration`, answering the client's frames as they come: pings with pongs,
   /// a close with a close, a broken frame with a close that says why. False when the tail
   /// must end: the client closed, broke the protocol or went away, or the server stops.
   bool serve_for(std::chrono::milliseconds duration, httplib::DataSink& sink) {
+    if (early_frames_) {
+      early_frames_ = false;
+      if (!answer_frames(sink)) return false;
+    }
     const auto until = std::chrono::steady_clock::now() + duration;
     while (true) {
       if (g_stopping.load()) {
@@ -356,6 +366,7 @@ private:
 
   int fd_;
   WsClientReader reader_;
+  bool early_frames_ = false;  ///< frames came with the upgrade request, not yet answered
 };
 
 }  // namespace
@@ -446,7 +457,8 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
     base.logql = query;
     base.limit = limit;
     auto cursor = std::make_shared<TailCursor>(std::move(base), start);
-    auto connection = std::make_shared<TailConnection>(fd);
+    auto connection =
+        std::make_shared<TailConnection>(fd, HostHttpListener::take_unread_input());
     // The provider runs until the client closes or breaks the protocol, a write fails or the
     // server stops; the length only satisfies the HTTP layer, a WebSocket client does not
     // read it. Each call reads the backend once, then answers the client's frames until the

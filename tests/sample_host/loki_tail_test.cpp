@@ -328,6 +328,22 @@ TEST_CASE("tail answers a ping with a pong carrying the unmasked payload, betwee
   CHECK(longest.payload == std::string(125, 'p'));
 }
 
+TEST_CASE("tail answers frames that come in the same write as the upgrade request") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  Socket tail(server.port());
+  tail.send(handshake(kNoMatchTail) + client_frame(0x9, "early") +
+            client_frame(0x8, close_payload(1000, "done")));
+  const std::string head = tail.read_head();
+  REQUIRE(head.rfind("HTTP/1.1 101 ", 0) == 0);
+  const auto pong = tail.read_frame();
+  CHECK(pong.opcode == 0xA);
+  CHECK(pong.payload == "early");
+  const auto closing = tail.read_frame();
+  CHECK(closing.opcode == 0x8);
+  CHECK(close_code(closing.payload) == 1000);
+}
+
 TEST_CASE("tail answers a close frame with the same status code and ends the connection") {
   TempDir data;
   HostServer server({"--data-dir", data.path()});

@@ -14,10 +14,12 @@
 #include <catch2/catch.hpp>
 
 #include "connection_stream.hpp"
+#include "lognurse/host_api/time.hpp"
 #include "process.hpp"
 
-using lognurse::host::declared_content_length;
-using lognurse::host::request_head_end;
+using lognurse::host::ConnectionStream;
+using lognurse::host::frame_request;
+using lognurse::test::http_get;
 using lognurse::test::connect_loopback;
 using lognurse::test::HostServer;
 using lognurse::test::TempDir;
@@ -50,8 +52,8 @@ std::string read_responses(int fd, int count) {
     for (int i = 0; i < count; ++i) {
       const std::size_t head = bytes.find("\r\n\r\n", at);
       if (head == std::string::npos) return false;
-      const auto length = declared_content_length(std::string_view(bytes).substr(at, head + 4 - at));
-      at = head + 4 + length.value_or(0);
+      const auto framing = frame_request(std::string_view(bytes).substr(at, head + 4 - at));
+      at = head + 4 + framing.content_length.value_or(0);
       if (at > bytes.size()) return false;
     }
     return true;
@@ -102,25 +104,58 @@ struct Sockets {
 
 }  // namespace
 
-TEST_CASE("the end of a request head is found after CRLF or LF blank lines only") {
-  CHECK(request_head_end("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody") == 27);
-  CHECK(request_head_end("GET / HTTP/1.1\nHost: a\n\nbody") == 24);
-  CHECK(request_head_end("GET / HTTP/1.1\r\nHost: a\r\n") == std::string_view::npos);
-  CHECK(request_head_end("GET / HTTP/1.1\r\nHost: a\r\n\r") == std::string_view::npos);
-  CHECK(request_head_end("") == std::string_view::npos);
+TEST_CASE("a request head ends at its first CRLF blank line, as httplib reads it") {
+  CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody").head_size == 27);
+  CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").head_size == 18);
+  // httplib skips lines that end in a bare LF: they end no head.
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\nHost: a\n\nbody").whole_head());
+  CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\n\r\n").head_size == 26);
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\n").whole_head());
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r").whole_head());
+  CHECK_FALSE(frame_request("").whole_head());
 }
 
-TEST_CASE("a request head's Content-Length is read only when it is the whole story") {
-  CHECK(declared_content_length("POST / HTTP/1.1\r\ncontent-LENGTH:  12 \r\n\r\n") == 12U);
-  CHECK(declared_content_length("POST / HTTP/1.1\r\nHost: a\r\n\r\n") == std::nullopt);
-  CHECK(declared_content_length("POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n") ==
-        std::nullopt);
-  CHECK(declared_content_length("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") == std::nullopt);
-  CHECK(declared_content_length(
-            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") ==
-        std::nullopt);
+TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity is named") {
+  auto plain = frame_request("POST / HTTP/1.1\r\ncontent-LENGTH:  12 \r\nExpect: 100-Continue\r\n\r\n");
+  CHECK(plain.content_length == 12U);
+  CHECK(plain.expects_continue);
+  CHECK(plain.conflict.empty());
+  CHECK_FALSE(frame_request("POST / HTTP/1.1\r\nHost: a\r\n\r\n").content_length);
+  CHECK(frame_request("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").chunked);
+  // A line that ends in a bare LF is no header to httplib.
+  CHECK_FALSE(frame_request("POST / HTTP/1.1\r\nContent-Length: 5\n\r\n").content_length);
   // The request line is no header, whatever it looks like.
-  CHECK(declared_content_length("Content-Length: 5\r\n\r\n") == std::nullopt);
+  CHECK_FALSE(frame_request("Content-Length: 5\r\n\r\n").content_length);
+
+  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n").conflict ==
+        "Content-Length \"1e3\" is not a byte count");
+  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 100000\r\nContent-Length: 1\r\n\r\n")
+            .conflict == "the request has two different Content-Length headers");
+  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
+            .conflict.empty());
+  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .conflict == "the request has both Content-Length and Transfer-Encoding");
+}
+
+TEST_CASE("a request body that arrived is read even when its read timeout has passed") {
+  // It may have waited for a worker that long; only a client that has not sent it is late.
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+  const std::string head = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+  ConnectionStream stream(pair[0], 1000, 1000);
+  REQUIRE(::send(pair[1], head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()));
+  REQUIRE(stream.fill_available() == static_cast<ssize_t>(head.size()));
+  stream.begin_request(Clock::now() - std::chrono::seconds(1));
+  char buffer[64];
+  REQUIRE(stream.read(buffer, head.size()) == static_cast<ssize_t>(head.size()));
+  REQUIRE(::send(pair[1], "body", 4, 0) == 4);
+  CHECK(stream.read(buffer, sizeof buffer) == 4);
+  CHECK_FALSE(stream.must_close());
+  CHECK(stream.read(buffer, sizeof buffer) == -1);  // nothing more, and late: no waiting
+  CHECK(stream.timed_out());
+  CHECK(stream.must_close());
+  ::close(pair[0]);
+  ::close(pair[1]);
 }
 
 TEST_CASE("the host answers while more clients than it has workers hold half-sent heads") {
@@ -251,4 +286,134 @@ TEST_CASE("requests that come in pieces, or several at once, are all served in o
   CHECK(responses.substr(second, 12) == "HTTP/1.1 200");
   CHECK(responses.substr(third, 12) == "HTTP/1.1 404");
   CHECK(responses.substr(fourth, 12) == "HTTP/1.1 200");
+}
+
+TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold no worker") {
+  SlowClientHost host("20s");
+  Sockets parked;
+  auto open = [&](const std::string& bytes) {
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    parked.fds.push_back(fd);
+    send_all(fd, bytes);
+    return fd;
+  };
+  // httplib reads no head here (its blank line ends in a bare LF): each waits in the gate.
+  for (int i = 0; i < 20; ++i) open("GET /ready HTTP/1.1\r\nHost: x\n\n");
+  // A head over the buffer is refused at once.
+  const int huge = open("GET /ready HTTP/1.1\r\n" + std::string(20000, 'h'));
+  // A body over server.max_body_bytes is refused before it is read.
+  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 100000000000000000\r\n\r\n{");
+  // Two lengths: which one frames the body is ambiguous.
+  const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nContent-Length: 100000\r\n"
+                         "Content-Length: 1\r\n\r\n{");
+
+  const auto start = Clock::now();
+  CHECK(http_get(host.server.port(), "/ready").status == 200);
+  CHECK(seconds_since(start) < 5);
+
+  std::string response;
+  CHECK(read_until_closed(huge, response));
+  CHECK(response.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  CHECK(response.find("\"code\":\"http.head_too_large\"") != std::string::npos);
+  response.clear();
+  CHECK(read_until_closed(large, response));
+  CHECK(response.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0) == 0);
+  CHECK(response.find("server.max_body_bytes limit of 67108864 bytes") != std::string::npos);
+  response.clear();
+  CHECK(read_until_closed(twice, response));
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(response.find("the request has two different Content-Length headers; send one "
+                      "Content-Length, or Transfer-Encoding alone") != std::string::npos);
+}
+
+TEST_CASE("what httplib leaves unread of a request is never run as the next request") {
+  SlowClientHost host("20s");
+  const std::string push = "{\"streams\":[{\"stream\":{\"app\":\"smuggled\"},"
+                           "\"values\":[[\"" + std::to_string(lognurse::now_ns()) +
+                           "\",\"x\"]]}]}";
+  const std::string smuggled = "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                               "application/json\r\nContent-Length: " +
+                               std::to_string(push.size()) + "\r\n\r\n" + push;
+  auto count_smuggled = [&] {
+    return http_get(host.server.port(), "/loki/api/v1/query_range?query=%7Bapp%3D%22smuggled%22%7D")
+        .body.find("\"values\":[[");
+  };
+
+  struct Carrier {
+    std::string head;     ///< a request whose body is `smuggled`
+    std::string status;   ///< what it is answered
+  };
+  const std::string length = std::to_string(smuggled.size());
+  for (const Carrier& carrier : std::vector<Carrier>{
+           // A body the route refuses before reading it (its encoding).
+           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            "\r\nContent-Encoding: gzip\r\nContent-Length: " + length + "\r\n\r\n",
+            "415"},
+           // A GET, whose body httplib does not read.
+           {"GET /ready HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + "\r\n\r\n", "200"}}) {
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    send_all(fd, carrier.head + smuggled);
+    std::string response;
+    CHECK(read_until_closed(fd, response));
+    ::close(fd);
+    CHECK(response.rfind("HTTP/1.1 " + carrier.status + " ", 0) == 0);
+    CHECK(response.find("HTTP/1.1 204") == std::string::npos);
+  }
+  CHECK(count_smuggled() == std::string::npos);
+  // Sent as a request of its own, the same bytes are a push that is stored.
+  const int fd = connect_loopback(host.server.port(), 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, smuggled);
+  CHECK(read_responses(fd, 1).rfind("HTTP/1.1 204 ", 0) == 0);
+  ::close(fd);
+  CHECK(count_smuggled() != std::string::npos);
+}
+
+TEST_CASE("an empty line after a body is skipped, and Expect: 100-continue is answered") {
+  SlowClientHost host("20s");
+  const int fd = connect_loopback(host.server.port(), 5);
+  REQUIRE(fd >= 0);
+  const std::string body = "{\"query\":\"{app=\\\"a\\\"}\"}";
+  send_all(fd, "\r\nPOST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body + "\r\n" + kReady);
+  const std::string two = read_responses(fd, 2);
+  CHECK(two.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(two.find("HTTP/1.1 200 ", 1) != std::string::npos);
+  CHECK(two.find("HTTP/1.1 400") == std::string::npos);
+
+  // The client waits for 100 Continue before it sends a body that would fit the buffer.
+  send_all(fd, "POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n");
+  const auto start = Clock::now();
+  std::string interim;
+  char byte = 0;
+  while (interim.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1) {
+    interim += byte;
+  }
+  CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+  CHECK(seconds_since(start) < 1.0);
+  send_all(fd, body);
+  // httplib sends its own 100 Continue before it reads the body; clients take any number of
+  // interim responses (RFC 9110, section 15.2).
+  const std::string final_response = read_responses(fd, 2);
+  ::close(fd);
+  CHECK(final_response.find("HTTP/1.1 200 ") != std::string::npos);
+}
+
+TEST_CASE("the host stops at once while a worker waits for a slow body") {
+  SlowClientHost host("30s");
+  const int fd = connect_loopback(host.server.port(), 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               "application/json\r\nContent-Length: 100000\r\n\r\n{\"streams\":");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto start = Clock::now();
+  CHECK(host.server.stop() == 0);
+  CHECK(seconds_since(start) < 5);
+  ::close(fd);
 }
