@@ -23,6 +23,10 @@ namespace {
 /// How often the gate looks for connections past their deadline.
 constexpr std::chrono::milliseconds kSweepInterval{100};
 
+/// How long, and for how many bytes, a refused connection is drained before it is closed.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
+
 /// Writes a whole response if the socket takes it at once; the connection closes after it
 /// anyway, so a client that does not read it loses nothing but the reason.
 void send_refusal(int fd, int status, const char* reason, const std::string& code,
@@ -131,7 +135,10 @@ void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
   std::unique_lock lock(mutex_);
   if (stopped_) return;
   const Verdict verdict = judge(*connection);
-  if (verdict == Verdict::refused) return;
+  if (verdict == Verdict::refused) {
+    linger_locked(std::move(connection));
+    return;
+  }
   if (verdict == Verdict::dispatch) {
     lock.unlock();
     dispatch_(std::move(connection));
@@ -147,13 +154,31 @@ void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
   entry.started = connection->stream.buffered() > 0;
   entry.deadline = entry.started ? connection->request_started + options_.request_timeout
                                  : ConnectionStream::Clock::now() + options_.idle_timeout;
-  const int fd = connection->fd;
   entry.connection = std::move(connection);
+  watch_locked(std::move(entry));
+}
+
+void ConnectionGate::watch_locked(Waiting entry) {
+  const int fd = entry.connection->fd;
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP;
   event.data.fd = fd;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) return;  // closes it
   waiting_.emplace(fd, std::move(entry));
+}
+
+void ConnectionGate::linger(std::shared_ptr<ClientConnection> connection) {
+  std::lock_guard lock(mutex_);
+  if (!stopped_) linger_locked(std::move(connection));
+}
+
+void ConnectionGate::linger_locked(std::shared_ptr<ClientConnection> connection) {
+  ::shutdown(connection->fd, SHUT_WR);  // the refusal is sent whole; the client sees its end
+  Waiting entry;
+  entry.draining = true;
+  entry.deadline = ConnectionStream::Clock::now() + kLingerTime;
+  entry.connection = std::move(connection);
+  watch_locked(std::move(entry));
 }
 
 ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) const {
@@ -167,9 +192,14 @@ ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) cons
                      " bytes; send fewer or shorter headers");
     return Verdict::refused;
   }
-  if (!framing.conflict.empty()) {
-    send_refusal(connection.fd, 400, "Bad Request", "http.bad_framing",
-                 framing.conflict + "; send one Content-Length, or Transfer-Encoding alone");
+  if (!framing.problem.empty()) {
+    if (framing.problem_status == 501) {
+      send_refusal(connection.fd, 501, "Not Implemented", "http.unsupported_transfer_coding",
+                   framing.problem);
+    } else {
+      send_refusal(connection.fd, 400, "Bad Request", "http.bad_framing",
+                   framing.problem + "; the request cannot be read safely");
+    }
     return Verdict::refused;
   }
   if (framing.content_length && *framing.content_length > options_.max_body_bytes) {
@@ -178,14 +208,16 @@ ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) cons
                      std::to_string(options_.max_body_bytes) + " bytes; send smaller batches");
     return Verdict::refused;
   }
-  if (stream.request_ready()) return Verdict::dispatch;
-  // The body is awaited here; a client that asked first must be told to send it.
-  if (framing.expects_continue && !connection.continue_sent) {
+  const bool ready = stream.request_ready();
+  // A client that asked first must be told to send its body: here, when the gate waits for
+  // it, or when httplib, which answers only the exact lower-case value, would not.
+  if (framing.expects_continue && !connection.continue_sent &&
+      (!ready || !framing.httplib_continues)) {
     connection.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     (void)::send(connection.fd, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   }
-  return Verdict::wait;
+  return ready ? Verdict::dispatch : Verdict::wait;
 }
 
 void ConnectionGate::stop() {
@@ -236,6 +268,18 @@ void ConnectionGate::on_readable(int fd) {
     if (found == waiting_.end()) return;
     Waiting& entry = found->second;
     ClientConnection& connection = *entry.connection;
+    if (entry.draining) {
+      char dropped[16 * 1024];
+      while (true) {
+        const ssize_t n = ::recv(fd, dropped, sizeof dropped, MSG_DONTWAIT);
+        if (n > 0 && (entry.dropped += static_cast<std::size_t>(n)) < kLingerBytes) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        break;  // the client is done, or has sent enough
+      }
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      waiting_.erase(found);
+      return;
+    }
     Verdict verdict = Verdict::wait;
     bool closed = false;
     while (verdict == Verdict::wait) {
@@ -253,6 +297,12 @@ void ConnectionGate::on_readable(int fd) {
       }
     }
     if (verdict == Verdict::wait && !closed) return;
+    if (verdict == Verdict::refused && !closed) {
+      ::shutdown(fd, SHUT_WR);
+      entry.draining = true;
+      entry.deadline = ConnectionStream::Clock::now() + kLingerTime;
+      return;
+    }
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     if (verdict == Verdict::dispatch) ready = std::move(entry.connection);
     waiting_.erase(found);
@@ -271,7 +321,8 @@ void ConnectionGate::expire(ConnectionStream::Clock::time_point now) {
         continue;
       }
       ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->first, nullptr);
-      (it->second.started ? late : idle).push_back(std::move(it->second.connection));
+      const bool late_request = it->second.started && !it->second.draining;
+      (late_request ? late : idle).push_back(std::move(it->second.connection));
       it = waiting_.erase(it);
     }
   }

@@ -105,6 +105,19 @@ public:
   /// Closes every waiting connection and ends the gate's thread; later admits close theirs.
   void stop();
 
+  /// Keeps a refused connection a little longer, reading and dropping what the client
+  /// still sends, so that its refusal is not lost to a reset (a client sending a large
+  /// body reads the answer only once it has sent it); closes it at the client's end of
+  /// input, after 2 s, or after 64 MiB.
+  void linger(std::shared_ptr<ClientConnection> connection);
+
+  enum class Verdict { wait, dispatch, refused };
+  /// What to do with a connection after its bytes so far: wait for more, serve it, or
+  /// (done here, with the error response) refuse it. Sends the 100 Continue a request that
+  /// waits for its body, or one httplib would not answer, calls for. Safe from any thread
+  /// that holds the connection.
+  Verdict judge(ClientConnection& connection) const;
+
   /// Connections waiting now.
   std::size_t waiting() const;
 
@@ -113,16 +126,19 @@ private:
     std::shared_ptr<ClientConnection> connection;
     ConnectionStream::Clock::time_point deadline;
     bool started = false;  ///< some of the request has arrived
+    bool draining = false;  ///< refused: what arrives is dropped until the client is done
+    std::size_t dropped = 0;
   };
 
-  enum class Verdict { wait, dispatch, refused };
+  /// linger() with mutex_ held.
+  void linger_locked(std::shared_ptr<ClientConnection> connection);
+  /// Adds `entry` to the waiting connections and to epoll (closing it when epoll fails),
+  /// with mutex_ held.
+  void watch_locked(Waiting entry);
 
   void run();
   /// Reads what a waiting connection sent, and passes it on or refuses it when it can.
   void on_readable(int fd);
-  /// What to do with a connection after its bytes so far; sends the refusal or the
-  /// 100 Continue it calls for.
-  Verdict judge(ClientConnection& connection) const;
   void expire(ConnectionStream::Clock::time_point now);
 
   Options options_;

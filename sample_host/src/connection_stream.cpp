@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace lognurse::host {
 
@@ -69,20 +70,25 @@ long ConnectionStream::wait_budget_ms() const {
   return std::clamp<long>(left, 0, read_timeout_ms_);
 }
 
-void ConnectionStream::begin_request(Clock::time_point deadline) {
+void ConnectionStream::begin_request(Clock::time_point deadline, std::size_t max_body_bytes) {
   deadline_ = deadline;
   timed_out_ = false;
+  over_limit_ = false;
   broken_ = false;
   response_closes_ = false;
   response_head_seen_ = false;
   const RequestFraming framing = frame_request(buffered_bytes());
+  const std::size_t head = framing.whole_head() ? framing.head_size : 0;
   request_end_known_ = framing.whole_head() && !framing.chunked;
-  request_end_ = consumed_ + (framing.whole_head() ? framing.head_size : 0) +
-                 framing.content_length.value_or(0);
+  request_end_ = consumed_ + head + framing.content_length.value_or(0);
+  request_closes_ = framing.chunked || framing.closes;
+  read_limit_ = framing.chunked ? consumed_ + head + 2 * max_body_bytes + 64 * 1024
+                                : std::numeric_limits<std::size_t>::max();
 }
 
 bool ConnectionStream::must_close() const {
-  return broken_ || response_closes_ || (request_end_known_ && consumed_ < request_end_);
+  return broken_ || response_closes_ || request_closes_ ||
+         (request_end_known_ && consumed_ < request_end_);
 }
 
 bool ConnectionStream::is_readable() const {
@@ -103,6 +109,12 @@ bool ConnectionStream::is_readable() const {
 bool ConnectionStream::is_writable() const { return wait_for(fd_, POLLOUT, write_timeout_ms_) > 0; }
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
+  if (consumed_ >= read_limit_) {
+    over_limit_ = true;
+    broken_ = true;
+    return -1;
+  }
+  size = std::min(size, read_limit_ - consumed_);
   if (buffered() == 0) {
     const ssize_t n = is_readable() ? receive(buffer_.data(), buffer_.size(), 0) : -1;
     if (n <= 0) {
@@ -161,7 +173,7 @@ ssize_t ConnectionStream::fill_available() {
 
 ConnectionStream::Arrival ConnectionStream::await_request(std::chrono::microseconds patience) {
   const auto until = Clock::now() + patience;
-  while (!request_ready()) {
+  while (!request_ready() && !full()) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
     if (left <= 0 || wait_for(fd_, POLLIN, left) <= 0) return Arrival::pending;
     const ssize_t n = fill_available();
@@ -174,7 +186,7 @@ ConnectionStream::Arrival ConnectionStream::await_request(std::chrono::microseco
 
 bool ConnectionStream::request_ready() const {
   const RequestFraming framing = frame_request(buffered_bytes());
-  if (!framing.whole_head() || !framing.conflict.empty()) return false;
+  if (!framing.whole_head() || !framing.problem.empty()) return false;
   if (framing.chunked || !framing.content_length) return true;
   const std::size_t whole = framing.head_size + *framing.content_length;
   return whole > buffer_.size() || buffered() >= whole;
@@ -238,42 +250,89 @@ RequestFraming frame_request(std::string_view bytes) {
   if (blank == std::string_view::npos) return framing;
   framing.head_size = blank + 3;
   const std::string_view head = bytes.substr(0, blank + 1);
-  bool conflicting_lengths = false;
-  // Header lines follow the request line; like httplib, skip lines that do not end in CRLF.
-  for (std::size_t start = head.find('\n') + 1; start < head.size();) {
+  auto refuse = [&](std::string problem, int status = 400) {
+    if (framing.problem.empty()) {
+      framing.problem = std::move(problem);
+      framing.problem_status = status;
+    }
+  };
+
+  const std::string_view request_line = head.substr(0, head.find('\n') + 1);
+  if (request_line.size() < 2 || request_line[request_line.size() - 2] != '\r') {
+    refuse("the request line does not end in CRLF");
+  }
+  const bool http11 = request_line.find(" HTTP/1.1\r") != std::string_view::npos;
+  bool two_lengths = false;
+  int hosts = 0;
+  for (std::size_t start = request_line.size(); start < head.size();) {
     const std::size_t end = head.find('\n', start);
     std::string_view line = head.substr(start, end - start);
     start = end + 1;
-    if (line.empty() || line.back() != '\r') continue;
+    // httplib skips a line that does not end in CRLF, and reads a folded or spaced one
+    // as another header: a body the line frames would be read as the next request.
+    if (line.empty() || line.back() != '\r') {
+      refuse("a header line ends in a bare LF; end every line with CRLF");
+      continue;
+    }
     line.remove_suffix(1);
+    if (line.empty()) continue;
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
+    if (line.find('\r') != std::string_view::npos) refuse("a header line holds a bare CR");
+    if (line.front() == ' ' || line.front() == '\t') {
+      refuse("a header line is folded onto the one before (obsolete line folding)");
+    }
+    if (colon == std::string_view::npos) {
+      refuse("a header line has no colon");
+      continue;
+    }
     const std::string_view name = line.substr(0, colon);
+    if (name.empty() || name.find_first_of(" \t") != std::string_view::npos) {
+      refuse("a header name is empty or has white space before its colon");
+      continue;
+    }
     const std::string_view value = trimmed(line.substr(colon + 1));
     if (equals_ignoring_case(name, "content-length")) {
       const bool number =
           !value.empty() && value.size() <= 18 &&
           std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (!number) {
-        framing.conflict = "Content-Length \"" + std::string(value.substr(0, 40)) +
-                           "\" is not a byte count";
+        refuse("Content-Length \"" + std::string(value.substr(0, 40)) + "\" is not a byte count");
         continue;
       }
       const auto length =
           static_cast<std::size_t>(std::strtoull(std::string(value).c_str(), nullptr, 10));
-      if (framing.content_length && *framing.content_length != length) conflicting_lengths = true;
+      if (framing.content_length && *framing.content_length != length) two_lengths = true;
       framing.content_length = length;
     } else if (equals_ignoring_case(name, "transfer-encoding")) {
+      if (framing.chunked || !equals_ignoring_case(value, "chunked")) {
+        refuse("Transfer-Encoding \"" + std::string(value.substr(0, 40)) +
+                   "\" is not supported; send the body with Content-Length, or chunked alone",
+               501);
+      }
       framing.chunked = true;
-    } else if (equals_ignoring_case(name, "expect") && equals_ignoring_case(value, "100-continue")) {
-      framing.expects_continue = true;
+    } else if (equals_ignoring_case(name, "expect")) {
+      framing.expects_continue = equals_ignoring_case(value, "100-continue");
+      framing.httplib_continues = value == "100-continue";
+    } else if (equals_ignoring_case(name, "connection")) {
+      // A list of options: close among them, in any case.
+      for (std::size_t at = 0; at <= value.size();) {
+        const std::size_t comma = std::min(value.find(',', at), value.size());
+        if (equals_ignoring_case(trimmed(value.substr(at, comma - at)), "close")) {
+          framing.closes = true;
+        }
+        at = comma + 1;
+      }
+    } else if (equals_ignoring_case(name, "host")) {
+      ++hosts;
     }
   }
-  if (framing.conflict.empty() && conflicting_lengths) {
-    framing.conflict = "the request has two different Content-Length headers";
+  if (two_lengths) refuse("the request has two different Content-Length headers");
+  if (framing.chunked && framing.content_length) {
+    refuse("the request has both Content-Length and Transfer-Encoding");
   }
-  if (framing.conflict.empty() && framing.chunked && framing.content_length) {
-    framing.conflict = "the request has both Content-Length and Transfer-Encoding";
+  if (http11 && hosts != 1) {
+    refuse(hosts == 0 ? "an HTTP/1.1 request needs a Host header"
+                      : "the request has more than one Host header");
   }
   return framing;
 }

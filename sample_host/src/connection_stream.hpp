@@ -27,11 +27,17 @@ struct RequestFraming {
   /// Bytes of the head, up to and with its blank line; npos while it is not whole.
   std::size_t head_size = std::string_view::npos;
   std::optional<std::size_t> content_length;
-  bool chunked = false;           ///< a Transfer-Encoding: the body frames itself
-  bool expects_continue = false;  ///< Expect: 100-continue
-  /// Why the framing cannot be trusted (two different Content-Lengths, one that is not a
-  /// number, or one beside a Transfer-Encoding), or empty.
-  std::string conflict;
+  bool chunked = false;           ///< Transfer-Encoding: chunked, the body frames itself
+  bool expects_continue = false;  ///< Expect: 100-continue, in any case
+  /// The Expect value is exactly "100-continue", the one httplib answers by itself.
+  bool httplib_continues = false;
+  bool closes = false;            ///< Connection: close, in any case
+  /// Why the head must be refused, or empty: framing that two readers could take apart
+  /// differently (two Content-Lengths, one that is no number or sits beside a
+  /// Transfer-Encoding, a header line httplib would skip or misread, a Host header missing
+  /// or doubled in HTTP/1.1), or a transfer coding httplib does not read.
+  std::string problem;
+  int problem_status = 400;  ///< 400, or 501 for a transfer coding other than chunked
 
   bool whole_head() const { return head_size != std::string_view::npos; }
 };
@@ -85,22 +91,26 @@ public:
   bool request_ready() const;
 
   enum class Arrival { ready, pending, closed };
-  /// Waits up to `patience` for the next request to be ready (request_ready()); `closed`
-  /// when the client closed or the connection failed first.
+  /// Waits up to `patience` for the next request to be ready (request_ready()) or the
+  /// buffer to fill; `closed` when the client closed or the connection failed first.
   Arrival await_request(std::chrono::microseconds patience);
 
   /// Starts reading the buffered request, which must be read whole by `deadline`: reads
   /// that find nothing to read fail once it has passed, however the client paces its bytes.
-  void begin_request(Clock::time_point deadline);
+  /// A chunked body may take at most twice `max_body_bytes` (and 64 KiB) with its framing.
+  void begin_request(Clock::time_point deadline, std::size_t max_body_bytes);
   /// Ends it: reads wait for the read timeout alone again.
   void end_request() { deadline_.reset(); }
 
   /// Whether a read of the current request failed because its deadline passed.
   bool timed_out() const { return timed_out_; }
+  /// Whether a read of the current request failed because its chunked body grew too long.
+  bool over_limit() const { return over_limit_; }
   /// Whether the connection must close after the current request: a read failed, the
-  /// response said it closes the connection or refused the request's framing, or less of
-  /// the request was read than its head declared (httplib reads no body of a GET, and
-  /// stops at some errors), so that what follows is not at a request's start.
+  /// request or its response said so, the request had a chunked body (whose end httplib
+  /// may misjudge, or not look for), or less of it was read than its head declared
+  /// (httplib reads no body of a GET, and stops at some errors): what follows may not be
+  /// at a request's start.
   bool must_close() const;
 
 private:
@@ -114,6 +124,9 @@ private:
   const std::atomic<bool>* stopping_;
   std::optional<Clock::time_point> deadline_;
   mutable bool timed_out_ = false;
+  bool over_limit_ = false;
+  bool request_closes_ = false;      ///< the request was chunked or asked to close
+  std::size_t read_limit_ = 0;       ///< consumed_ a chunked request may not pass
   bool broken_ = false;              ///< a read of the current request failed
   bool response_closes_ = false;     ///< its response refused it or said Connection: close
   bool response_head_seen_ = false;  ///< the final response's head was written

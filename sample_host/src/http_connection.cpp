@@ -41,6 +41,10 @@ bool HostHttpListener::request_timed_out() {
   return t_current_stream != nullptr && t_current_stream->timed_out();
 }
 
+bool HostHttpListener::request_over_limit() {
+  return t_current_stream != nullptr && t_current_stream->over_limit();
+}
+
 std::string HostHttpListener::take_unread_input() {
   return t_current_stream != nullptr ? t_current_stream->take_buffered() : std::string();
 }
@@ -112,7 +116,7 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
   // The gate and the queue hand over only connections whose request is buffered.
   while (!closing_ && svr_sock_ != INVALID_SOCKET) {
     // A body larger than the buffer is read here, within what is left of the request's time.
-    stream.begin_request(connection->request_started + read_timeout);
+    stream.begin_request(connection->request_started + read_timeout, payload_max_length_);
     bool connection_closed = false;
     bool ok = false;
     {
@@ -129,15 +133,17 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
 
     // The next request: served here when it is buffered, or arrives within kPatience, and
     // no other connection waits for a worker; else the connection queues behind those, or
-    // waits in the gate (which also refuses what it must).
-    stream.skip_blank_lines();
-    auto arrival = stream.request_ready() ? ConnectionStream::Arrival::ready
-                                          : ConnectionStream::Arrival::pending;
-    if (arrival == ConnectionStream::Arrival::pending && !workers_->backlogged()) {
-      arrival = stream.await_request(kPatience);
+    // waits in the gate. The gate's judgement applies as it does to a request it passes on.
+    auto verdict = gate_->judge(*connection);
+    if (verdict == ConnectionGate::Verdict::wait && !workers_->backlogged()) {
+      if (stream.await_request(kPatience) == ConnectionStream::Arrival::closed) return;
+      verdict = gate_->judge(*connection);
     }
-    if (arrival == ConnectionStream::Arrival::closed) return;
-    if (arrival == ConnectionStream::Arrival::pending) {
+    if (verdict == ConnectionGate::Verdict::refused) {
+      gate_->linger(std::move(connection));
+      return;
+    }
+    if (verdict == ConnectionGate::Verdict::wait) {
       gate_->admit(std::move(connection));
       return;
     }

@@ -46,6 +46,10 @@ public:
   /// timeout (for its error response); false outside a handler.
   static bool request_timed_out();
 
+  /// Whether the request this thread is handling had a chunked body longer than the
+  /// server allows (for its error response); false outside a handler.
+  static bool request_over_limit();
+
   /// The bytes the client sent after the request this thread is handling that were read
   /// already, taken from the connection (a WebSocket's first frames may come with its
   /// upgrade request); empty outside a handler.

@@ -198,6 +198,14 @@ void HttpServer::install_routes() {
   // Refusals that httplib makes itself (an unknown route, a URI or body over
   // its limits, a body it cannot decompress) get a body that says why.
   server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (HostHttpListener::request_over_limit()) {
+      send_error(res, limit_exceeded("http.body_too_large",
+                                     "the chunked request body is over the server.max_body_bytes "
+                                     "limit; send smaller batches"));
+      res.status = 413;
+      if (!res.has_header("Connection")) res.set_header("Connection", "close");
+      return;
+    }
     if (HostHttpListener::request_timed_out()) {
       send_error(res, invalid_argument("http.request_timeout",
                                        request_timeout_message(std::chrono::milliseconds(

@@ -77,6 +77,17 @@ bool read_until_closed(int fd, std::string& bytes) {
   }
 }
 
+/// Sends `bytes` on a new connection and reads until the host closes it.
+std::string answer_before_close(int port, const std::string& bytes) {
+  const int fd = connect_loopback(port, 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, bytes);
+  std::string response;
+  CHECK(read_until_closed(fd, response));
+  ::close(fd);
+  return response;
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -106,7 +117,7 @@ struct Sockets {
 
 TEST_CASE("a request head ends at its first CRLF blank line, as httplib reads it") {
   CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody").head_size == 27);
-  CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").head_size == 18);
+  CHECK(frame_request("GET / HTTP/1.0\r\n\r\n").head_size == 18);
   // httplib skips lines that end in a bare LF: they end no head.
   CHECK_FALSE(frame_request("GET / HTTP/1.1\nHost: a\n\nbody").whole_head());
   CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\n\r\n").head_size == 26);
@@ -115,37 +126,61 @@ TEST_CASE("a request head ends at its first CRLF blank line, as httplib reads it
   CHECK_FALSE(frame_request("").whole_head());
 }
 
-TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity is named") {
-  auto plain = frame_request("POST / HTTP/1.1\r\ncontent-LENGTH:  12 \r\nExpect: 100-Continue\r\n\r\n");
+TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity is refused") {
+  const std::string post = "POST / HTTP/1.1\r\nHost: a\r\n";
+  auto plain = frame_request(post + "content-LENGTH:  12 \r\nExpect: 100-Continue\r\n"
+                                    "Connection: keep-alive, Close\r\n\r\n");
   CHECK(plain.content_length == 12U);
   CHECK(plain.expects_continue);
-  CHECK(plain.conflict.empty());
-  CHECK_FALSE(frame_request("POST / HTTP/1.1\r\nHost: a\r\n\r\n").content_length);
-  CHECK(frame_request("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").chunked);
-  // A line that ends in a bare LF is no header to httplib.
-  CHECK_FALSE(frame_request("POST / HTTP/1.1\r\nContent-Length: 5\n\r\n").content_length);
+  CHECK_FALSE(plain.httplib_continues);  // httplib answers only the lower-case value
+  CHECK(plain.closes);
+  CHECK(plain.problem.empty());
+  CHECK(frame_request(post + "Expect: 100-continue\r\n\r\n").httplib_continues);
+  CHECK_FALSE(frame_request(post + "\r\n").content_length);
+  CHECK(frame_request(post + "Transfer-Encoding: Chunked\r\n\r\n").chunked);
   // The request line is no header, whatever it looks like.
-  CHECK_FALSE(frame_request("Content-Length: 5\r\n\r\n").content_length);
+  CHECK_FALSE(frame_request("Content-Length: 5\r\nHost: a\r\n\r\n").content_length);
+  CHECK(frame_request(post + "Content-Length: 1\r\nContent-Length: 1\r\n\r\n").problem.empty());
 
-  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n").conflict ==
-        "Content-Length \"1e3\" is not a byte count");
-  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 100000\r\nContent-Length: 1\r\n\r\n")
-            .conflict == "the request has two different Content-Length headers");
-  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
-            .conflict.empty());
-  CHECK(frame_request("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
-            .conflict == "the request has both Content-Length and Transfer-Encoding");
+  auto problem = [&](const std::string& headers) {
+    return frame_request(post + headers + "\r\n").problem;
+  };
+  CHECK(problem("Content-Length: 1e3\r\n") == "Content-Length \"1e3\" is not a byte count");
+  CHECK(problem("Content-Length: 100000\r\nContent-Length: 1\r\n") ==
+        "the request has two different Content-Length headers");
+  CHECK(problem("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") ==
+        "the request has both Content-Length and Transfer-Encoding");
+  CHECK(problem("Content-Length: 5\n") ==
+        "a header line ends in a bare LF; end every line with CRLF");
+  CHECK(problem("Content-Length : 5\r\n") ==
+        "a header name is empty or has white space before its colon");
+  CHECK(problem("X-A: b\r\n c\r\n") ==
+        "a header line is folded onto the one before (obsolete line folding)");
+  CHECK(problem("Content-Length: 5\rX: y\r\n") == "a header line holds a bare CR");
+  CHECK(problem("Content-Length 5\r\n") == "a header line has no colon");
+  CHECK(problem("Host: b\r\n") == "the request has more than one Host header");
+  CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").problem == "an HTTP/1.1 request needs a Host header");
+  CHECK(frame_request("GET / HTTP/1.1\n\r\n").problem == "the request line does not end in CRLF");
+  for (const std::string coding : {"identity", "gzip, chunked", "chunked, chunked"}) {
+    const auto refused = frame_request(post + "Transfer-Encoding: " + coding + "\r\n\r\n");
+    CHECK(refused.problem_status == 501);
+    CHECK(refused.problem == "Transfer-Encoding \"" + coding +
+                                 "\" is not supported; send the body with Content-Length, or "
+                                 "chunked alone");
+  }
+  CHECK(frame_request(post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .problem_status == 501);
 }
 
 TEST_CASE("a request body that arrived is read even when its read timeout has passed") {
   // It may have waited for a worker that long; only a client that has not sent it is late.
   int pair[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
-  const std::string head = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n";
   ConnectionStream stream(pair[0], 1000, 1000);
   REQUIRE(::send(pair[1], head.data(), head.size(), 0) == static_cast<ssize_t>(head.size()));
   REQUIRE(stream.fill_available() == static_cast<ssize_t>(head.size()));
-  stream.begin_request(Clock::now() - std::chrono::seconds(1));
+  stream.begin_request(Clock::now() - std::chrono::seconds(1), 1000);
   char buffer[64];
   REQUIRE(stream.read(buffer, head.size()) == static_cast<ssize_t>(head.size()));
   REQUIRE(::send(pair[1], "body", 4, 0) == 4);
@@ -303,10 +338,10 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
   // A head over the buffer is refused at once.
   const int huge = open("GET /ready HTTP/1.1\r\n" + std::string(20000, 'h'));
   // A body over server.max_body_bytes is refused before it is read.
-  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nContent-Type: application/json\r\n"
+  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          "Content-Length: 100000000000000000\r\n\r\n{");
   // Two lengths: which one frames the body is ambiguous.
-  const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nContent-Length: 100000\r\n"
+  const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                          "Content-Length: 1\r\n\r\n{");
 
   const auto start = Clock::now();
@@ -324,8 +359,8 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
   response.clear();
   CHECK(read_until_closed(twice, response));
   CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
-  CHECK(response.find("the request has two different Content-Length headers; send one "
-                      "Content-Length, or Transfer-Encoding alone") != std::string::npos);
+  CHECK(response.find("the request has two different Content-Length headers; the request "
+                      "cannot be read safely") != std::string::npos);
 }
 
 TEST_CASE("what httplib leaves unread of a request is never run as the next request") {
@@ -352,7 +387,13 @@ TEST_CASE("what httplib leaves unread of a request is never run as the next requ
             "\r\nContent-Encoding: gzip\r\nContent-Length: " + length + "\r\n\r\n",
             "415"},
            // A GET, whose body httplib does not read.
-           {"GET /ready HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + "\r\n\r\n", "200"}}) {
+           {"GET /ready HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + "\r\n\r\n", "200"},
+           // A chunked body (here, of a GET) ends its connection, wherever httplib thinks it ends.
+           {"GET /ready HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "200"},
+           // A header line httplib would skip or misread.
+           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            "\r\nContent-Length : " + length + "\r\n\r\n",
+            "400"}}) {
     const int fd = connect_loopback(host.server.port(), 5);
     REQUIRE(fd >= 0);
     send_all(fd, carrier.head + smuggled);
@@ -416,4 +457,32 @@ TEST_CASE("the host stops at once while a worker waits for a slow body") {
   CHECK(host.server.stop() == 0);
   CHECK(seconds_since(start) < 5);
   ::close(fd);
+}
+
+TEST_CASE("a request behind a served one is judged as the gate judges the first") {
+  SlowClientHost host("20s");
+  const std::string responses = answer_before_close(
+      host.server.port(), kReady + "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                   "application/json\r\nContent-Length: 100000000000\r\n\r\n{");
+  CHECK(responses.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(responses.find("HTTP/1.1 413 Payload Too Large\r\n") != std::string::npos);
+}
+
+TEST_CASE("transfer codings other than chunked are refused, and a chunked body is bounded") {
+  TempDir dir;
+  std::ofstream(dir.file("host.yaml")) << "server:\n  max_body_bytes: 1000\n";
+  HostServer server({"--data-dir", dir.file("data")}, {"--config", dir.file("host.yaml")});
+  const std::string coded = answer_before_close(
+      server.port(), "POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                     "gzip, chunked\r\n\r\n");
+  CHECK(coded.rfind("HTTP/1.1 501 Not Implemented\r\n", 0) == 0);
+  CHECK(coded.find("\"code\":\"http.unsupported_transfer_coding\"") != std::string::npos);
+
+  // 100 chunks of 1000 bytes: past twice the limit and the 64 KiB allowed for framing.
+  std::string chunks;
+  for (int i = 0; i < 100; ++i) chunks += "3e8\r\n" + std::string(1000, 'a') + "\r\n";
+  const std::string chunked = answer_before_close(
+      server.port(), "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n" + chunks + "0\r\n\r\n");
+  CHECK(chunked.rfind("HTTP/1.1 413 ", 0) == 0);
 }
