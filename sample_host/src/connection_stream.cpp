@@ -82,8 +82,9 @@ void ConnectionStream::begin_request(Clock::time_point deadline, std::size_t max
   request_end_known_ = framing.whole_head() && !framing.chunked;
   request_end_ = consumed_ + head + framing.content_length.value_or(0);
   request_closes_ = framing.chunked || framing.closes;
-  read_limit_ = framing.chunked ? consumed_ + head + 2 * max_body_bytes + 64 * 1024
-                                : std::numeric_limits<std::size_t>::max();
+  read_limit_ = framing.chunked
+                    ? consumed_ + head + max_body_bytes + max_body_bytes / 16 + 64 * 1024
+                    : std::numeric_limits<std::size_t>::max();
 }
 
 bool ConnectionStream::must_close() const {
@@ -260,8 +261,15 @@ RequestFraming frame_request(std::string_view bytes) {
   const std::string_view request_line = head.substr(0, head.find('\n') + 1);
   if (request_line.size() < 2 || request_line[request_line.size() - 2] != '\r') {
     refuse("the request line does not end in CRLF");
+  } else if (request_line.size() >= 3 && (request_line[request_line.size() - 3] == ' ' ||
+                                           request_line[request_line.size() - 3] == '\t')) {
+    refuse("the request line ends in white space");
   }
   const bool http11 = request_line.find(" HTTP/1.1\r") != std::string_view::npos;
+  const std::string_view method = request_line.substr(0, request_line.find(' '));
+  // The methods httplib reads a body for; of any other request it leaves the body unread.
+  const bool body_read = method == "POST" || method == "PUT" || method == "PATCH" ||
+                         method == "DELETE" || method == "PRI";
   bool two_lengths = false;
   int hosts = 0;
   for (std::size_t start = request_line.size(); start < head.size();) {
@@ -330,9 +338,10 @@ RequestFraming frame_request(std::string_view bytes) {
   if (framing.chunked && framing.content_length) {
     refuse("the request has both Content-Length and Transfer-Encoding");
   }
-  if (http11 && hosts != 1) {
-    refuse(hosts == 0 ? "an HTTP/1.1 request needs a Host header"
-                      : "the request has more than one Host header");
+  if (hosts > 1) refuse("the request has more than one Host header");
+  if (http11 && hosts == 0) refuse("an HTTP/1.1 request needs a Host header");
+  if (!body_read && (framing.chunked || framing.content_length.value_or(0) > 0)) {
+    framing.closes = true;
   }
   return framing;
 }

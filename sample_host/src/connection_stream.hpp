@@ -31,7 +31,9 @@ struct RequestFraming {
   bool expects_continue = false;  ///< Expect: 100-continue, in any case
   /// The Expect value is exactly "100-continue", the one httplib answers by itself.
   bool httplib_continues = false;
-  bool closes = false;            ///< Connection: close, in any case
+  /// Connection: close, in any case, or a body httplib will not read (of a GET, say): the
+  /// connection ends after the response.
+  bool closes = false;
   /// Why the head must be refused, or empty: framing that two readers could take apart
   /// differently (two Content-Lengths, one that is no number or sits beside a
   /// Transfer-Encoding, a header line httplib would skip or misread, a Host header missing
@@ -97,8 +99,14 @@ public:
 
   /// Starts reading the buffered request, which must be read whole by `deadline`: reads
   /// that find nothing to read fail once it has passed, however the client paces its bytes.
-  /// A chunked body may take at most twice `max_body_bytes` (and 64 KiB) with its framing.
+  /// A chunked body may take at most `max_body_bytes`, a sixteenth more and 64 KiB with its
+  /// framing.
   void begin_request(Clock::time_point deadline, std::size_t max_body_bytes);
+
+  /// Whether the connection ends after the current request whatever happens (it was
+  /// chunked, asked to close, or has a body httplib will not read): its response must say
+  /// so.
+  bool closes_after() const { return request_closes_; }
   /// Ends it: reads wait for the read timeout alone again.
   void end_request() { deadline_.reset(); }
 
@@ -125,7 +133,7 @@ private:
   std::optional<Clock::time_point> deadline_;
   mutable bool timed_out_ = false;
   bool over_limit_ = false;
-  bool request_closes_ = false;      ///< the request was chunked or asked to close
+  bool request_closes_ = false;      ///< see closes_after()
   std::size_t read_limit_ = 0;       ///< consumed_ a chunked request may not pass
   bool broken_ = false;              ///< a read of the current request failed
   bool response_closes_ = false;     ///< its response refused it or said Connection: close

@@ -121,7 +121,9 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
     bool ok = false;
     {
       CurrentSocket current(connection->fd, stream);
-      ok = process_request(stream, connection->requests_left == 1, connection_closed, nullptr);
+      // httplib then says Connection: close in the response.
+      ok = process_request(stream, connection->requests_left == 1 || stream.closes_after(),
+                           connection_closed, nullptr);
     }
     stream.end_request();
     --connection->requests_left;

@@ -161,6 +161,15 @@ TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity i
   CHECK(problem("Host: b\r\n") == "the request has more than one Host header");
   CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").problem == "an HTTP/1.1 request needs a Host header");
   CHECK(frame_request("GET / HTTP/1.1\n\r\n").problem == "the request line does not end in CRLF");
+  CHECK(frame_request("GET / HTTP/1.1 \r\n\r\n").problem == "the request line ends in white space");
+  CHECK(frame_request("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").problem ==
+        "the request has more than one Host header");
+  // A body httplib will not read ends the connection after the response.
+  CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n").closes);
+  CHECK(frame_request("OPTIONS / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .closes);
+  CHECK_FALSE(frame_request(post + "Content-Length: 3\r\n\r\n").closes);
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").closes);
   for (const std::string coding : {"identity", "gzip, chunked", "chunked, chunked"}) {
     const auto refused = frame_request(post + "Transfer-Encoding: " + coding + "\r\n\r\n");
     CHECK(refused.problem_status == 501);
@@ -402,6 +411,8 @@ TEST_CASE("what httplib leaves unread of a request is never run as the next requ
     ::close(fd);
     CHECK(response.rfind("HTTP/1.1 " + carrier.status + " ", 0) == 0);
     CHECK(response.find("HTTP/1.1 204") == std::string::npos);
+    // Clients that keep connections learn from the response that this one ends.
+    CHECK(response.find("\r\nConnection: close\r\n") != std::string::npos);
   }
   CHECK(count_smuggled() == std::string::npos);
   // Sent as a request of its own, the same bytes are a push that is stored.
@@ -478,7 +489,7 @@ TEST_CASE("transfer codings other than chunked are refused, and a chunked body i
   CHECK(coded.rfind("HTTP/1.1 501 Not Implemented\r\n", 0) == 0);
   CHECK(coded.find("\"code\":\"http.unsupported_transfer_coding\"") != std::string::npos);
 
-  // 100 chunks of 1000 bytes: past twice the limit and the 64 KiB allowed for framing.
+  // 100 chunks of 1000 bytes: past the limit and the framing allowed beside it.
   std::string chunks;
   for (int i = 0; i < 100; ++i) chunks += "3e8\r\n" + std::string(1000, 'a') + "\r\n";
   const std::string chunked = answer_before_close(
