@@ -36,16 +36,30 @@ constexpr int kUsage = 2;
 /// Allocations from this size on are mapped by malloc and unmapped when freed.
 constexpr int kMallocMmapThreshold = 256 * 1024;
 
+/// At most this many malloc arenas (glibc's default is eight a core).
+constexpr int kMallocArenas = 2;
+
 /// Fixes glibc's mmap threshold, which otherwise rises to the size of every mapped block freed
 /// (up to 32 MB): large blocks then come from the per-thread arenas, which keep freed memory
 /// resident. Under bench/load/run.sh the arenas held 16 to 21 MB free and the resident size
 /// crept by 2.6 MB over 45 s; with the threshold fixed, 4 to 10 MB free, flat, and 11 MB less
 /// in all (docs/BENCHMARKS.md, "Load"). The price is a map, an unmap and page faults for each
-/// large allocation (compaction buffers, large responses). Plugins run in this process, so
-/// the host, which owns it, decides; it does so before any thread starts.
-void fix_malloc_mmap_threshold() {
+/// large allocation (compaction buffers, large responses).
+///
+/// Also caps the arenas: requests move between worker threads (a connection takes any free
+/// worker for its next request), so memory freed on one thread sat in the arenas of many.
+/// Under bench/load/run.sh the resident size crept from 85 to 100 MiB after the warm-up with
+/// the default arenas, and stayed within 67 to 72 MiB with two; ingest_bench's lines per CPU
+/// second did not change (docs/BENCHMARKS.md, "Load").
+///
+/// Plugins run in this process, so the host, which owns it, decides; it does so before any
+/// thread starts.
+void tune_malloc() {
 #if defined(M_MMAP_THRESHOLD)
   mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
+#endif
+#if defined(M_ARENA_MAX)
+  mallopt(M_ARENA_MAX, kMallocArenas);
 #endif
 }
 
@@ -355,7 +369,7 @@ int run_plugins(Application& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  fix_malloc_mmap_threshold();
+  tune_malloc();
   std::vector<std::string> args(argv + 1, argv + argc);
 
   // Global options come before the command.
