@@ -2,7 +2,9 @@
 
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
+#include <limits>
 
 #include "lognurse/logql/pipeline.hpp"
 
@@ -315,7 +317,10 @@ bool parse_json_path(std::string_view expression, std::vector<JsonPathStep>& out
     std::size_t start = i;
     while (i < expression.size() && std::isdigit(static_cast<unsigned char>(expression[i]))) ++i;
     if (i == start || i >= expression.size() || expression[i] != ']') return false;
-    out.push_back({true, {}, std::stoul(std::string(expression.substr(start, i - start)))});
+    // An index too large for size_t is past the end of any array: it selects nothing.
+    std::size_t index = std::numeric_limits<std::size_t>::max();
+    std::from_chars(expression.data() + start, expression.data() + i, index);
+    out.push_back({true, {}, index});
     ++i;
   }
   return !out.empty();

@@ -231,3 +231,14 @@ TEST_CASE("logfmt looking only for the labels a metric query needs finds what re
     }
   }
 }
+
+TEST_CASE("a json extraction with an array index past any size selects nothing",
+          "[pipeline]") {
+  // As an index past the array's end does.
+  auto huge = compile(R"({app="a"} | json first="list[0]", other="list[99999999999999999999999]")");
+  auto past = compile(R"({app="a"} | json first="list[0]", other="list[5]")");
+  const std::string line = R"({"list":["x","y"]})";
+  const Labels labels = run(huge, {{"app", "a"}}, line);
+  CHECK(labels == run(past, {{"app", "a"}}, line));
+  CHECK(labels == Labels{{"app", "a"}, {"first", "x"}});
+}
