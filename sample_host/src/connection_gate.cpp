@@ -115,7 +115,8 @@ ConnectionGate::ConnectionGate(Options options, Dispatch dispatch)
   epoll_event wake{};
   wake.events = EPOLLIN;
   wake.data.fd = wake_fd_;
-  if (epoll_fd_ < 0 || wake_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
+  if (epoll_fd_ < 0 || wake_fd_ < 0 ||
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) {
     const int error = errno;
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
     if (wake_fd_ >= 0) ::close(wake_fd_);

@@ -231,7 +231,8 @@ void ConnectionStream::watch_response(std::string_view bytes) {
        at = head.find("\r\n", at + 2)) {
     const std::string_view line = head.substr(at + 2, head.find("\r\n", at + 2) - at - 2);
     const std::size_t colon = line.find(':');
-    if (colon != std::string_view::npos && equals_ignoring_case(line.substr(0, colon), "connection") &&
+    if (colon != std::string_view::npos &&
+        equals_ignoring_case(line.substr(0, colon), "connection") &&
         equals_ignoring_case(trimmed(line.substr(colon + 1)), "close")) {
       response_closes_ = true;
     }

@@ -112,7 +112,8 @@ bool HostHttpListener::process_and_close_socket(socket_t sock) {
 
 void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
   ConnectionStream& stream = connection->stream;
-  const auto read_timeout = std::chrono::milliseconds(to_ms(read_timeout_sec_, read_timeout_usec_));
+  const auto read_timeout =
+      std::chrono::milliseconds(to_ms(read_timeout_sec_, read_timeout_usec_));
   // The gate and the queue hand over only connections whose request is buffered.
   while (!closing_ && svr_sock_ != INVALID_SOCKET) {
     // A body larger than the buffer is read here, within what is left of the request's time.

@@ -159,7 +159,8 @@ TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity i
   CHECK(problem("Content-Length: 5\rX: y\r\n") == "a header line holds a bare CR");
   CHECK(problem("Content-Length 5\r\n") == "a header line has no colon");
   CHECK(problem("Host: b\r\n") == "the request has more than one Host header");
-  CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").problem == "an HTTP/1.1 request needs a Host header");
+  CHECK(frame_request("GET / HTTP/1.1\r\n\r\n").problem ==
+        "an HTTP/1.1 request needs a Host header");
   CHECK(frame_request("GET / HTTP/1.1\n\r\n").problem == "the request line does not end in CRLF");
   CHECK(frame_request("GET / HTTP/1.1 \r\n\r\n").problem == "the request line ends in white space");
   CHECK(frame_request("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").problem ==
@@ -250,7 +251,8 @@ TEST_CASE("a head dribbled a byte at a time gets 408 at server.read_timeout") {
   SlowClientHost host("1s");
   const int fd = connect_loopback(host.server.port(), 10);
   REQUIRE(fd >= 0);
-  const std::string head = "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: 0123456789\r\n\r\n";
+  const std::string head =
+      "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: 0123456789\r\n\r\n";
   const auto start = Clock::now();
   std::size_t sent = 0;
   // A byte every 100 ms: each read would have waited far less than any per-read timeout.
@@ -347,7 +349,8 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
   // A head over the buffer is refused at once.
   const int huge = open("GET /ready HTTP/1.1\r\n" + std::string(20000, 'h'));
   // A body over server.max_body_bytes is refused before it is read.
-  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         "application/json\r\n"
                          "Content-Length: 100000000000000000\r\n\r\n{");
   // Two lengths: which one frames the body is ambiguous.
   const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
