@@ -234,11 +234,6 @@ void ConnectionGate::stop() {
   // Each connection closes its socket as `closing` goes.
 }
 
-std::size_t ConnectionGate::waiting() const {
-  std::lock_guard lock(mutex_);
-  return waiting_.size();
-}
-
 void ConnectionGate::run() {
   std::vector<epoll_event> events(256);
   auto next_sweep = ConnectionStream::Clock::now() + kSweepInterval;

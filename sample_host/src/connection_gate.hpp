@@ -118,9 +118,6 @@ public:
   /// that holds the connection.
   Verdict judge(ClientConnection& connection) const;
 
-  /// Connections waiting now.
-  std::size_t waiting() const;
-
 private:
   struct Waiting {
     std::shared_ptr<ClientConnection> connection;
