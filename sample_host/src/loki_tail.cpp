@@ -264,8 +264,10 @@ constexpr std::size_t kMaxClientMessageBytes = 64 * 1024;
 /// backend. Used only by the worker thread that serves the tail.
 class TailConnection {
 public:
-  /// `early`: frames the client sent with its upgrade request, read with it.
-  TailConnection(int fd, const std::string& early) : fd_(fd), reader_(kMaxClientMessageBytes) {
+  /// `early`: frames the client sent with its upgrade request, read with it. `slot` counts
+  /// the tail until it ends.
+  TailConnection(int fd, const std::string& early, std::unique_ptr<TailSlot> slot)
+      : fd_(fd), reader_(kMaxClientMessageBytes), slot_(std::move(slot)) {
     if (!early.empty()) {
       reader_.feed(early.data(), early.size());
       early_frames_ = true;
@@ -283,8 +285,7 @@ public:
     const auto until = std::chrono::steady_clock::now() + duration;
     while (true) {
       if (g_stopping.load()) {
-        send(sink, websocket_close_frame(kWsGoingAway, "the server is stopping"));
-        linger();
+        finish(sink, websocket_close_frame(kWsGoingAway, "the server is stopping"));
         return false;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -310,10 +311,17 @@ public:
   /// for the client to close.
   void close(httplib::DataSink& sink, const std::string& last, std::uint16_t code,
              const std::string& reason) {
-    if (!last.empty() && !send(sink, last)) return;
-    send(sink, websocket_close_frame(code, reason));
-    linger();
+    if (!last.empty() && !send(sink, last)) {
+      end();
+      return;
+    }
+    finish(sink, websocket_close_frame(code, reason));
   }
+
+  /// Frees the tail's slot: the tail is over once the client has seen it end (a close frame
+  /// or its own close), so a client that opens its next tail at once is not refused while
+  /// this one lingers or its worker tidies up.
+  void end() { slot_.reset(); }
 
 private:
   /// False once the connection must end.
@@ -328,13 +336,11 @@ private:
           break;
         case WsEvent::Kind::close:
           // The close frame echoes the client's status code (RFC 6455 section 5.5.1).
-          send(sink, event->code == 0 ? websocket_empty_close_frame()
-                                      : websocket_close_frame(event->code, ""));
-          linger();
+          finish(sink, event->code == 0 ? websocket_empty_close_frame()
+                                        : websocket_close_frame(event->code, ""));
           return false;
         case WsEvent::Kind::failure:
-          send(sink, websocket_close_frame(event->code, event->payload));
-          linger();
+          finish(sink, websocket_close_frame(event->code, event->payload));
           return false;
       }
     }
@@ -343,6 +349,13 @@ private:
 
   static bool send(httplib::DataSink& sink, const std::string& frame) {
     return sink.write(frame.data(), frame.size());
+  }
+
+  /// Ends the tail with `close_frame`: the slot is freed before the client can see the frame.
+  void finish(httplib::DataSink& sink, const std::string& close_frame) {
+    end();
+    send(sink, close_frame);
+    linger();
   }
 
   /// After our close frame: no more data from us, then the client's bytes are read and
@@ -367,7 +380,38 @@ private:
   int fd_;
   WsClientReader reader_;
   bool early_frames_ = false;  ///< frames came with the upgrade request, not yet answered
+  std::unique_ptr<TailSlot> slot_;
 };
+
+/// One call of a tail's content provider: reads the backend once, then answers the client's
+/// frames until the next read is due (at once when the tail is behind). False when the tail
+/// ends.
+bool serve_tail(LogAggregationProtocol& backend, TailCursor& cursor, std::int64_t delay,
+                TailConnection& connection, httplib::DataSink& sink) {
+  if (g_stopping.load()) return connection.serve_for(kPollInterval, sink);
+  bool sent = false;
+  auto send = [&sink, &sent](const std::string& message) {
+    sent = true;
+    const std::string frame = websocket_frame(WsOpcode::text, message);
+    return sink.write(frame.data(), frame.size());
+  };
+  bool behind = false;
+  auto read = cursor.read(backend, now_ns() - delay * kNanosPerSecond + 1, send, behind);
+  if (!read) {
+    const std::string message = json{{"error", read.error().message}}.dump();
+    connection.close(sink, websocket_frame(WsOpcode::text, message), kWsInternalError,
+                     read.error().code);
+    return false;
+  }
+  if (!read.value()) return false;
+  if (!sent) {
+    // A ping when there is nothing to send: writing to a client that went away fails within
+    // a poll or two, which ends the tail and frees its worker.
+    const std::string ping = websocket_frame(WsOpcode::ping, "");
+    if (!sink.write(ping.data(), ping.size())) return false;
+  }
+  return connection.serve_for(behind ? std::chrono::milliseconds(1) : kPollInterval, sink);
+}
 
 }  // namespace
 
@@ -430,7 +474,7 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
                        "tail needs a log query such as {service_name=\"api\"}, not a "
                        "metric query");
     }
-    auto slot = std::make_shared<TailSlot>();
+    auto slot = std::make_unique<TailSlot>();
     if (!slot->held()) {
       return send_text(res, 400,
                        "max concurrent tail requests limit exceeded, count > limit (" +
@@ -457,40 +501,17 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
     base.logql = query;
     base.limit = limit;
     auto cursor = std::make_shared<TailCursor>(std::move(base), start);
-    auto connection =
-        std::make_shared<TailConnection>(fd, HostHttpListener::take_unread_input());
+    auto connection = std::make_shared<TailConnection>(
+        fd, HostHttpListener::take_unread_input(), std::move(slot));
     // The provider runs until the client closes or breaks the protocol, a write fails or the
     // server stops; the length only satisfies the HTTP layer, a WebSocket client does not
-    // read it. Each call reads the backend once, then answers the client's frames until the
-    // next read is due (at once when the tail is behind).
+    // read it.
     res.set_content_provider(
         std::numeric_limits<std::uint32_t>::max(), "application/octet-stream",
-        [backend, cursor, slot, delay, connection](std::size_t, std::size_t,
-                                                   httplib::DataSink& sink) {
-          if (g_stopping.load()) return connection->serve_for(kPollInterval, sink);
-          bool sent = false;
-          auto send = [&sink, &sent](const std::string& message) {
-            sent = true;
-            const std::string frame = websocket_frame(WsOpcode::text, message);
-            return sink.write(frame.data(), frame.size());
-          };
-          bool behind = false;
-          auto read = cursor->read(*backend, now_ns() - delay * kNanosPerSecond + 1, send, behind);
-          if (!read) {
-            const std::string message = json{{"error", read.error().message}}.dump();
-            connection->close(sink, websocket_frame(WsOpcode::text, message), kWsInternalError,
-                              read.error().code);
-            return false;
-          }
-          if (!read.value()) return false;
-          if (!sent) {
-            // A ping when there is nothing to send: writing to a client that went away fails
-            // within a poll or two, which ends the tail and frees its worker.
-            const std::string ping = websocket_frame(WsOpcode::ping, "");
-            if (!sink.write(ping.data(), ping.size())) return false;
-          }
-          return connection->serve_for(behind ? std::chrono::milliseconds(1) : kPollInterval,
-                                       sink);
+        [backend, cursor, delay, connection](std::size_t, std::size_t, httplib::DataSink& sink) {
+          if (serve_tail(*backend, *cursor, delay, *connection, sink)) return true;
+          connection->end();
+          return false;
         });
   });
 }

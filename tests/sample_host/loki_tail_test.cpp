@@ -362,19 +362,10 @@ TEST_CASE("tail answers a close frame with the same status code and ends the con
   }
   tails.clear();
 
-  // The closed tails gave their places back: as many new ones open at once.
-  const auto places = static_cast<std::size_t>(lognurse::host::kMaxConcurrentTails);
+  // The closed tails gave their places back before their close frames: as many new ones
+  // open at once.
   std::vector<std::unique_ptr<Socket>> again;
-  for (int attempt = 0; attempt < 40 && again.size() < places; ++attempt) {
-    auto socket = std::make_unique<Socket>(port);
-    socket->send(handshake(kNoMatchTail));
-    if (socket->read_head().rfind("HTTP/1.1 101 ", 0) == 0) {
-      again.push_back(std::move(socket));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  REQUIRE(again.size() == places);
+  for (int i = 0; i < lognurse::host::kMaxConcurrentTails; ++i) again.push_back(open_tail(port));
 
   // A close frame without a status code is answered with one without either.
   auto bare = std::move(again.front());
@@ -383,6 +374,28 @@ TEST_CASE("tail answers a close frame with the same status code and ends the con
   CHECK(answer.opcode == 0x8);
   CHECK(answer.payload.empty());
   CHECK(bare->read(1).empty());
+}
+
+TEST_CASE("a tail's place is free once its close frame is on the way") {
+  // A client may open its next tail as soon as it sees the last one's close frame, while the
+  // server still waits for it to close the connection.
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  std::vector<std::unique_ptr<Socket>> tails;
+  for (int i = 0; i < lognurse::host::kMaxConcurrentTails; ++i) tails.push_back(open_tail(port));
+  const std::vector<std::pair<std::string, std::string>> endings = {
+      {"the client's close frame", client_frame(0x8, close_payload(1000, "done"))},
+      {"a frame that breaks the protocol", client_frame(0x3, "x")},
+  };
+  for (std::size_t i = 0; i < endings.size(); ++i) {
+    INFO(endings[i].first);
+    tails[i]->send(endings[i].second);
+    const auto answer = tails[i]->read_frame();
+    REQUIRE(answer.opcode == 0x8);
+    // The ended tail's connection stays open; its place is already free.
+    tails.push_back(open_tail(port));
+  }
 }
 
 TEST_CASE("tail closes the connection with 1002 on a frame that breaks RFC 6455") {
