@@ -84,9 +84,9 @@ public:
     return std::chrono::duration<double>(Clock::now() - started_).count();
   }
 
-  void count_entry(const Labels& stream, const LogEntry& entry) {
+  void count_entry(const Labels& stream, std::size_t line_bytes) {
     stats_.lines_scanned++;
-    stats_.bytes_scanned += entry.line.size();
+    stats_.bytes_scanned += line_bytes;
     // Sources usually hand out one Labels object per stream, so the object's
     // address finds a stream seen recently in a few comparisons even when
     // streams interleave entry by entry. Unless the source says its objects
@@ -573,6 +573,7 @@ public:
         stop_after_(stop_after),
         pipeline_(r.log, needed_labels(r)),
         absent_only_(r.op == RangeOp::absent_over_time) {
+    if (!reads_lines(r)) sizes_pipeline_.emplace(LogExpr{r.log.selector, {}});
     if (r.unwrap) {
       for (const auto& filter : r.unwrap->post_filters) post_filters_.emplace_back(filter);
     }
@@ -582,24 +583,75 @@ public:
 
   std::vector<std::string> required_literals() const { return pipeline_.required_literals(); }
 
+  /// Whether the scan can do with entries' sizes (EntrySource::scan_sizes) instead of their
+  /// lines: the pipeline is nothing but |= filters of single literals, each a required
+  /// literal (or empty, which every line contains), and no unwrap reads labels.
+  static bool reads_lines(const RangeAggregation& r) {
+    if (r.unwrap) return true;
+    for (const auto& stage : r.log.pipeline) {
+      const auto* filter = std::get_if<LineFilter>(&stage);
+      if (filter == nullptr || filter->ip || filter->op != LineFilterOp::contains ||
+          filter->values.size() != 1) {
+        return true;
+      }
+    }
+    return false;
+  }
+  bool reads_sizes_only() const { return sizes_pipeline_.has_value(); }
+
   /// Takes one entry; false stops the scan. `stream_key` matters in a shard only.
   bool visit(std::int64_t stream_key, const Labels& stream, const LogEntry& entry) {
-    if (stop_after_ != nullptr &&
-        entry.timestamp_ns > stop_after_->load(std::memory_order_relaxed)) {
+    if (!take(stream, entry.timestamp_ns, entry.line.size())) return false;
+    double value = 1;
+    if (!extract(pipeline_, stream, entry, value)) return true;
+    return record(pipeline_, stream_key, stream, entry, value);
+  }
+
+  /// Takes one entry of a scan of sizes: its line is empty, and the source has checked that
+  /// it contains every required literal, which is all the pipeline would check.
+  bool visit_size(std::int64_t stream_key, const Labels& stream, const LogEntry& entry,
+                  std::size_t line_bytes) {
+    if (!take(stream, entry.timestamp_ns, line_bytes)) return false;
+    sizes_pipeline_->process(stream, entry);
+    const bool bytes = r_.op == RangeOp::bytes_over_time || r_.op == RangeOp::bytes_rate;
+    return record(*sizes_pipeline_, stream_key, stream, entry,
+                  bytes ? static_cast<double>(line_bytes) : 1);
+  }
+
+  /// The failing entry's error, when an entry failed; then failed_at() says where.
+  const std::optional<Error>& entry_failure() const { return entry_failure_; }
+  ScanPosition failed_at() const { return failed_at_; }
+  bool series_limit_passed() const { return series_limit_passed_; }
+
+  std::vector<RawSeries> take_series() {
+    return std::move(groups_ ? groups_->items() : index_.items());
+  }
+  std::vector<std::int64_t>& entry_times() { return entry_times_; }
+  const std::optional<WindowCells>& cells() const { return cells_; }
+
+private:
+  /// Counts an entry the source handed out; false when the scan must stop first.
+  bool take(const Labels& stream, std::int64_t timestamp_ns, std::size_t line_bytes) {
+    if (stop_after_ != nullptr && timestamp_ns > stop_after_->load(std::memory_order_relaxed)) {
       return false;
     }
     if (execution_.timed_out()) {
       stop_all();
       return false;
     }
-    execution_.count_entry(stream, entry);
-    double value = 1;
-    if (!extract(pipeline_, stream, entry, value)) return true;
+    execution_.count_entry(stream, line_bytes);
+    return true;
+  }
+
+  /// Adds the sample of an entry that passed `ran`, the pipeline that holds its labels; false
+  /// stops the scan.
+  bool record(LogPipeline& ran, std::int64_t stream_key, const Labels& stream,
+              const LogEntry& entry, double value) {
     if (absent_only_) {
       entry_times_.push_back(entry.timestamp_ns);
       return true;
     }
-    LabelsBuilder& labels = pipeline_.labels();
+    LabelsBuilder& labels = ran.labels();
     // Errors are checked before grouping, which could otherwise drop __error__
     // and hide them, as Loki keeps the error labels of a failed entry.
     if (const std::string* error = labels.get(kErrorLabel); error != nullptr && !error->empty()) {
@@ -647,18 +699,6 @@ public:
     return true;
   }
 
-  /// The failing entry's error, when an entry failed; then failed_at() says where.
-  const std::optional<Error>& entry_failure() const { return entry_failure_; }
-  ScanPosition failed_at() const { return failed_at_; }
-  bool series_limit_passed() const { return series_limit_passed_; }
-
-  std::vector<RawSeries> take_series() {
-    return std::move(groups_ ? groups_->items() : index_.items());
-  }
-  std::vector<std::int64_t>& entry_times() { return entry_times_; }
-  const std::optional<WindowCells>& cells() const { return cells_; }
-
-private:
   /// Runs the pipeline and unwrap on one entry: whether it yields a sample, and its value.
   bool extract(LogPipeline& p, const Labels& stream, const LogEntry& entry, double& value) {
     if (!p.process(stream, entry)) return false;
@@ -715,6 +755,9 @@ private:
   Execution& execution_;
   std::atomic<std::int64_t>* stop_after_;
   LogPipeline pipeline_;
+  /// The pipeline without its line filters, for scans of sizes; only when reads_lines() is
+  /// false.
+  std::optional<LogPipeline> sizes_pipeline_;
   std::vector<CompiledLabelFilter> post_filters_;
   LabelIndex<RawSeries> index_;
   std::optional<GroupIndex> groups_;
@@ -914,9 +957,18 @@ private:
         return scan_shards(r, request, shards.value(), raw, entry_times);
       }
     }
-    Status status = source_.scan(request, [&scan](const Labels& stream, const LogEntry& entry) {
-      return scan.visit(0, stream, entry);
-    });
+    Status status = success();
+    if (scan.reads_sizes_only() && source_.scans_sizes()) {
+      status = source_.scan_sizes(request, nullptr,
+                                  [&scan](std::int64_t key, const Labels& stream,
+                                          const LogEntry& entry, std::size_t line_bytes) {
+                                    return scan.visit_size(key, stream, entry, line_bytes);
+                                  });
+    } else {
+      status = source_.scan(request, [&scan](const Labels& stream, const LogEntry& entry) {
+        return scan.visit(0, stream, entry);
+      });
+    }
     if (scan.entry_failure()) return *scan.entry_failure();
     if (scan.series_limit_passed()) return max_series_error(execution_.limits().max_series);
     if (execution_.expired()) return timeout_error(execution_.limits().timeout_seconds);
@@ -942,16 +994,26 @@ private:
           std::make_unique<Execution>(execution_, execution_.started()));
       scans.push_back(std::make_unique<RangeScan>(r, grid_, *executions[s], &stop_after));
     }
+    const bool sizes = scans[0]->reads_sizes_only() && source_.scans_sizes();
     std::vector<Status> statuses(n, success());
     std::vector<std::exception_ptr> exceptions(n);
     auto run = [&](std::size_t s) {
       try {
         RangeScan& scan = *scans[s];
-        statuses[s] = source_.scan_shard(
-            request, shards[s], [&scan](std::int64_t key, const Labels& stream,
-                                        const LogEntry& entry) {
-              return scan.visit(key, stream, entry);
-            });
+        if (sizes) {
+          statuses[s] = source_.scan_sizes(
+              request, &shards[s],
+              [&scan](std::int64_t key, const Labels& stream, const LogEntry& entry,
+                      std::size_t line_bytes) {
+                return scan.visit_size(key, stream, entry, line_bytes);
+              });
+        } else {
+          statuses[s] = source_.scan_shard(
+              request, shards[s], [&scan](std::int64_t key, const Labels& stream,
+                                          const LogEntry& entry) {
+                return scan.visit(key, stream, entry);
+              });
+        }
       } catch (...) {
         exceptions[s] = std::current_exception();
       }
@@ -1392,7 +1454,7 @@ Result<QueryResult> evaluate_log_query(const LogExpr& log, const EvalParams& par
   if (params.limit > 0) {
     status = source.scan(request, [&](const Labels& stream, const LogEntry& entry) {
       if (execution.timed_out()) return false;
-      execution.count_entry(stream, entry);
+      execution.count_entry(stream, entry.line.size());
       if (!pipeline.process(stream, entry)) return true;
       LabelsBuilder& labels = pipeline.labels();
       labels.finish();

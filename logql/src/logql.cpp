@@ -136,4 +136,9 @@ Status EntrySource::scan_shard(const ScanRequest&, const ScanShard&, const Shard
                         "scan_shard was called on a source that makes no shards");
 }
 
+Status EntrySource::scan_sizes(const ScanRequest&, const ScanShard*, const SizeVisitor&) {
+  return internal_error("logql.internal",
+                        "scan_sizes was called on a source that does not scan sizes");
+}
+
 }  // namespace lognurse::logql

@@ -58,6 +58,15 @@ std::string exact(const Result<QueryResult>& result) {
   return lognurse::test::exact_result(result, kBase);
 }
 
+/// An exact result without its line of statistics ("scanned N lines, ...").
+std::string without_stats(std::string exact_text) {
+  const std::size_t at = exact_text.find("\nscanned ");
+  if (at != std::string::npos) {
+    exact_text.erase(at + 1, exact_text.find('\n', at + 1) - at);
+  }
+  return exact_text;
+}
+
 LogQuery metric_query(const std::string& logql, const std::string& tenant = kDefaultTenant) {
   LogQuery query;
   query.tenant = tenant;
@@ -216,6 +225,56 @@ TEST_CASE("a sharded query fails on the series limit as one scan does") {
   REQUIRE_FALSE(expected.ok());
   CHECK(expected.error().code == "logql.max_series");
   CHECK(exact(sharded->query(metric_query(text))) == exact(expected));
+}
+
+TEST_CASE("a metric query of |= filters alone reads line sizes and gives what reading lines "
+          "gives") {
+  // Each query's pipeline is only |= filters, which the store checks itself, so the
+  // evaluator scans entries' sizes without their lines; its twin spells each filter as a
+  // regular expression of the same literal, which makes the evaluator read every line.
+  const std::pair<const char*, const char*> twins[] = {
+      {"count_over_time({app=\"shop\"} |= \"warn\" [1m])",
+       "count_over_time({app=\"shop\"} |~ \"warn\" [1m])"},
+      {"sum by (zone) (rate({app=\"shop\"} |= \"level=\" |= \"v=1e16\" [30s]))",
+       "sum by (zone) (rate({app=\"shop\"} |~ \"level=\" |~ \"v=1e16\" [30s]))"},
+      {"bytes_over_time({app=\"shop\"} |= \"n=2\" [45s])",
+       "bytes_over_time({app=\"shop\"} |~ \"n=2\" [45s])"},
+      {"bytes_rate({app=\"shop\", zone=\"b\"} |= \"plain\" [1m] offset 20s)",
+       "bytes_rate({app=\"shop\", zone=\"b\"} |~ \"plain\" [1m] offset 20s)"},
+      {"absent_over_time({app=\"shop\"} |= \"level=none\" [20s])",
+       "absent_over_time({app=\"shop\"} |~ \"level=none\" [20s])"},
+      {"count_over_time({app=\"shop\"} |= \"\" [1m])", "count_over_time({app=\"shop\"} |~ \"\" [1m])"},
+      // Structured metadata is part of each entry's series, with or without its line.
+      {"count_over_time({app=\"traced\"} |= \"warn\" [1m])",
+       "count_over_time({app=\"traced\"} |~ \"warn\" [1m])"},
+  };
+  const bool compact = GENERATE(false, true);
+  for (const std::size_t parallelism : {std::size_t{1}, std::size_t{2}}) {
+    TempDir dir;
+    auto store = sharding_store(dir, parallelism);
+    fill(*store, kDefaultTenant, 5, compact);
+    LogStream traced{{{"app", "traced"}}, {}};
+    for (int i = 0; i < 300; ++i) {
+      traced.entries.push_back(entry(i * kSecond / 2, i % 3 == 0 ? "warn: slow" : "ok",
+                                     {{"trace_id", "t" + std::to_string(i % 4)}}));
+    }
+    REQUIRE(store->push(request({traced})).ok());
+    for (const auto& [sizes, lines] : twins) {
+      INFO(sizes << " on " << parallelism << " threads" << (compact ? ", compacted" : ""));
+      const auto by_sizes = store->query(metric_query(sizes));
+      const auto by_lines = store->query(metric_query(lines));
+      REQUIRE(by_sizes.ok());
+      REQUIRE(by_lines.ok());
+      // Their statistics differ: the store hands the regular expression every line.
+      CHECK(without_stats(exact(by_sizes)) == without_stats(exact(by_lines)));
+    }
+    // The twins are no empty answers that agree by accident.
+    const auto counted = store->query(metric_query(twins[0].first));
+    REQUIRE(counted.ok());
+    CHECK(counted.value().stats.lines_scanned > 100);
+    const auto traced_series = exact(store->query(metric_query(twins[6].first)));
+    CHECK(traced_series.find("trace_id") != std::string::npos);
+  }
 }
 
 }  // namespace lognurse::local_store::test

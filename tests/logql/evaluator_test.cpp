@@ -43,6 +43,35 @@ private:
   int per_stream_;
 };
 
+/// GeneratedSource that also scans sizes, checking the required literals as the contract
+/// asks, and counts the scans of each kind.
+class SizingSource : public GeneratedSource {
+public:
+  using GeneratedSource::GeneratedSource;
+
+  Status scan(const logql::ScanRequest& request, const logql::ScanVisitor& visit) override {
+    ++line_scans;
+    return GeneratedSource::scan(request, visit);
+  }
+
+  bool scans_sizes() const override { return true; }
+
+  Status scan_sizes(const logql::ScanRequest& request, const logql::ScanShard* shard,
+                    const logql::SizeVisitor& visit) override {
+    REQUIRE(shard == nullptr);
+    ++size_scans;
+    return GeneratedSource::scan(request, [&](const Labels& labels, const LogEntry& entry) {
+      for (const auto& literal : request.required_literals) {
+        if (entry.line.find(literal) == std::string::npos) return true;
+      }
+      return visit(0, labels, LogEntry{entry.timestamp_ns, "", entry.metadata}, entry.line.size());
+    });
+  }
+
+  int line_scans = 0;
+  int size_scans = 0;
+};
+
 LogQuery range_query(const std::string& logql, std::int64_t end_seconds) {
   LogQuery query;
   query.logql = logql;
@@ -249,5 +278,56 @@ TEST_CASE("a grouped count gives what grouping every label afterwards gives") {
         }
       }
     }
+  }
+}
+
+TEST_CASE("a metric query of |= filters alone scans sizes where the source can") {
+  const std::vector<std::string> by_sizes = {
+      "sum(count_over_time({app=\"load\"} |= \"n=1\" [10s]))",
+      "sum by (n) (rate({app=\"load\"} |= \"level\" |= \"n=2\" [10s]))",
+      "bytes_over_time({app=\"load\"} |= \"n=1\" [10s])",
+      "count_over_time({app=\"load\"}[10s])",
+      "count_over_time({app=\"load\"} |= \"\" [10s])",
+  };
+  const std::vector<std::string> by_lines = {
+      "sum(count_over_time({app=\"load\"} |~ \"n=1\" [10s]))",
+      "sum(count_over_time({app=\"load\"} != \"n=1\" [10s]))",
+      "sum(count_over_time({app=\"load\"} |= \"n=1\" or \"n=2\" [10s]))",
+      "sum(count_over_time({app=\"load\"} |= ip(\"10.0.0.1\") [10s]))",
+      "sum(count_over_time({app=\"load\"} |= \"n=1\" | logfmt [10s]))",
+      "sum(count_over_time({app=\"load\"} |= \"n=1\" | line_format \"x\" [10s]))",
+      "sum(sum_over_time({app=\"load\"} |= \"n=1\" | logfmt | unwrap n [10s]))",
+  };
+  for (const auto& text : by_sizes) {
+    INFO(text);
+    SizingSource sizing(4, 30);
+    GeneratedSource plain(4, 30);
+    const auto query = range_query(text, 30);
+    const auto sized = logql::execute(query.logql, query, sizing, {});
+    const auto read = logql::execute(query.logql, query, plain, {});
+    REQUIRE(sized.ok());
+    REQUIRE(read.ok());
+    CHECK(sizing.size_scans == 1);
+    CHECK(sizing.line_scans == 0);
+    REQUIRE(sized.value().series.size() == read.value().series.size());
+    REQUIRE_FALSE(sized.value().series.empty());
+    for (std::size_t i = 0; i < sized.value().series.size(); ++i) {
+      const Series& a = sized.value().series[i];
+      const Series& b = read.value().series[i];
+      CHECK(a.metric == b.metric);
+      REQUIRE(a.samples.size() == b.samples.size());
+      for (std::size_t k = 0; k < a.samples.size(); ++k) {
+        CHECK(a.samples[k].timestamp_ns == b.samples[k].timestamp_ns);
+        CHECK(a.samples[k].value == b.samples[k].value);
+      }
+    }
+  }
+  for (const auto& text : by_lines) {
+    INFO(text);
+    SizingSource sizing(4, 30);
+    const auto query = range_query(text, 30);
+    REQUIRE(logql::execute(query.logql, query, sizing, {}).ok());
+    CHECK(sizing.size_scans == 0);
+    CHECK(sizing.line_scans == 1);
   }
 }

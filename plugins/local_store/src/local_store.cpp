@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "chunk_prefetch.hpp"
@@ -110,6 +111,13 @@ public:
   /// A scan hands out the labels of the stream cache's entries, which are never changed
   /// and which the scan's list of matched streams keeps alive.
   bool stable_stream_labels() const override { return true; }
+
+  bool scans_sizes() const override { return true; }
+
+  Status scan_sizes(const logql::ScanRequest& request, const logql::ScanShard* shard,
+                    const logql::SizeVisitor& visit) override {
+    return store_.scan_sizes(tenant_, request, shard, visit);
+  }
 
 private:
   LocalStore& store_;
@@ -821,6 +829,20 @@ Status LocalStore::scan_shard(const std::string& tenant, const logql::ScanReques
                        });
 }
 
+Status LocalStore::scan_sizes(const std::string& tenant, const logql::ScanRequest& request,
+                              const logql::ScanShard* shard, const logql::SizeVisitor& visit) {
+  std::vector<std::int64_t> only;
+  if (shard != nullptr) {
+    only = shard->streams;
+    std::sort(only.begin(), only.end());
+  }
+  return scan_selected(
+      tenant, request, shard != nullptr ? &only : nullptr,
+      [&visit](const MatchedStream& stream, const LogEntry& entry, std::size_t line_bytes) {
+        return visit(stream.id, *stream.labels, entry, line_bytes);
+      });
+}
+
 Result<std::vector<logql::ScanShard>> LocalStore::plan_shards(const std::string& tenant,
                                                               const logql::ScanRequest& request,
                                                               std::size_t count) {
@@ -911,6 +933,9 @@ template <typename Visit>
 Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
                               const logql::ScanRequest& request, const Visit& visit,
                               std::int64_t deadline) {
+  // Entries are handed out without their lines to a visitor that takes their sizes instead.
+  constexpr bool kSizesOnly =
+      std::is_invocable_v<const Visit&, const MatchedStream&, const LogEntry&, std::size_t>;
   // A cursor walks the entries of one chunk that are in the range and contain the required
   // literals, in the scan's direction.
   struct Cursor {
@@ -1043,14 +1068,20 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     for (;;) {
       const std::uint32_t at = position(*cursor);
       entry.timestamp_ns = cursor->block.timestamp(at);
-      const std::string_view line = cursor->block.line(at);
-      entry.line.assign(line.data(), line.size());
+      if constexpr (!kSizesOnly) {
+        const std::string_view line = cursor->block.line(at);
+        entry.line.assign(line.data(), line.size());
+      }
       if (!decode_metadata_pairs(cursor->block.metadata(at), entry.metadata)) {
         return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
                                                    std::to_string(cursor->ref.id) +
                                                    " is damaged");
       }
-      if (!visit(*cursor->stream, entry)) return success();
+      if constexpr (kSizesOnly) {
+        if (!visit(*cursor->stream, entry, cursor->block.line_size(at))) return success();
+      } else {
+        if (!visit(*cursor->stream, entry)) return success();
+      }
       if (++since_check >= 1024) {
         since_check = 0;
         if (steady_now_ns() > deadline) return query_timeout();

@@ -167,6 +167,12 @@ public:
   Status scan_shard(const std::string& tenant, const logql::ScanRequest& request,
                     const logql::ScanShard& shard, const logql::ShardVisitor& visit);
 
+  /// scan(), or scan_shard() when `shard` is not null, handing out entries without copying
+  /// their lines (logql::EntrySource::scan_sizes): each entry's line is left empty and its
+  /// size given beside it. Every entry handed out contains every required literal.
+  Status scan_sizes(const std::string& tenant, const logql::ScanRequest& request,
+                    const logql::ScanShard* shard, const logql::SizeVisitor& visit);
+
   /// The configuration in use.
   const StoreConfig& config() const { return config_; }
 
@@ -267,7 +273,9 @@ private:
 
   Result<PushResult> write(const std::string& tenant, const std::vector<ValidatedStream>& streams);
   /// scan() over the selected streams, or over those of them listed in `only` (sorted) when
-  /// it is not null; `visit(const MatchedStream&, const LogEntry&)` takes each entry.
+  /// it is not null; `visit(const MatchedStream&, const LogEntry&)` takes each entry, or
+  /// `visit(const MatchedStream&, const LogEntry&, std::size_t line_bytes)` each entry
+  /// without its line.
   template <typename Visit>
   Status scan_selected(const std::string& tenant, const logql::ScanRequest& request,
                        const std::vector<std::int64_t>* only, const Visit& visit);

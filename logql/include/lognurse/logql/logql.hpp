@@ -5,6 +5,7 @@
 // (validate), and the Nurse tools build them from filters (compile_search).
 // The lexer, parser, AST, printer and evaluator live behind this header.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -65,6 +66,13 @@ struct ScanShard {
 using ShardVisitor = std::function<bool(std::int64_t stream_key, const Labels& stream_labels,
                                         const LogEntry& entry)>;
 
+/// Called per entry of a scan_sizes(), in the order scan() or scan_shard() would hand it out:
+/// `entry` holds the entry's time and structured metadata but not its line, which is left
+/// empty; `line_bytes` is the line's size. `stream_key` is the source's key of the entry's
+/// stream when the scan is a shard's.
+using SizeVisitor = std::function<bool(std::int64_t stream_key, const Labels& stream_labels,
+                                       const LogEntry& entry, std::size_t line_bytes)>;
+
 /// A store's side of query execution.
 class EntrySource {
 public:
@@ -89,6 +97,18 @@ public:
   /// unchanged until the scan returns. The evaluator then knows a stream it has seen by the
   /// object's address; otherwise (the default) it compares the labels of every entry.
   virtual bool stable_stream_labels() const { return false; }
+
+  /// Whether scan_sizes() is available. It must hand out only the entries whose lines
+  /// contain every one of the request's required_literals.
+  virtual bool scans_sizes() const { return false; }
+
+  /// Scans as scan() would (or as scan_shard() would, for `shard` when it is not null) but
+  /// hands out each entry without its line, only the line's size, which saves copying every
+  /// line. The evaluator uses it for metric queries whose pipeline is nothing but |= filters
+  /// of the required literals: counts, rates and byte counts of lines. The default fails: it
+  /// is only called on a source whose scans_sizes() is true.
+  virtual Status scan_sizes(const ScanRequest& request, const ScanShard* shard,
+                            const SizeVisitor& visit);
 };
 
 /// Runtime limits of one query; exceeding one fails with a message that names
