@@ -9,7 +9,9 @@
 // request that does not arrive whole within the read timeout gets 408 and is closed; an
 // idle connection is closed after the keep-alive timeout.
 //
-// A body larger than the buffer is read by the worker, within the same read timeout.
+// The buffer grows for a body that makes its request at most 1 MiB, while all such bodies
+// together stay within a budget; a larger body, or a chunked one, is read by the worker,
+// within the same read timeout.
 
 #include <chrono>
 #include <condition_variable>

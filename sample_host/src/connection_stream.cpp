@@ -56,12 +56,42 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
+/// Bytes all connections' buffers hold beyond kBufferBytes (ConnectionStream::fit_buffer).
+std::atomic<std::size_t> g_budgeted_bytes{0};
+
 }  // namespace
 
 ConnectionStream::ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms,
                                    const std::atomic<bool>* stopping)
     : fd_(fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms),
       stopping_(stopping) {}
+
+ConnectionStream::~ConnectionStream() { g_budgeted_bytes.fetch_sub(budgeted_); }
+
+void ConnectionStream::fit_buffer() {
+  std::size_t wanted = kBufferBytes;
+  const RequestFraming framing = frame_request(buffered_bytes());
+  if (framing.whole_head() && framing.problem.empty() && !framing.chunked &&
+      framing.content_length &&
+      *framing.content_length <= kMaxWaitedRequestBytes - framing.head_size) {
+    wanted = std::max(wanted, offset_ + framing.head_size + *framing.content_length);
+  }
+  wanted = std::max(wanted, filled_);  // bytes already read stay where they are
+  if (wanted == buffer_.size()) return;
+  const std::size_t extra = wanted - kBufferBytes;
+  if (extra > budgeted_) {
+    const std::size_t more = extra - budgeted_;
+    std::size_t taken = g_budgeted_bytes.load();
+    do {
+      if (taken + more > kWaitedBodiesBudget) return;  // a worker reads the body instead
+    } while (!g_budgeted_bytes.compare_exchange_weak(taken, taken + more));
+  } else {
+    g_budgeted_bytes.fetch_sub(budgeted_ - extra);
+  }
+  budgeted_ = extra;
+  buffer_.resize(wanted);
+  buffer_.shrink_to_fit();
+}
 
 long ConnectionStream::wait_budget_ms() const {
   if (!deadline_) return read_timeout_ms_;
@@ -129,6 +159,13 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
   std::copy_n(buffer_.data() + offset_, n, ptr);
   offset_ += n;
   consumed_ += n;
+  if (offset_ == filled_ && budgeted_ > 0) {
+    // A waited-for body is read whole: its room goes back to the budget at once, not when
+    // the client sends its next request.
+    offset_ = 0;
+    filled_ = 0;
+    fit_buffer();
+  }
   return static_cast<ssize_t>(n);
 }
 
@@ -163,6 +200,7 @@ ssize_t ConnectionStream::fill_available() {
     filled_ -= offset_;
     offset_ = 0;
   }
+  fit_buffer();
   if (filled_ == buffer_.size()) {
     errno = ENOBUFS;
     return -1;
@@ -185,12 +223,14 @@ ConnectionStream::Arrival ConnectionStream::await_request(std::chrono::microseco
   return Arrival::ready;
 }
 
-bool ConnectionStream::request_ready() const {
+bool ConnectionStream::request_ready() {
+  fit_buffer();
   const RequestFraming framing = frame_request(buffered_bytes());
   if (!framing.whole_head() || !framing.problem.empty()) return false;
   if (framing.chunked || !framing.content_length) return true;
+  // fit_buffer() grew the buffer for a body to wait for, if the budget allowed.
   const std::size_t whole = framing.head_size + *framing.content_length;
-  return whole > buffer_.size() || buffered() >= whole;
+  return whole > buffer_.size() - offset_ || buffered() >= whole;
 }
 
 std::string ConnectionStream::take_buffered() {

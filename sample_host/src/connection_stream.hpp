@@ -52,13 +52,21 @@ class ConnectionStream final : public httplib::Stream {
 public:
   using Clock = std::chrono::steady_clock;
 
-  /// The read buffer's size, which bounds a request head; the gate waits for a request's
-  /// body too when it fits in it together with the head.
+  /// The read buffer's size, which bounds a request head.
   static constexpr std::size_t kBufferBytes = 16 * 1024;
+  /// The largest request (head and Content-Length body) whose body is waited for before a
+  /// worker takes it: the buffer grows to hold it, and shrinks back once it is read.
+  static constexpr std::size_t kMaxWaitedRequestBytes = 1024 * 1024;
+  /// What all connections' buffers together may grow beyond kBufferBytes. A request that
+  /// finds it spent is handed to a worker with its head, which reads the body itself.
+  static constexpr std::size_t kWaitedBodiesBudget = 64 * 1024 * 1024;
 
   /// Reads give up as soon as `*stopping` is true (the listener is stopping).
   ConnectionStream(int fd, long read_timeout_ms, long write_timeout_ms,
                    const std::atomic<bool>* stopping = nullptr);
+  ~ConnectionStream() override;
+  ConnectionStream(const ConnectionStream&) = delete;
+  ConnectionStream& operator=(const ConnectionStream&) = delete;
 
   bool is_readable() const override;
   bool is_writable() const override;
@@ -87,10 +95,11 @@ public:
   ssize_t fill_available();
 
   /// Whether a worker can serve the next request without waiting for the client: its head
-  /// is buffered and framed soundly, and so is its body when its Content-Length fits in the
-  /// buffer with the head. A body that does not fit, or frames itself (chunked), is left to
-  /// the worker.
-  bool request_ready() const;
+  /// is buffered and framed soundly, and so is its body when the buffer holds or could grow
+  /// to hold it (kMaxWaitedRequestBytes). A larger body, or one that frames itself
+  /// (chunked), is left to the worker.
+  /// Sizes the buffer for the request first (fit_buffer).
+  bool request_ready();
 
   enum class Arrival { ready, pending, closed };
   /// Waits up to `patience` for the next request to be ready (request_ready()) or the
@@ -123,6 +132,10 @@ public:
 
 private:
   ssize_t receive(char* ptr, std::size_t size, int flags);
+  /// Sizes the buffer for the request at its front: grown to hold a head and body of at
+  /// most kMaxWaitedRequestBytes while the budget allows, back to kBufferBytes otherwise,
+  /// never below the bytes it holds.
+  void fit_buffer();
   long wait_budget_ms() const;
   void watch_response(std::string_view bytes);
 
@@ -142,6 +155,7 @@ private:
   std::size_t request_end_ = 0;      ///< consumed_ once the current request is read whole
   bool request_end_known_ = false;   ///< false for a chunked body
   std::vector<char> buffer_ = std::vector<char>(kBufferBytes);
+  std::size_t budgeted_ = 0;  ///< bytes of buffer_ beyond kBufferBytes, taken from the budget
   std::size_t offset_ = 0;
   std::size_t filled_ = 0;
 };

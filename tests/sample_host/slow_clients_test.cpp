@@ -92,6 +92,18 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+/// GET /ready on a new connection is answered with 200 within 5 s.
+void check_ready_answers(int port) {
+  const auto start = Clock::now();
+  const int fd = connect_loopback(port, 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, kReady);
+  const std::string response = read_responses(fd, 1);
+  ::close(fd);
+  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(seconds_since(start) < 5);
+}
+
 /// A host whose server.read_timeout is `read_timeout`.
 struct SlowClientHost {
   explicit SlowClientHost(const std::string& read_timeout)
@@ -217,14 +229,60 @@ TEST_CASE("the host answers while more clients than it has workers hold half-sen
   }
   CHECK(seconds_since(connecting) < 0.9);
   // Each of them would have held a worker until the 20 s read timeout.
-  const auto start = Clock::now();
+  check_ready_answers(host.server.port());
+}
+
+TEST_CASE("the host answers while more clients than it has workers trickle their bodies") {
+  SlowClientHost host("20s");
+  Sockets slow;
+  // Bodies of up to ConnectionStream::kMaxWaitedRequestBytes are waited for before a worker
+  // takes the request; these leave 190 KB of each unsent.
+  const std::string head = "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                           "application/json\r\nContent-Length: 200000\r\n\r\n";
+  for (int i = 0; i < kManyClients; ++i) {
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    slow.fds.push_back(fd);
+    send_all(fd, head + "{\"streams\":[" + std::string(10000, ' '));
+  }
+  check_ready_answers(host.server.port());
+}
+
+TEST_CASE("a body sent in pieces, longer than the buffer, is read whole and served") {
+  SlowClientHost host("20s");
   const int fd = connect_loopback(host.server.port(), 5);
   REQUIRE(fd >= 0);
-  send_all(fd, kReady);
-  const std::string response = read_responses(fd, 1);
+  // About 300 KB of JSON: one stream of 3,000 lines of 100 bytes.
+  std::string values;
+  for (int i = 0; i < 3000; ++i) {
+    if (i > 0) values += ',';
+    const std::string line = "line " + std::to_string(i) + " " + std::string(90, 'x');
+    values += "[\"" + std::to_string(1700000000000000000LL + i) + "\",\"" + line + "\"]";
+  }
+  const std::string body =
+      "{\"streams\":[{\"stream\":{\"service_name\":\"pieces\"},\"values\":[" + values + "]}]}";
+  REQUIRE(body.size() > 16 * ConnectionStream::kBufferBytes);
+  REQUIRE(body.size() < ConnectionStream::kMaxWaitedRequestBytes);
+  const std::string request = "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Content-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body + kReady;
+  // Ten pieces, each cut inside the head or the body, with pauses between them.
+  const std::size_t piece = request.size() / 10 + 1;
+  for (std::size_t at = 0; at < request.size(); at += piece) {
+    send_all(fd, request.substr(at, piece));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string responses = read_responses(fd, 2);
   ::close(fd);
-  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
-  CHECK(seconds_since(start) < 5);
+  CHECK(responses.rfind("HTTP/1.1 204", 0) == 0);
+  const auto second = responses.find("HTTP/1.1 ", 1);
+  REQUIRE(second != std::string::npos);
+  CHECK(responses.substr(second, 12) == "HTTP/1.1 200");
+  const auto counted = http_get(host.server.port(),
+                                "/loki/api/v1/query?query=sum(count_over_time(%7Bservice_name%3D%22"
+                                "pieces%22%7D%5B1000d%5D))&time=1700000001");
+  INFO(counted.body);
+  CHECK(counted.body.find("\"3000\"") != std::string::npos);
 }
 
 TEST_CASE("idle keep-alive connections hold no worker") {
@@ -287,20 +345,25 @@ TEST_CASE("a connection that sends nothing is closed after the keep-alive timeou
 
 TEST_CASE("a body slower than server.read_timeout is cut off") {
   SlowClientHost host("1s");
-  const int fd = connect_loopback(host.server.port(), 10);
-  REQUIRE(fd >= 0);
-  const auto start = Clock::now();
-  // Larger than the connection's buffer, so a worker reads it.
-  send_all(fd, "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-               "application/json\r\nContent-Length: 100000\r\n\r\n{\"streams\":");
-  std::string response;
-  const bool closed = read_until_closed(fd, response);
-  ::close(fd);
-  CHECK(closed);
-  CHECK(seconds_since(start) < 4.0);
-  CHECK(response.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
-  CHECK(response.find("\"code\":\"http.request_timeout\"") != std::string::npos);
-  CHECK(response.find("read timeout of 1s") != std::string::npos);
+  // One the gate waits for, and one over ConnectionStream::kMaxWaitedRequestBytes, which a
+  // worker reads.
+  for (const char* length : {"100000", "2000000"}) {
+    INFO("Content-Length: " << length);
+    const int fd = connect_loopback(host.server.port(), 10);
+    REQUIRE(fd >= 0);
+    const auto start = Clock::now();
+    send_all(fd, std::string("POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Content-Type: application/json\r\nContent-Length: ") +
+                     length + "\r\n\r\n{\"streams\":");
+    std::string response;
+    const bool closed = read_until_closed(fd, response);
+    ::close(fd);
+    CHECK(closed);
+    CHECK(seconds_since(start) < 4.0);
+    CHECK(response.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
+    CHECK(response.find("\"code\":\"http.request_timeout\"") != std::string::npos);
+    CHECK(response.find("read timeout of 1s") != std::string::npos);
+  }
 }
 
 TEST_CASE("requests that come in pieces, or several at once, are all served in order") {
@@ -464,8 +527,9 @@ TEST_CASE("the host stops at once while a worker waits for a slow body") {
   SlowClientHost host("30s");
   const int fd = connect_loopback(host.server.port(), 5);
   REQUIRE(fd >= 0);
+  // Over ConnectionStream::kMaxWaitedRequestBytes, so a worker reads the body.
   send_all(fd, "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
-               "application/json\r\nContent-Length: 100000\r\n\r\n{\"streams\":");
+               "application/json\r\nContent-Length: 2000000\r\n\r\n{\"streams\":");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto start = Clock::now();
   CHECK(host.server.stop() == 0);
