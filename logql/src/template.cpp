@@ -1402,8 +1402,11 @@ private:
   }
 
   bool need_int(const Value& value, const char* function, long long& out) {
+    // Whole numbers in [-2^63, 2^63), the range of long long; the bounds are exact doubles.
+    constexpr double kLimit = 9223372036854775808.0;
     double number = 0;
-    if (!value.to_number(number) || number != std::floor(number)) {
+    if (!value.to_number(number) || number != std::floor(number) || number < -kLimit ||
+        number >= kLimit) {
       error = std::string(function) + ": expected an integer, got \"" + value.to_string() + "\"";
       return false;
     }

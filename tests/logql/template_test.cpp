@@ -137,3 +137,18 @@ TEST_CASE("a template function named as an argument is called with no arguments,
   std::string error;
   CHECK(Template::compile(R"({{ regexReplaceAll "a" "b" "c" }})", error) != nullptr);
 }
+
+TEST_CASE("an integer argument outside the 64-bit range is refused, not converted") {
+  // A label's number goes through a double: 1e35 is whole but beyond long long, and so is
+  // an infinity; converting either to an integer would be undefined behaviour.
+  for (const char* number : {"1e35", "-1e35", "9223372036854775808", "1e999"}) {
+    INFO(number);
+    const std::string out =
+        render("{{ trunc .n \"abc\" }}", MapData({{"n", number}}), false);
+    CHECK(out == std::string("error: trunc: expected an integer, got \"") + number + "\"");
+  }
+  CHECK(render("{{ trunc .n \"abcdef\" }}", MapData({{"n", "-9223372036854775808"}})) ==
+        "abcdef");
+  CHECK(render("{{ substr 1 .n \"abcdef\" }}", MapData({{"n", "1e20"}}), false) ==
+        "error: substr: expected an integer, got \"1e20\"");
+}
