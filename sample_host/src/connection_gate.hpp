@@ -11,7 +11,8 @@
 //
 // The buffer grows for a body that makes its request at most 1 MiB, while all such bodies
 // together stay within a budget; a larger body, or a chunked one, is read by the worker,
-// within the same read timeout.
+// within the same read timeout: one of a few workers kept for such requests
+// (HostHttpListener::start_workers).
 
 #include <chrono>
 #include <condition_variable>

@@ -233,6 +233,13 @@ bool ConnectionStream::request_ready() {
   return whole > buffer_.size() - offset_ || buffered() >= whole;
 }
 
+bool ConnectionStream::body_left_to_read() {
+  if (!request_ready()) return false;
+  const RequestFraming framing = frame_request(buffered_bytes());
+  if (framing.chunked) return true;
+  return framing.content_length && buffered() < framing.head_size + *framing.content_length;
+}
+
 std::string ConnectionStream::take_buffered() {
   std::string bytes(buffered_bytes());
   consumed_ += bytes.size();

@@ -101,6 +101,11 @@ public:
   /// Sizes the buffer for the request first (fit_buffer).
   bool request_ready();
 
+  /// Whether the buffered request is ready but its body is not all buffered: a chunked body,
+  /// or one larger than the buffer could grow to. The worker that serves it reads the rest
+  /// from the client, at the client's pace.
+  bool body_left_to_read();
+
   enum class Arrival { ready, pending, closed };
   /// Waits up to `patience` for the next request to be ready (request_ready()) or the
   /// buffer to fill; `closed` when the client closed or the connection failed first.

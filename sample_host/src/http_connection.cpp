@@ -72,10 +72,14 @@ HostHttpListener::HostHttpListener() = default;
 
 HostHttpListener::~HostHttpListener() { close_connections(); }
 
-void HostHttpListener::start_workers(std::size_t workers) {
+void HostHttpListener::start_workers(std::size_t workers, std::size_t body_workers) {
   workers_ = std::make_unique<ConnectionWorkers>(
       workers, [this](std::shared_ptr<ClientConnection> connection) {
-        serve(std::move(connection));
+        serve(std::move(connection), false);
+      });
+  body_workers_ = std::make_unique<ConnectionWorkers>(
+      body_workers, [this](std::shared_ptr<ClientConnection> connection) {
+        serve(std::move(connection), true);
       });
   ConnectionGate::Options options;
   options.max_body_bytes = payload_max_length_;
@@ -84,7 +88,7 @@ void HostHttpListener::start_workers(std::size_t workers) {
       std::chrono::milliseconds(to_ms(read_timeout_sec_, read_timeout_usec_));
   gate_ = std::make_unique<ConnectionGate>(
       options, [this](std::shared_ptr<ClientConnection> connection) {
-        workers_->enqueue(std::move(connection));
+        dispatch(std::move(connection));
       });
   // httplib's own threads only hand accepted connections to the gate.
   new_task_queue = [] { return new httplib::ThreadPool(2); };
@@ -98,8 +102,15 @@ void HostHttpListener::close_connections() {
   closing_ = true;
   if (gate_) gate_->stop();
   if (workers_) workers_->shutdown();
+  if (body_workers_) body_workers_->shutdown();
   gate_.reset();
   workers_.reset();
+  body_workers_.reset();
+}
+
+void HostHttpListener::dispatch(std::shared_ptr<ClientConnection> connection) {
+  ConnectionWorkers& pool = connection->stream.body_left_to_read() ? *body_workers_ : *workers_;
+  pool.enqueue(std::move(connection));
 }
 
 bool HostHttpListener::process_and_close_socket(socket_t sock) {
@@ -110,7 +121,7 @@ bool HostHttpListener::process_and_close_socket(socket_t sock) {
   return true;
 }
 
-void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
+void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection, bool body_worker) {
   ConnectionStream& stream = connection->stream;
   const auto read_timeout =
       std::chrono::milliseconds(to_ms(read_timeout_sec_, read_timeout_usec_));
@@ -138,7 +149,8 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
     // no other connection waits for a worker; else the connection queues behind those, or
     // waits in the gate. The gate's judgement applies as it does to a request it passes on.
     auto verdict = gate_->judge(*connection);
-    if (verdict == ConnectionGate::Verdict::wait && !workers_->backlogged()) {
+    if (verdict == ConnectionGate::Verdict::wait &&
+        !(body_worker ? body_workers_ : workers_)->backlogged()) {
       if (stream.await_request(kPatience) == ConnectionStream::Arrival::closed) return;
       verdict = gate_->judge(*connection);
     }
@@ -150,8 +162,9 @@ void HostHttpListener::serve(std::shared_ptr<ClientConnection> connection) {
       gate_->admit(std::move(connection));
       return;
     }
-    if (workers_->backlogged()) {
-      workers_->enqueue(std::move(connection));
+    ConnectionWorkers& own = body_worker ? *body_workers_ : *workers_;
+    if (stream.body_left_to_read() != body_worker || own.backlogged()) {
+      dispatch(std::move(connection));
       return;
     }
   }

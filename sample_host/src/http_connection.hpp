@@ -25,9 +25,11 @@ public:
   HostHttpListener();
   ~HostHttpListener() override;
 
-  /// Starts `workers` threads for requests and the gate where connections wait; call once,
-  /// after the timeouts are set and before listening.
-  void start_workers(std::size_t workers);
+  /// Starts `workers` threads for requests, `body_workers` more for requests whose body is
+  /// read from the client while they are served (chunked, or too large to wait for in the
+  /// gate), and the gate where connections wait; call once, after the timeouts are set and
+  /// before listening. Clients that send such bodies slowly hold the body workers only.
+  void start_workers(std::size_t workers, std::size_t body_workers);
 
   /// Lets the bound socket queue as many connections as the system allows (SOMAXCONN)
   /// where httplib asks for 5: a burst of clients connecting at once would otherwise see
@@ -72,9 +74,14 @@ private:
   bool process_and_close_socket(socket_t sock) override;
   /// Serves the buffered request of `connection` and what follows at once, then returns it
   /// to the gate or, when other connections wait for a worker, to the back of their queue.
-  void serve(std::shared_ptr<ClientConnection> connection);
+  /// `body_worker`: this thread is one of the body workers, which serve only requests whose
+  /// body is left to read; a request of the other kind goes to the other pool.
+  void serve(std::shared_ptr<ClientConnection> connection, bool body_worker);
+  /// Queues a connection whose request is ready with the pool that serves its kind.
+  void dispatch(std::shared_ptr<ClientConnection> connection);
 
   std::unique_ptr<ConnectionWorkers> workers_;
+  std::unique_ptr<ConnectionWorkers> body_workers_;
   std::unique_ptr<ConnectionGate> gate_;
   std::atomic<bool> closing_{false};
 };

@@ -22,6 +22,11 @@ namespace {
 
 constexpr const char* kJson = "application/json";
 
+/// Workers for requests whose body is read while they are served (chunked, or too large to
+/// wait for in the connection gate): clients that send such bodies slowly can hold these
+/// four until server.read_timeout, and no worker of the other requests.
+constexpr std::size_t kBodyWorkers = 4;
+
 std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -124,7 +129,7 @@ HttpServer::HttpServer(registry::Registry& registry, HttpOptions options)
   const std::size_t workers =
       options_.worker_threads + mcp_http_options_for(options_.listen).max_streams +
       static_cast<std::size_t>(kMaxConcurrentTails);
-  server_->start_workers(workers);
+  server_->start_workers(workers, kBodyWorkers);
   install_routes();
   watcher_ = std::make_unique<PluginWatcher>(registry_, std::chrono::milliseconds(500));
 }

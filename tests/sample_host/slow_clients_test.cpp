@@ -248,6 +248,32 @@ TEST_CASE("the host answers while more clients than it has workers trickle their
   check_ready_answers(host.server.port());
 }
 
+TEST_CASE("clients that trickle bodies too large to wait for hold only the body workers") {
+  SlowClientHost host("20s");
+  Sockets slow;
+  // More of each kind than the host has workers of all kinds; each would hold a worker
+  // until the 20 s read timeout.
+  for (int i = 0; i < 24; ++i) {
+    for (const char* framing : {"Content-Length: 2097152", "Transfer-Encoding: chunked"}) {
+      const int fd = connect_loopback(host.server.port(), 5);
+      REQUIRE(fd >= 0);
+      slow.fds.push_back(fd);
+      send_all(fd, std::string("POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Content-Type: application/json\r\n") +
+                       framing + "\r\n\r\n" + (framing[0] == 'T' ? "1\r\n{\r\n" : "{"));
+    }
+  }
+  check_ready_answers(host.server.port());
+  // A push whose body arrives with its head is stored meanwhile.
+  const auto start = Clock::now();
+  const auto pushed = lognurse::test::http_request(
+      host.server.port(), "POST", "/loki/api/v1/push",
+      R"({"streams":[{"stream":{"service_name":"quick"},"values":[["1700000000000000000","x"]]}]})",
+      {{"Content-Type", "application/json"}});
+  CHECK(pushed.status == 204);
+  CHECK(seconds_since(start) < 5);
+}
+
 TEST_CASE("a body sent in pieces, longer than the buffer, is read whole and served") {
   SlowClientHost host("20s");
   const int fd = connect_loopback(host.server.port(), 5);
