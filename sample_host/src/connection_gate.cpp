@@ -217,6 +217,7 @@ ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) cons
     connection.continue_sent = true;
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     (void)::send(connection.fd, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (framing.httplib_continues) stream.mark_expectation_answered();
   }
   return ready ? Verdict::dispatch : Verdict::wait;
 }

@@ -233,6 +233,28 @@ bool ConnectionStream::request_ready() {
   return whole > buffer_.size() - offset_ || buffered() >= whole;
 }
 
+void ConnectionStream::mark_expectation_answered() {
+  const RequestFraming framing = frame_request(buffered_bytes());
+  if (!framing.whole_head()) return;
+  char* head = buffer_.data() + offset_;
+  const std::string_view text(head, framing.head_size);
+  // Header lines start after a CRLF; the request line is skipped.
+  for (std::size_t line = text.find("\r\n"); line != std::string_view::npos;
+       line = text.find("\r\n", line + 2)) {
+    const std::size_t start = line + 2;
+    const std::size_t end = text.find("\r\n", start);
+    if (end == std::string_view::npos) return;
+    const std::string_view field = text.substr(start, end - start);
+    const std::size_t colon = field.find(':');
+    if (colon == std::string_view::npos || !equals_ignoring_case(field.substr(0, colon), "Expect") ||
+        trimmed(field.substr(colon + 1)) != "100-continue") {
+      continue;
+    }
+    const std::size_t value = field.find("100-continue", colon + 1);
+    std::memcpy(head + start + value, "100-answered", 12);
+  }
+}
+
 bool ConnectionStream::body_left_to_read() {
   if (!request_ready()) return false;
   const RequestFraming framing = frame_request(buffered_bytes());

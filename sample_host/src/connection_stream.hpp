@@ -101,6 +101,11 @@ public:
   /// Sizes the buffer for the request first (fit_buffer).
   bool request_ready();
 
+  /// Rewrites the buffered request's "Expect: 100-continue" to "Expect: 100-answered", of the
+  /// same length: the gate has sent 100 Continue, and httplib, which answers every
+  /// "100-continue" it reads, would send a second one after the body.
+  void mark_expectation_answered();
+
   /// Whether the buffered request is ready but its body is not all buffered: a chunked body,
   /// or one larger than the buffer could grow to. The worker that serves it reads the rest
   /// from the client, at the client's pace.
