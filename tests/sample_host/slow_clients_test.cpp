@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 /// More connections than the host has workers (8 for requests, 4 for MCP streams, 4 for
-/// tails).
+/// tails, 4 for bodies read while their requests are served).
 constexpr int kManyClients = 64;
 
 const std::string kReady = "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
