@@ -53,7 +53,8 @@ ClientConnection::ClientConnection(int socket, long read_timeout_ms, long write_
                                    std::size_t requests_allowed,
                                    const std::atomic<bool>* stopping)
     : fd(socket), stream(socket, read_timeout_ms, write_timeout_ms, stopping),
-      requests_left(requests_allowed), request_started(ConnectionStream::Clock::now()) {}
+      requests_allowed(requests_allowed), requests_left(requests_allowed),
+      request_started(ConnectionStream::Clock::now()) {}
 
 ClientConnection::~ClientConnection() {
   ::shutdown(fd, SHUT_RDWR);
@@ -146,6 +147,10 @@ void ConnectionGate::admit(std::shared_ptr<ClientConnection> connection) {
     return;
   }
   if (waiting_.size() >= options_.max_waiting) {
+    // A client takes the close of an idle keep-alive connection in its stride and sends
+    // its next request on a new one, which may find room; a 503 here would fail that
+    // request.
+    if (connection->returning() && connection->stream.buffered() == 0) return;
     send_refusal(connection->fd, 503, "Service Unavailable", "http.too_many_connections",
                  "the server has " + std::to_string(options_.max_waiting) +
                      " connections waiting for their requests already; retry later");

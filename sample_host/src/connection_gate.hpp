@@ -38,9 +38,13 @@ struct ClientConnection {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
+  /// Whether a request of it has been served: it comes back to wait for its next one.
+  bool returning() const { return requests_left < requests_allowed; }
+
   int fd;
   ConnectionStream stream;
-  std::size_t requests_left;  ///< keep-alive requests it may still make
+  const std::size_t requests_allowed;  ///< keep-alive requests it may make in all
+  std::size_t requests_left;           ///< keep-alive requests it may still make
   /// When the first byte of the request being read arrived.
   ConnectionStream::Clock::time_point request_started;
   /// The gate answered the request's Expect: 100-continue.
@@ -102,7 +106,9 @@ public:
   /// Refuses it, with a JSON error, and closes it: when the request does not come whole in
   /// time (408), its head outgrows the buffer (431), its framing is ambiguous (400), its
   /// Content-Length is over max_body_bytes (413), or max_waiting connections wait already
-  /// (503). Closes it silently when it stays idle, or the gate has stopped.
+  /// (503). Closes it silently when it stays idle, when it comes back idle after a request
+  /// and max_waiting connections wait already (the client opens another, as after any
+  /// keep-alive timeout), or when the gate has stopped.
   void admit(std::shared_ptr<ClientConnection> connection);
 
   /// Closes every waiting connection and ends the gate's thread; later admits close theirs.

@@ -5,18 +5,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/time.h>
+
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "connection_gate.hpp"
 #include "connection_stream.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "process.hpp"
 
+using lognurse::host::ClientConnection;
+using lognurse::host::ConnectionGate;
 using lognurse::host::ConnectionStream;
 using lognurse::host::frame_request;
 using lognurse::test::http_get;
@@ -589,4 +597,124 @@ TEST_CASE("transfer codings other than chunked are refused, and a chunked body i
       server.port(), "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n" + chunks + "0\r\n\r\n");
   CHECK(chunked.rfind("HTTP/1.1 413 ", 0) == 0);
+}
+
+namespace {
+
+/// One end of a connected pair of sockets, as the gate's connection, whose peer the test
+/// plays the client on.
+struct GateClient {
+  explicit GateClient(bool returning) {
+    int ends[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0);
+    peer = ends[1];
+    timeval timeout{5, 0};
+    ::setsockopt(peer, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    connection = std::make_shared<ClientConnection>(ends[0], 5000, 5000, 100, nullptr);
+    if (returning) --connection->requests_left;
+  }
+  ~GateClient() { ::close(peer); }
+  GateClient(const GateClient&) = delete;
+  GateClient& operator=(const GateClient&) = delete;
+
+  std::shared_ptr<ClientConnection> connection;
+  int peer = -1;
+};
+
+}  // namespace
+
+TEST_CASE("a gate at its cap refuses new connections and closes returning idle ones") {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::shared_ptr<ClientConnection>> dispatched;
+  ConnectionGate::Options options;
+  options.max_waiting = 1;
+  ConnectionGate gate(options, [&](std::shared_ptr<ClientConnection> connection) {
+    std::lock_guard lock(mutex);
+    dispatched.push_back(std::move(connection));
+    changed.notify_all();
+  });
+
+  GateClient waiting(false);
+  gate.admit(waiting.connection);
+  waiting.connection.reset();
+
+  SECTION("a new connection gets 503 and the reason") {
+    GateClient refused(false);
+    gate.admit(std::move(refused.connection));
+    std::string response;
+    CHECK(read_until_closed(refused.peer, response));
+    CHECK(response.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+    CHECK(response.find("Connection: close\r\n") != std::string::npos);
+    CHECK(response.find("\"code\":\"http.too_many_connections\"") != std::string::npos);
+    CHECK(response.find("the server has 1 connections waiting for their requests already; "
+                        "retry later") != std::string::npos);
+  }
+  SECTION("a connection back after a request, with nothing sent, is closed without a word") {
+    GateClient returning(true);
+    gate.admit(std::move(returning.connection));
+    std::string response;
+    CHECK(read_until_closed(returning.peer, response));
+    CHECK(response.empty());
+  }
+  SECTION("a connection back with part of its next request sent gets 503") {
+    GateClient returning(true);
+    send_all(returning.peer, "GET /ready HTTP/1.1\r\nHost: 127");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(returning.connection->stream.fill_available() > 0);
+    gate.admit(std::move(returning.connection));
+    std::string response;
+    CHECK(read_until_closed(returning.peer, response));
+    CHECK(response.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  }
+
+  // The connection that found room is served once its request is whole.
+  send_all(waiting.peer, kReady);
+  std::unique_lock lock(mutex);
+  CHECK(changed.wait_for(lock, std::chrono::seconds(5), [&] { return dispatched.size() == 1; }));
+}
+
+TEST_CASE("the host refuses connections beyond 4096 waiting ones, and serves again when some go") {
+  SlowClientHost host("20s");
+  Sockets idle;
+  const auto start = Clock::now();
+  for (int i = 0; i < 4096; ++i) {
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    idle.fds.push_back(fd);
+  }
+  // The host admits connections as it accepts them: one that finds room is served (and then
+  // waits among the others), the first that finds none is refused.
+  std::string refusal;
+  for (int attempt = 0; attempt < 200 && refusal.empty(); ++attempt) {
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    send_all(fd, kReady);
+    std::string response = read_responses(fd, 1);
+    if (response.rfind("HTTP/1.1 200", 0) == 0) {
+      idle.fds.push_back(fd);
+      continue;
+    }
+    ::close(fd);
+    refusal = std::move(response);
+  }
+  INFO("seconds since the first connection: " << seconds_since(start));
+  CHECK(refusal.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(refusal.find("the server has 4096 connections waiting for their requests already; "
+                     "retry later") != std::string::npos);
+
+  for (int i = 0; i < 64; ++i) {
+    ::close(idle.fds.back());
+    idle.fds.pop_back();
+  }
+  std::string answer;
+  for (int attempt = 0; attempt < 50 && answer.rfind("HTTP/1.1 200", 0) != 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int fd = connect_loopback(host.server.port(), 5);
+    REQUIRE(fd >= 0);
+    send_all(fd, kReady);
+    answer = read_responses(fd, 1);
+    ::close(fd);
+  }
+  CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
 }
