@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <string>
 
 namespace lognurse {
@@ -72,6 +73,36 @@ Result<std::int64_t> parse_ns_timestamp(const json& value, const std::string& wh
   return ns;
 }
 
+/// The deepest nesting of arrays and objects a JSON text may have. The parser itself keeps
+/// its own stack, but copying, printing and walking a value recurse once per level, and
+/// tens of thousands of levels exhaust a thread's stack; no body of Loki's, OTLP's or MCP's
+/// nests more than a few dozen.
+constexpr std::size_t kMaxJsonNesting = 256;
+
+/// The offset (from 0) of the bracket that opens level kMaxJsonNesting + 1, if the text nests that
+/// deep (brackets inside strings do not count; the parser judges everything else).
+std::optional<std::size_t> too_deep_at(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonNesting) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 json labels_to_json(const Labels& labels) {
@@ -114,6 +145,11 @@ json push_request_to_json(const PushRequest& request) {
 }
 
 std::string parse_json_text(std::string_view text, json& out) {
+  if (const auto at = too_deep_at(text)) {
+    return "JSON nested more than " + std::to_string(kMaxJsonNesting) +
+           " levels deep (the bracket at byte " + std::to_string(*at + 1) +
+           " opens one more); flatten the document";
+  }
   try {
     out = json::parse(text);
     return "";

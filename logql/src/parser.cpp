@@ -489,11 +489,24 @@ private:
   };
   static constexpr int kMaxDepth = 100;
 
+  /// A chain of binary operators nests no parentheses but builds a tree as deep as it is
+  /// long, which evaluating, printing and freeing walk recursively: the count is bounded
+  /// for the same reason as the depth of parentheses.
+  void count_binary_operator(const Token& op) {
+    if (++binary_operators_ > kMaxBinaryOperators) {
+      fail_at(op.offset, "the query has more than " + std::to_string(kMaxBinaryOperators) +
+                             " binary operators (arithmetic, comparisons, and, or, unless, and "
+                             "the and/or of label filters); simplify it or split it into "
+                             "several queries");
+    }
+  }
+  static constexpr int kMaxBinaryOperators = 256;
+
   LabelFilterExpr parse_label_or() {
     DepthGuard guard(*this);
     LabelFilterExpr left = parse_label_and();
     while (at_ident("or")) {
-      advance();
+      count_binary_operator(advance());
       LabelFilterExpr right = parse_label_and();
       left = Box<LabelFilterBinary>(LabelFilterBinary{false, std::move(left), std::move(right)});
     }
@@ -504,11 +517,13 @@ private:
     LabelFilterExpr left = parse_label_primary();
     while (true) {
       if (at_ident("and") || at(TokenKind::comma)) {
-        advance();
+        count_binary_operator(advance());
       } else if (!(at(TokenKind::lparen) ||
                    (at(TokenKind::identifier) && peek().text != "or" &&
                     is_comparison_token(peek(1).kind)))) {
         return left;
+      } else {
+        count_binary_operator(peek());
       }
       LabelFilterExpr right = parse_label_primary();
       left = Box<LabelFilterBinary>(LabelFilterBinary{true, std::move(left), std::move(right)});
@@ -612,6 +627,7 @@ private:
       std::optional<BinaryOp> op = binary_op_at();
       if (!op || precedence(*op) < min_precedence) return lhs;
       const Token& op_token = advance();
+      count_binary_operator(op_token);
       BinaryExpr binary{*op, false, std::nullopt, std::move(lhs), MetricNode{NumberLiteral{}}};
       if (at_ident("bool")) {
         if (!is_comparison(*op)) {
@@ -846,6 +862,7 @@ private:
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
   int depth_ = 0;
+  int binary_operators_ = 0;
 };
 
 }  // namespace

@@ -2221,8 +2221,7 @@ private:
     node.kind = TemplateNode::Kind::branch;
     node.is_with = is_with;
     if (!parse_pipeline(tokens, start, node.pipeline, error)) return false;
-    push_block(std::move(node), chained);
-    return true;
+    return push_block(std::move(node), chained, error);
   }
 
   /// {{range pipeline}}, {{range $v := pipeline}}, {{range $i, $v := pipeline}}.
@@ -2256,7 +2255,7 @@ private:
     if (!parse_pipeline(tokens, start, node.pipeline, error)) return false;
     std::string index = node.variable;
     std::string element = node.element_variable;
-    push_block(std::move(node), false);
+    if (!push_block(std::move(node), false, error)) return false;
     if (!index.empty()) declared_.push_back(index);
     if (!element.empty()) declared_.push_back(element);
     return true;
@@ -2279,12 +2278,21 @@ private:
     return true;
   }
 
-  void push_block(TemplateNode node, bool chained) {
+  /// Opens an if, with or range block. Their nesting, {{else if}} chains counted, is bounded:
+  /// executing and freeing a template walk it recursively.
+  bool push_block(TemplateNode node, bool chained, std::string& error) {
+    if (stack_.size() > kMaxBlockDepth) {
+      error = "template blocks ({{if}}, {{else if}}, {{with}}, {{range}}) nested more than " +
+              std::to_string(kMaxBlockDepth) + " levels deep";
+      return false;
+    }
     auto& target = *stack_.back().target;
     target.push_back(std::move(node));
     TemplateNode* branch = &target.back();
     stack_.push_back({&branch->body, branch, false, chained, declared_.size()});
+    return true;
   }
+  static constexpr std::size_t kMaxBlockDepth = 256;
 
   bool add_else(const std::vector<ActionToken>& tokens, std::string& error) {
     Frame& frame = stack_.back();

@@ -119,3 +119,33 @@ TEST_CASE("a push body with bytes that are not UTF-8 is refused as such, with th
   CHECK(push_request_from_json("{\"streams\":[}", "fake").error().message ==
         "push body is not valid JSON at byte 13");
 }
+
+TEST_CASE("JSON nested deeper than 256 levels is refused before it is parsed") {
+  auto nested = [](int depth, const std::string& inner) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += i % 2 == 0 ? "[" : "{\"k\":";
+    text += inner;
+    for (int i = depth - 1; i >= 0; --i) text += i % 2 == 0 ? "]" : "}";
+    return text;
+  };
+  nlohmann::json out;
+  CHECK(parse_json_text(nested(256, "1"), out).empty());
+  CHECK(parse_json_text(nested(257, "1"), out) ==
+        "JSON nested more than 256 levels deep (the bracket at byte 769 opens one more); "
+        "flatten the document");
+  // Values that nest this deep once exhausted the stack of whatever copied them.
+  const std::string deep = "{\"query\":\"{app=\\\"a\\\"}\",\"x\":" + std::string(200000, '[') +
+                           std::string(200000, ']') + "}";
+  CHECK(parse_json_text(deep, out).find("nested more than 256 levels deep") != std::string::npos);
+  // Brackets in strings, escaped quotes among them, are text.
+  const std::string in_strings = "{\"a\":\"" + std::string(1000, '[') + "\\\"" +
+                                 std::string(1000, '{') + "\"}";
+  CHECK(parse_json_text(in_strings, out).empty());
+  CHECK(out["a"].get<std::string>().size() == 2001);
+  // A body that only opens brackets gets the depth error, not a parse error at its end.
+  CHECK(parse_json_text(std::string(300, '['), out).find("nested more than 256") !=
+        std::string::npos);
+  auto refused = push_request_from_json(deep, "fake");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("push body is JSON nested more than 256 levels deep") == 0);
+}

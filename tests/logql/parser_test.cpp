@@ -74,6 +74,34 @@ TEST_CASE("an expression nested too deeply is refused instead of exhausting the 
   CHECK(lognurse::logql::validate(std::string(50, '(') + "1" + std::string(50, ')')).ok());
 }
 
+TEST_CASE("a chain of binary operators too long to evaluate safely is refused") {
+  auto chain = [](const std::string& first, const std::string& link, int links) {
+    std::string query = first;
+    for (int i = 0; i < links; ++i) query += link;
+    return query;
+  };
+  CHECK(lognurse::logql::validate(chain("1", " + 1", 256)).ok());
+  CHECK(error_of(chain("1", " + 1", 257)) ==
+        "parse error at line 1, col 1027: the query has more than 256 binary operators "
+        "(arithmetic, comparisons, and, or, unless, and the and/or of label filters); "
+        "simplify it or split it into several queries");
+  // Thousands of operators once exhausted the evaluator's stack.
+  CHECK(error_of(chain("1", "+1", 8000)).find("more than 256 binary operators") !=
+        std::string::npos);
+  CHECK(error_of(chain("vector(1)", " or vector(1)", 10000)).find("more than 256") !=
+        std::string::npos);
+  // Label filters joined by or, and, a comma or white space count alike.
+  CHECK(lognurse::logql::validate(chain("{app=\"a\"} | a=\"1\"", " or a=\"1\"", 256)).ok());
+  for (const std::string link : {" or a=\"1\"", " and a=\"1\"", ", a=\"1\"", " a=\"1\""}) {
+    INFO(link);
+    CHECK(error_of(chain("{app=\"a\"} | a=\"1\"", link, 257)).find("more than 256") !=
+          std::string::npos);
+  }
+  // The bound is on the whole query, however its operators are grouped.
+  const std::string half = "(" + chain("1", " + 1", 128) + ")";
+  CHECK(error_of(half + " * " + half).find("more than 256") != std::string::npos);
+}
+
 TEST_CASE("a template nested too deeply is refused") {
   std::string tmpl = "{{" + std::string(500, '(') + "1" + std::string(500, ')') + "}}";
   std::string message = error_of("{app=\"api\"} | line_format `" + tmpl + "`");

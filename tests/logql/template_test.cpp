@@ -152,3 +152,26 @@ TEST_CASE("an integer argument outside the 64-bit range is refused, not converte
   CHECK(render("{{ substr 1 .n \"abcdef\" }}", MapData({{"n", "1e20"}}), false) ==
         "error: substr: expected an integer, got \"1e20\"");
 }
+
+TEST_CASE("blocks nested too deeply to execute safely are refused when the template compiles") {
+  auto nested = [](const std::string& open, int depth) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += open;
+    text += "x";
+    for (int i = 0; i < depth; ++i) text += "{{end}}";
+    return text;
+  };
+  CHECK(render(nested("{{if 1}}", 256), {}) == "x");
+  const std::string refusal =
+      "template blocks ({{if}}, {{else if}}, {{with}}, {{range}}) nested more than 256 levels "
+      "deep";
+  CHECK(compile_error(nested("{{if 1}}", 257)) == refusal);
+  CHECK(compile_error(nested("{{with 1}}", 257)) == refusal);
+  CHECK(compile_error(nested("{{range $v := .}}", 257)) == refusal);
+  // Thousands of blocks once exhausted the stack of whatever thread ran the query.
+  CHECK(compile_error(nested("{{if 1}}", 30000)) == refusal);
+  // An {{else if}} opens a block inside the else branch: a chain counts as deep as it is long.
+  std::string chain = "{{if 0}}a";
+  for (int i = 0; i < 300; ++i) chain += "{{else if 0}}b";
+  CHECK(compile_error(chain + "{{end}}") == refusal);
+}

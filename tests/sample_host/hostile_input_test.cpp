@@ -66,6 +66,8 @@ std::vector<HostileRequest> catalogue() {
   push("streams that is an object", R"({"streams":{}})");
   push("deeply nested push JSON", repeat("[", 200000));
   push("deeply nested stream labels", R"({"streams":[{"stream":)" + repeat("{\"a\":", 100000));
+  push("a push whose extra member nests 200,000 closed levels",
+       R"({"streams":[],"x":)" + repeat("[", 200000) + repeat("]", 200000) + "}");
   push("a value that is not an array", push_of({{"a", "b"}}, "x"));
   push("a value with one element", push_of({{"a", "b"}}, json::array({now_text()})));
   push("a timestamp that is not a number", push_of({{"a", "b"}}, json::array({"soon", "x"})));
@@ -132,6 +134,14 @@ std::vector<HostileRequest> catalogue() {
              repeat("1 + (", 10000) + "1" + repeat(")", 10000));
   form_query("a posted label filter nesting ten thousand parentheses",
              "{a=\"b\"} | " + repeat("(", 10000) + "x=\"1\"" + repeat(")", 10000));
+  form_query("a posted chain of ten thousand binary operators", "1" + repeat(" + 1", 10000));
+  form_query("a posted chain of ten thousand set operators",
+             "vector(1)" + repeat(" or vector(1)", 10000));
+  form_query("a posted label filter chain of ten thousand or",
+             "{a=\"b\"} | x=\"1\"" + repeat(" or x=\"1\"", 10000));
+  form_query("a posted line_format nesting thirty thousand blocks",
+             "{a=\"b\"} | line_format `" + repeat("{{if 1}}", 30000) + "x" +
+                 repeat("{{end}}", 30000) + "`");
   form_query("a posted selector with a label value of 1 MB",
              "{a=\"" + std::string(1 << 20, 'x') + "\"} |= \"y\" | ");
 
@@ -144,6 +154,10 @@ std::vector<HostileRequest> catalogue() {
   tool("tool arguments with a number beyond a double", "/api/nurse/logs/query",
        R"({"query":"{a=\"b\"}","limit":1e99999})");
   tool("tool arguments nested deeply", "/api/nurse/logs/query", repeat("{\"a\":", 100000));
+  tool("tool arguments with a member nesting 200,000 closed levels", "/api/nurse/logs/query",
+       R"({"query":"{a=\"b\"}","x":)" + repeat("[", 200000) + repeat("]", 200000) + "}");
+  tool("tool arguments that are 200,000 closed levels of arrays", "/api/nurse/logs/query",
+       repeat("[", 200000) + repeat("]", 200000));
   tool("a query argument of the wrong type", "/api/nurse/logs/query", R"({"query":17})");
   tool("a limit of the wrong type", "/api/nurse/logs/query", R"({"query":"{a=\"b\"}","limit":"x"})");
   tool("a limit over the maximum", "/api/nurse/logs/query",
@@ -164,6 +178,10 @@ std::vector<HostileRequest> catalogue() {
   };
   mcp("an MCP message that is not JSON", "{\"jsonrpc\":");
   mcp("an MCP message nested deeply", repeat("[", 200000));
+  mcp("an MCP message nesting 200,000 closed levels in its params",
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"nurse_query_logs",)"
+      R"("arguments":{"query":"{a=\"b\"}","x":)" +
+          repeat("[", 200000) + repeat("]", 200000) + "}}}");
   mcp("an MCP message with a number beyond a double", R"({"jsonrpc":"2.0","id":1e99999})");
   requests.push_back({"an OTLP JSON body with a number beyond a double", "POST", "/otlp/v1/logs",
                       R"({"resourceLogs":[],"x":-1e99999})", {{"Content-Type", json_type}}});

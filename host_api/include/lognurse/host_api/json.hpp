@@ -14,9 +14,10 @@
 namespace lognurse {
 
 /// Parses JSON text into `out`. Returns "" on success, else what is wrong in
-/// words that can follow "the body is ...": "not valid JSON at byte 17" or
-/// "JSON with a number out of range (...)". Never throws: nlohmann's parser
-/// reports an overflowing number as out_of_range, not as a parse error.
+/// words that can follow "the body is ...": "not valid JSON at byte 17",
+/// "JSON with a number out of range (...)", or "JSON nested more than 256 levels
+/// deep (...)". Never throws: nlohmann's parser reports an overflowing number as
+/// out_of_range, not as a parse error. Bytes count from 1.
 std::string parse_json_text(std::string_view text, nlohmann::json& out);
 
 /// Loki's push body: {"streams":[{"stream":{..},"values":[["<ns>","line",{meta}]]}]}.
