@@ -61,6 +61,25 @@ Error http_status_error(int status, const httplib::Request& req) {
   }
 }
 
+/// Why a request to a listener on a loopback address must come from no browser page: a page
+/// on another site reaches such a listener with a cross-site request (its Origin names the
+/// site) or by DNS rebinding (its Host names the site), and a listener without a token would
+/// let it read and write the logs. Empty when the request may go on. /mcp refuses these
+/// itself, with JSON-RPC errors, whatever the listener's address.
+std::string foreign_page_request(const httplib::Request& req) {
+  const std::string origin = req.get_header_value("Origin");
+  if (!McpHttpTransport::origin_allowed(origin)) {
+    return "Origin " + origin + " is not allowed: this listener is on a loopback address and "
+           "answers pages of local origins only (localhost, 127.0.0.1, [::1])";
+  }
+  const std::string host = req.get_header_value("Host");
+  if (!McpHttpTransport::host_allowed(host)) {
+    return "Host " + host + " is not allowed: this listener is on a loopback address; use "
+           "localhost, 127.0.0.1 or [::1]";
+  }
+  return "";
+}
+
 /// httplib decodes a compressed body whole, with no bound, before the handler of any route
 /// but the ingest ones sees it: 256 KB of gzip would take 256 MB. Such a request is refused
 /// before its body is read, and its connection closed, since the body is left unread.
@@ -181,11 +200,21 @@ void HttpServer::install_routes() {
     send_error(res, internal_error("http.internal", what));
   });
 
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  const bool loopback_listener = !mcp_http_options_for(options_.listen).allow_any_host;
+  server.set_pre_routing_handler([this, loopback_listener](const httplib::Request& req,
+                                                           httplib::Response& res) {
     HostMetrics::mark_request_start();
     // httplib hands the handler its own (non-const) request as const; the body is read
     // after this handler, so this is the one place to say how to read it.
     HostHttpListener::frame_request_body(const_cast<httplib::Request&>(req));
+    if (loopback_listener && req.path != "/mcp") {
+      if (const std::string refusal = foreign_page_request(req); !refusal.empty()) {
+        spdlog::warn("http {} {} refused: {}", req.method, req.path, refusal);
+        send_error(res, Error{ErrorKind::invalid_argument, "http.forbidden_origin", refusal});
+        res.status = 403;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
     if (!BearerAuth::is_open_path(req.path) &&
         !options_.auth.allows(req.get_header_value("Authorization"))) {
       spdlog::warn("http {} {} refused: missing or wrong bearer token", req.method, req.path);

@@ -1,5 +1,6 @@
 #include "mcp_http.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -119,9 +120,23 @@ std::string McpHttpTransport::new_session(const McpSession& state) {
   char id[33];
   std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(generator()),
                 static_cast<unsigned long long>(generator()));
+  const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
-  sessions_[id] =
-      Session{state.protocol_version, state.log_level, std::chrono::steady_clock::now()};
+  // Clients that exit without DELETE leave their sessions behind: when they fill the table,
+  // the one used least recently ends. Its client, if it comes back, gets 404 and starts a
+  // new session, as the protocol has it do.
+  if (sessions_.size() >= options_.max_sessions) {
+    const auto oldest = std::min_element(
+        sessions_.begin(), sessions_.end(),
+        [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
+    spdlog::info("MCP: {} sessions are open; the one least recently used (idle for {} s) ends "
+                 "to make room for a new one",
+                 sessions_.size(),
+                 std::chrono::duration_cast<std::chrono::seconds>(now - oldest->second.last_used)
+                     .count());
+    sessions_.erase(oldest);
+  }
+  sessions_[id] = Session{state.protocol_version, state.log_level, now};
   return id;
 }
 
@@ -233,14 +248,6 @@ void McpHttpTransport::post(const httplib::Request& req, httplib::Response& res)
   // A successful initialize is the one that agreed on a protocol version.
   if (is_initialize && !state.protocol_version.empty()) {
     expire_idle_sessions();
-    {
-      std::lock_guard lock(mutex_);
-      if (sessions_.size() >= options_.max_sessions) {
-        send_rpc_error(res, 503, kInternalError,
-                       "too many MCP sessions; end unused ones with DELETE /mcp");
-        return;
-      }
-    }
     res.set_header(kSessionHeader, new_session(state));
   } else if (!is_initialize && message.value("method", "") == "logging/setLevel") {
     std::lock_guard lock(mutex_);
@@ -297,10 +304,13 @@ void McpHttpTransport::get(const httplib::Request& req, httplib::Response& res) 
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
         {
           std::lock_guard lock(mutex_);
-          if (!sessions_.count(session_id)) {
+          const auto session = sessions_.find(session_id);
+          if (session == sessions_.end()) {
             sink.done();
             return true;
           }
+          // A session with its event stream open is in use.
+          session->second.last_used = std::chrono::steady_clock::now();
         }
         const auto current = registry_.generation();
         if (current != *generation) {

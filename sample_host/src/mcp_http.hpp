@@ -26,6 +26,7 @@ struct Response;
 namespace lognurse::host {
 
 struct McpHttpOptions {
+  /// Sessions kept at once; beyond, a new one ends the one used least recently.
   std::size_t max_sessions = 1000;
   std::size_t max_streams = 4;  ///< open GET streams; each holds a worker thread
   std::chrono::seconds session_idle_timeout{3600};

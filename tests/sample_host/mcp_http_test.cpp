@@ -179,3 +179,20 @@ TEST_CASE("Streamable HTTP requires the bearer token when the server has one") {
   const auto session = open_session(server.port(), {{"Authorization", "Bearer s3cret-token"}});
   CHECK(http_request(server.port(), "POST", "/mcp", rpc(2, "ping"), session).status == 200);
 }
+
+TEST_CASE("sessions left behind make room: the least recently used ends when the table is full") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  // The host keeps 1000 sessions. The first is used again after all the others opened.
+  const auto first = open_session(port, {});
+  const auto second = open_session(port, {});
+  for (int i = 2; i < 1000; ++i) open_session(port, {});
+  REQUIRE(http_request(port, "POST", "/mcp", rpc(2, "ping"), first).status == 200);
+
+  // Client 1001 gets its session; the one idle longest, the second, is the one that ends.
+  const auto newest = open_session(port, {});
+  CHECK(http_request(port, "POST", "/mcp", rpc(3, "ping"), newest).status == 200);
+  CHECK(http_request(port, "POST", "/mcp", rpc(4, "ping"), second).status == 404);
+  CHECK(http_request(port, "POST", "/mcp", rpc(5, "ping"), first).status == 200);
+}

@@ -442,15 +442,15 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
     return fd;
   };
   // httplib reads no head here (its blank line ends in a bare LF): each waits in the gate.
-  for (int i = 0; i < 20; ++i) open("GET /ready HTTP/1.1\r\nHost: x\n\n");
+  for (int i = 0; i < 20; ++i) open("GET /ready HTTP/1.1\r\nHost: 127.0.0.1\n\n");
   // A head over the buffer is refused at once.
   const int huge = open("GET /ready HTTP/1.1\r\n" + std::string(20000, 'h'));
   // A body over server.max_body_bytes is refused before it is read.
-  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  const int large = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                          "application/json\r\n"
                          "Content-Length: 100000000000000000\r\n\r\n{");
   // Two lengths: which one frames the body is ambiguous.
-  const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+  const int twice = open("POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
                          "Content-Length: 1\r\n\r\n{");
 
   const auto start = Clock::now();
@@ -477,7 +477,7 @@ TEST_CASE("what httplib leaves unread of a request is never run as the next requ
   const std::string push = "{\"streams\":[{\"stream\":{\"app\":\"smuggled\"},"
                            "\"values\":[[\"" + std::to_string(lognurse::now_ns()) +
                            "\",\"x\"]]}]}";
-  const std::string smuggled = "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  const std::string smuggled = "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                "application/json\r\nContent-Length: " +
                                std::to_string(push.size()) + "\r\n\r\n" + push;
   auto count_smuggled = [&] {
@@ -492,15 +492,15 @@ TEST_CASE("what httplib leaves unread of a request is never run as the next requ
   const std::string length = std::to_string(smuggled.size());
   for (const Carrier& carrier : std::vector<Carrier>{
            // A body the route refuses before reading it (its encoding).
-           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
             "\r\nContent-Encoding: gzip\r\nContent-Length: " + length + "\r\n\r\n",
             "415"},
            // A GET, whose body httplib does not read.
-           {"GET /ready HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + "\r\n\r\n", "200"},
+           {"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + length + "\r\n\r\n", "200"},
            // A chunked body (here, of a GET) ends its connection, wherever httplib thinks it ends.
-           {"GET /ready HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "200"},
+           {"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n", "200"},
            // A header line httplib would skip or misread.
-           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+           {"POST /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
             "\r\nContent-Length : " + length + "\r\n\r\n",
             "400"}}) {
     const int fd = connect_loopback(host.server.port(), 5);
@@ -529,7 +529,7 @@ TEST_CASE("an empty line after a body is skipped, and Expect: 100-continue is an
   const int fd = connect_loopback(host.server.port(), 5);
   REQUIRE(fd >= 0);
   const std::string body = "{\"query\":\"{app=\\\"a\\\"}\"}";
-  send_all(fd, "\r\nPOST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  send_all(fd, "\r\nPOST /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                "application/json\r\nContent-Length: " +
                    std::to_string(body.size()) + "\r\n\r\n" + body + "\r\n" + kReady);
   const std::string two = read_responses(fd, 2);
@@ -538,7 +538,7 @@ TEST_CASE("an empty line after a body is skipped, and Expect: 100-continue is an
   CHECK(two.find("HTTP/1.1 400") == std::string::npos);
 
   // The client waits for 100 Continue before it sends a body that would fit the buffer.
-  send_all(fd, "POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  send_all(fd, "POST /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                "application/json\r\nExpect: 100-continue\r\nContent-Length: " +
                    std::to_string(body.size()) + "\r\n\r\n");
   const auto start = Clock::now();
@@ -562,7 +562,7 @@ TEST_CASE("the host stops at once while a worker waits for a slow body") {
   const int fd = connect_loopback(host.server.port(), 5);
   REQUIRE(fd >= 0);
   // Over ConnectionStream::kMaxWaitedRequestBytes, so a worker reads the body.
-  send_all(fd, "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  send_all(fd, "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                "application/json\r\nContent-Length: 2000000\r\n\r\n{\"streams\":");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto start = Clock::now();
@@ -574,7 +574,7 @@ TEST_CASE("the host stops at once while a worker waits for a slow body") {
 TEST_CASE("a request behind a served one is judged as the gate judges the first") {
   SlowClientHost host("20s");
   const std::string responses = answer_before_close(
-      host.server.port(), kReady + "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      host.server.port(), kReady + "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                                    "application/json\r\nContent-Length: 100000000000\r\n\r\n{");
   CHECK(responses.rfind("HTTP/1.1 200 ", 0) == 0);
   CHECK(responses.find("HTTP/1.1 413 Payload Too Large\r\n") != std::string::npos);
@@ -585,7 +585,7 @@ TEST_CASE("transfer codings other than chunked are refused, and a chunked body i
   std::ofstream(dir.file("host.yaml")) << "server:\n  max_body_bytes: 1000\n";
   HostServer server({"--data-dir", dir.file("data")}, {"--config", dir.file("host.yaml")});
   const std::string coded = answer_before_close(
-      server.port(), "POST /api/nurse/logs/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+      server.port(), "POST /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
                      "gzip, chunked\r\n\r\n");
   CHECK(coded.rfind("HTTP/1.1 501 Not Implemented\r\n", 0) == 0);
   CHECK(coded.find("\"code\":\"http.unsupported_transfer_coding\"") != std::string::npos);
@@ -594,7 +594,7 @@ TEST_CASE("transfer codings other than chunked are refused, and a chunked body i
   std::string chunks;
   for (int i = 0; i < 100; ++i) chunks += "3e8\r\n" + std::string(1000, 'a') + "\r\n";
   const std::string chunked = answer_before_close(
-      server.port(), "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      server.port(), "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      "Transfer-Encoding: chunked\r\n\r\n" + chunks + "0\r\n\r\n");
   CHECK(chunked.rfind("HTTP/1.1 413 ", 0) == 0);
 }
