@@ -2,6 +2,10 @@
 
 #include "schema.hpp"
 
+#include <unistd.h>
+
+#include <memory>
+
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
@@ -80,6 +84,37 @@ TEST_CASE("listing a stream's chunks in a range reads the stream-time index") {
   std::string details;
   while (plan.value().step().value()) details += std::string(plan.value().column_bytes(3)) + ";";
   CHECK(details.find("chunks_by_stream_time") != std::string::npos);
+}
+
+
+TEST_CASE("one store at a time opens a database file; the next says who holds it") {
+  TempDir dir;
+  auto config = parse_store_config({{"path", dir.file("logs.db")}}, "");
+  REQUIRE(config.ok());
+  auto first = std::make_unique<LocalStore>(config.value(), nullptr);
+  REQUIRE(first->connect().ok());
+  REQUIRE(first->push(request({stream({{"app", "a"}}, {entry(1, "kept")})})).ok());
+
+  LocalStore second(config.value(), nullptr);
+  auto refused = second.connect();
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == "store.in_use");
+  CHECK(refused.error().message ==
+        "the store " + dir.file("logs.db") + " is open in another process (pid " +
+            std::to_string(::getpid()) +
+            "); one process at a time may open it. Reach that process over HTTP instead (the "
+            "Loki push and query API, /api/nurse/logs/, /mcp), stop it first, or give this "
+            "command another --data-dir");
+  CHECK(second.push(request({stream({{"app", "a"}}, {entry(2, "lost")})})).error().code ==
+        "store.in_use");
+  CHECK_FALSE(second.health().ready);
+
+  // Once the first is gone, the file opens again, with what the first wrote.
+  first.reset();
+  LocalStore third(config.value(), nullptr);
+  REQUIRE(third.connect().ok());
+  CHECK(scan_all(third, "fake", scan_request({}, 0, 10, Direction::forward)) ==
+        std::vector<std::string>{"{app=\"a\"} 1 kept"});
 }
 
 }  // namespace lognurse::local_store::test

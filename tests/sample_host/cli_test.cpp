@@ -9,6 +9,8 @@
 #include "process.hpp"
 
 using lognurse::test::host_binary;
+using lognurse::test::HostServer;
+using lognurse::test::http_request;
 using lognurse::test::run_command;
 using lognurse::test::TempDir;
 using nlohmann::json;
@@ -266,4 +268,29 @@ TEST_CASE("serve exits 2 on a malformed listen address and 1 on one in use") {
   CHECK(in_use.exit_code == 1);
   CHECK_THAT(in_use.err, Catch::Contains("error: http.bind_failed: cannot listen on " + address +
                                          " (in use, or not a local address)"));
+}
+
+TEST_CASE("a command on a store that a running host holds fails, saying what to do instead") {
+  TempDir data;
+  const std::string file = data.file("app.log");
+  std::ofstream(file) << "2026-12-01T10:00:00Z one line\n";
+  HostServer server({"--data-dir", data.path()});
+  const std::string held = "store.in_use: ";
+  const std::string advice =
+      "is open in another process (pid " + std::to_string(server.pid()) +
+      "); one process at a time may open it. Reach that process over HTTP instead";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ingest", "--labels", "service_name=app", file},
+           {"query", "{service_name=\"app\"}", "--since", "30d"},
+           {"call", "nurse_get_log_metrics", "{}"}}) {
+    INFO(args.front());
+    auto refused = run_command(host(data, args));
+    CHECK(refused.exit_code == 1);
+    CHECK_THAT(refused.out + refused.err, Catch::Contains(held) && Catch::Contains(advice));
+  }
+  // The host's own store is untouched and answers.
+  CHECK(http_request(server.port(), "GET", "/ready").status == 200);
+  server.stop();
+  // With the host stopped, the same ingest goes through.
+  CHECK(run_command(host(data, {"ingest", "--labels", "service_name=app", file})).exit_code == 0);
 }

@@ -214,6 +214,7 @@ LocalStore::~LocalStore() {
   write_chunks_.reset();
   statements_.reset();
   writer_.reset();
+  // lock_ goes last, with every connection closed.
 }
 
 std::string LocalStore::backend_name() const { return kBackendName; }
@@ -232,6 +233,11 @@ Status LocalStore::connect() {
     auto parent = std::filesystem::path(config_.path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
 
+    auto store_lock = StoreLock::acquire(config_.path);
+    if (!store_lock) {
+      log(LogLevel::error, store_lock.error().message);
+      return store_lock.error();
+    }
     auto opened = Connection::open(config_.path, true);
     if (!opened) {
       log(LogLevel::error, "cannot open " + config_.path + ": " + opened.error().message);
@@ -289,6 +295,7 @@ Status LocalStore::connect() {
       writer_.reset();
       return state;
     }
+    lock_ = std::move(store_lock.value());
     connected_.store(true, std::memory_order_release);
     log(LogLevel::info,
         "opened " + config_.path + " (schema version " + std::to_string(version.value()) + ")");

@@ -18,8 +18,8 @@
 // Concurrency: safe to call from several threads. Pushes are serialized by a
 // mutex on the one write connection; reads use a pool of separate read
 // connections and run in parallel with each other and with a push. One
-// process per database file: the in-memory stream cache does not see streams
-// that another process adds.
+// process per database file, which connect() locks (store_lock.hpp): the
+// in-memory stream cache would not see streams that another process adds.
 //
 // Memory: each tenant's streams (id, labels, time bounds) are cached in
 // memory once used; stream selection is linear in the tenant's stream count.
@@ -49,6 +49,7 @@
 #include "rate_limiter.hpp"
 #include "sqlite.hpp"
 #include "store_config.hpp"
+#include "store_lock.hpp"
 #include "store_metrics.hpp"
 #include "validation.hpp"
 
@@ -287,6 +288,9 @@ private:
   void log(LogLevel level, const std::string& message) const;
 
   StoreConfig config_;
+  /// Held from connect() on, so that no other process opens the file; declared before every
+  /// connection, so that it is released after they close.
+  StoreLock lock_;
   std::shared_ptr<Logger> logger_;
   StoreMetrics metrics_;
   /// Memory of every block this store decodes (decoded_block_budget).
