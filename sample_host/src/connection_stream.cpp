@@ -318,15 +318,22 @@ ssize_t ConnectionStream::receive(char* ptr, std::size_t size, int flags) {
 RequestFraming frame_request(std::string_view bytes) {
   RequestFraming framing;
   const std::size_t blank = bytes.find("\n\r\n");
-  if (blank == std::string_view::npos) return framing;
-  framing.head_size = blank + 3;
-  const std::string_view head = bytes.substr(0, blank + 1);
+  // httplib would skip a blank line of a bare LF and go on waiting; such a head is whole,
+  // and refused below for its bare LF, instead of waiting for the read timeout.
+  const std::size_t bare_blank = bytes.substr(0, blank).find("\n\n");
+  const bool bare = bare_blank != std::string_view::npos;
+  if (!bare && blank == std::string_view::npos) return framing;
+  // The header lines, each with its line end, and the blank line after them.
+  const std::size_t lines_end = (bare ? bare_blank : blank) + 1;
+  framing.head_size = lines_end + (bare ? 1 : 2);
+  const std::string_view head = bytes.substr(0, lines_end);
   auto refuse = [&](std::string problem, int status = 400) {
     if (framing.problem.empty()) {
       framing.problem = std::move(problem);
       framing.problem_status = status;
     }
   };
+  if (bare) refuse("the request head ends in a bare LF; end every line with CRLF");
 
   const std::string_view request_line = head.substr(0, head.find('\n') + 1);
   if (request_line.size() < 2 || request_line[request_line.size() - 2] != '\r') {

@@ -45,7 +45,8 @@ struct RequestFraming {
 };
 
 /// Reads the head of the request at the start of `bytes`. The head ends at the first line
-/// that is only CRLF, as httplib reads it (a bare LF ends no head there).
+/// that is only CRLF, as httplib reads it, or at a first blank line of a bare LF, which
+/// httplib would skip: such a head is refused (`problem`) rather than left waiting.
 RequestFraming frame_request(std::string_view bytes);
 
 class ConnectionStream final : public httplib::Stream {

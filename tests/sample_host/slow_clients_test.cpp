@@ -138,9 +138,18 @@ struct Sockets {
 TEST_CASE("a request head ends at its first CRLF blank line, as httplib reads it") {
   CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody").head_size == 27);
   CHECK(frame_request("GET / HTTP/1.0\r\n\r\n").head_size == 18);
-  // httplib skips lines that end in a bare LF: they end no head.
-  CHECK_FALSE(frame_request("GET / HTTP/1.1\nHost: a\n\nbody").whole_head());
+  // httplib skips a blank line of a bare LF and waits on: such a head is whole, and refused.
+  const auto bare = frame_request("GET / HTTP/1.1\nHost: a\n\nbody");
+  CHECK(bare.head_size == 24);
+  CHECK(bare.problem == "the request head ends in a bare LF; end every line with CRLF");
+  const auto bare_blank = frame_request("GET / HTTP/1.1\r\nHost: a\r\n\nbody");
+  CHECK(bare_blank.head_size == 26);
+  CHECK(bare_blank.problem == "the request head ends in a bare LF; end every line with CRLF");
   CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\n\r\n").head_size == 26);
+  // In a body, after a head that ends as it should, two LFs are the body's.
+  const auto body = frame_request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n\n\n");
+  CHECK(body.head_size == 47);
+  CHECK(body.problem.empty());
   CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\n").whole_head());
   CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r").whole_head());
   CHECK_FALSE(frame_request("").whole_head());
@@ -441,8 +450,10 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
     send_all(fd, bytes);
     return fd;
   };
-  // httplib reads no head here (its blank line ends in a bare LF): each waits in the gate.
-  for (int i = 0; i < 20; ++i) open("GET /ready HTTP/1.1\r\nHost: 127.0.0.1\n\n");
+  // Heads that never end: each waits in the gate.
+  for (int i = 0; i < 20; ++i) open("GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  // A head whose blank line is a bare LF is refused at once.
+  const int bare = open("GET /ready HTTP/1.1\nHost: 127.0.0.1\n\n");
   // A head over the buffer is refused at once.
   const int huge = open("GET /ready HTTP/1.1\r\n" + std::string(20000, 'h'));
   // A body over server.max_body_bytes is refused before it is read.
@@ -458,6 +469,11 @@ TEST_CASE("heads that only look whole, or never end, or frame a body badly, hold
   CHECK(seconds_since(start) < 5);
 
   std::string response;
+  CHECK(read_until_closed(bare, response));
+  CHECK(response.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(response.find("the request head ends in a bare LF; end every line with CRLF") !=
+        std::string::npos);
+  response.clear();
   CHECK(read_until_closed(huge, response));
   CHECK(response.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
   CHECK(response.find("\"code\":\"http.head_too_large\"") != std::string::npos);
