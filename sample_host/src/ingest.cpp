@@ -1,10 +1,13 @@
 #include "ingest.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "lognurse/host_api/time.hpp"
 #include "timestamps.hpp"
@@ -72,6 +75,27 @@ Result<Labels> parse_label_list(const std::string& text) {
   return labels;
 }
 
+namespace {
+
+/// Where in the file a refused batch went wrong: "line N" when the refusal names the value
+/// at fault ("streams[0].values[4]: ..."), else the batch's lines, "lines A to B".
+std::string where_in_batch(std::string_view message, const std::vector<std::size_t>& lines) {
+  static constexpr std::string_view kValue = "streams[0].values[";
+  const std::size_t at = message.find(kValue);
+  if (at != std::string_view::npos) {
+    std::size_t index = 0;
+    const char* begin = message.data() + at + kValue.size();
+    const auto [end, ec] = std::from_chars(begin, message.data() + message.size(), index);
+    if (ec == std::errc() && end != begin && *end == ']' && index < lines.size()) {
+      return "line " + std::to_string(lines[index]);
+    }
+  }
+  if (lines.empty()) return "";
+  return "lines " + std::to_string(lines.front()) + " to " + std::to_string(lines.back());
+}
+
+}  // namespace
+
 Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backend,
                                                    const std::vector<std::string>& files,
                                                    const IngestOptions& options) {
@@ -108,6 +132,7 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
     std::int64_t previous = started;
     std::optional<std::int64_t> previous_parsed;
     std::string line;
+    std::vector<std::size_t> line_numbers;  ///< of stream.entries, in the file
     auto flush = [&]() -> Status {
       if (stream.entries.empty()) return success();
       PushRequest request;
@@ -123,9 +148,12 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
         pushed = backend.push(request);
       }
       stream.entries.clear();
+      const std::vector<std::size_t> batch_lines = std::move(line_numbers);
+      line_numbers.clear();
       if (!pushed) {
         return Error{pushed.error().kind, pushed.error().code,
-                     file + " line " + std::to_string(report.lines) + ": " + pushed.error().message};
+                     file + " " + where_in_batch(pushed.error().message, batch_lines) + ": " +
+                         pushed.error().message};
       }
       return success();
     };
@@ -144,6 +172,7 @@ Result<std::vector<IngestFileReport>> ingest_files(LogAggregationProtocol& backe
       }
       previous = timestamp;
       stream.entries.push_back(LogEntry{timestamp, std::move(line), {}});
+      line_numbers.push_back(report.lines);
       line.clear();
       if (stream.entries.size() >= options.batch_lines) {
         auto status = flush();

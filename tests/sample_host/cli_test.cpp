@@ -294,3 +294,18 @@ TEST_CASE("a command on a store that a running host holds fails, saying what to 
   // With the host stopped, the same ingest goes through.
   CHECK(run_command(host(data, {"ingest", "--labels", "service_name=app", file})).exit_code == 0);
 }
+
+TEST_CASE("ingest names the file line the store refused, not the end of its batch") {
+  TempDir data;
+  const std::string file = data.file("big.log");
+  {
+    std::ofstream out(file);
+    for (int i = 1; i <= 10; ++i) {
+      out << "2026-12-01T10:00:0" << (i - 1) << "Z "
+          << (i == 5 ? std::string(300 * 1024, 'x') : "line " + std::to_string(i)) << "\n";
+    }
+  }
+  auto refused = run_command(host(data, {"ingest", "--labels", "service_name=big", file}));
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("error: store.line_too_long: " + file + " line 5: "));
+}
