@@ -170,7 +170,23 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
 }
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
-  watch_response(std::string_view(ptr, size));
+  const std::string_view bytes(ptr, size);
+  const bool switching = !response_head_seen_ && bytes.substr(0, 13) == "HTTP/1.1 101 ";
+  watch_response(bytes);
+  if (switching) {
+    // httplib gives a 101 the Content-Length and Content-Type of the provider that carries
+    // the WebSocket's frames, which RFC 9110 forbids on a 1xx, and its own reason phrase:
+    // the head goes out without them, and is reported written whole.
+    const std::string head = switching_protocols_head(bytes);
+    for (std::size_t sent = 0; sent < head.size();) {
+      if (!is_writable()) return -1;
+      const ssize_t n = ::send(fd_, head.data() + sent, head.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return -1;
+      sent += static_cast<std::size_t>(n);
+    }
+    return static_cast<ssize_t>(size);
+  }
   if (!is_writable()) return -1;
   while (true) {
     const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
@@ -313,6 +329,29 @@ ssize_t ConnectionStream::receive(char* ptr, std::size_t size, int flags) {
     const ssize_t n = ::recv(fd_, ptr, size, flags);
     if (n >= 0 || errno != EINTR) return n;
   }
+}
+
+std::string switching_protocols_head(std::string_view bytes) {
+  const std::size_t end = bytes.find("\r\n\r\n");
+  const std::string_view head = bytes.substr(0, end);
+  std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
+  for (std::size_t at = head.find("\r\n"); at != std::string_view::npos;) {
+    const std::size_t next = head.find("\r\n", at + 2);
+    const std::string_view line = head.substr(at + 2, next == std::string_view::npos
+                                                          ? std::string_view::npos
+                                                          : next - at - 2);
+    at = next;
+    const std::string_view name = line.substr(0, line.find(':'));
+    if (equals_ignoring_case(name, "content-length") ||
+        equals_ignoring_case(name, "content-type") || equals_ignoring_case(name, "keep-alive")) {
+      continue;
+    }
+    out.append(line);
+    out += "\r\n";
+  }
+  out += "\r\n";
+  if (end != std::string_view::npos) out.append(bytes.substr(end + 4));
+  return out;
 }
 
 RequestFraming frame_request(std::string_view bytes) {

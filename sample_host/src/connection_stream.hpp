@@ -44,6 +44,11 @@ struct RequestFraming {
   bool whole_head() const { return head_size != std::string_view::npos; }
 };
 
+/// The head of a 101 response as httplib wrote it (`bytes`, with anything after it), with
+/// the reason phrase "Switching Protocols" and without the Content-Length, Content-Type and
+/// Keep-Alive headers that have no place in it.
+std::string switching_protocols_head(std::string_view bytes);
+
 /// Reads the head of the request at the start of `bytes`. The head ends at the first line
 /// that is only CRLF, as httplib reads it, or at a first blank line of a bare LF, which
 /// httplib would skip: such a head is refused (`problem`) rather than left waiting.

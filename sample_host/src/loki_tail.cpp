@@ -437,6 +437,13 @@ void install_loki_tail(httplib::Server& server, registry::Registry& registry) {
                        "tail is a WebSocket endpoint: send Upgrade: websocket and "
                        "Sec-WebSocket-Key");
     }
+    if (req.get_header_value("Sec-WebSocket-Version") != "13") {
+      // RFC 6455, section 4.4: the versions the server speaks go back with 426.
+      res.set_header("Sec-WebSocket-Version", "13");
+      return send_text(res, 426,
+                       "tail speaks WebSocket version 13 (RFC 6455); send "
+                       "Sec-WebSocket-Version: 13");
+    }
 
     std::int64_t delay = 0;
     if (req.has_param("delay_for")) {

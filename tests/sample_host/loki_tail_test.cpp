@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "connection_stream.hpp"
 #include "loki_tail.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "process.hpp"
@@ -179,9 +180,14 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   socket.send(handshake("/loki/api/v1/tail?query=%7Bservice_name%3D%22api%22%7D&limit=10"));
   const std::string head = socket.read_head();
   INFO(head);
-  REQUIRE(head.rfind("HTTP/1.1 101 ", 0) == 0);
+  REQUIRE(head.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0) == 0);
   CHECK(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos);
   CHECK(head.find("Upgrade: websocket\r\n") != std::string::npos);
+  CHECK(head.find("Connection: Upgrade\r\n") != std::string::npos);
+  // A 1xx response has no content: no length, type or keep-alive terms.
+  CHECK(head.find("Content-Length") == std::string::npos);
+  CHECK(head.find("Content-Type") == std::string::npos);
+  CHECK(head.find("Keep-Alive") == std::string::npos);
 
   const json first = json::parse(socket.read_text_frame());
   CHECK(first ==
@@ -515,4 +521,29 @@ TEST_CASE("tail refuses a request that is not a WebSocket or asks for too long a
   socket.send(handshake("/loki/api/v1/tail?query=%7Ba%3D%22b%22%7D&delay_for=6"));
   const std::string head = socket.read_head();
   CHECK(head.rfind("HTTP/1.1 400", 0) == 0);
+}
+
+TEST_CASE("a tail handshake of another WebSocket version gets 426 naming version 13") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  for (const std::string version : {"", "Sec-WebSocket-Version: 8\r\n"}) {
+    INFO(version);
+    Socket socket(server.port());
+    socket.send("GET /loki/api/v1/tail?query=%7Bservice_name%3D%22api%22%7D HTTP/1.1\r\n"
+                "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+                version + "\r\n");
+    const std::string head = socket.read_head();
+    CHECK(head.rfind("HTTP/1.1 426 ", 0) == 0);
+    CHECK(head.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("a 101 head goes out without the headers httplib gives every response") {
+  CHECK(lognurse::host::switching_protocols_head(
+            "HTTP/1.1 101 Switching Protocol\r\nConnection: Upgrade\r\nContent-Length: "
+            "4294967295\r\nContent-Type: application/octet-stream\r\nKeep-Alive: timeout=5, "
+            "max=5\r\nSec-WebSocket-Accept: x\r\nUpgrade: websocket\r\n\r\nframes") ==
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+        "x\r\nUpgrade: websocket\r\n\r\nframes");
 }
