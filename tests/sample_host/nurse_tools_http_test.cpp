@@ -96,6 +96,13 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
     CHECK(typo["metadata"]["hints"][0] ==
           "no stream has the label \"service\" in the range; closest label names: "
           "\"service_name\", \"detected_level\"");
+
+    // A name no label can have is a mistake to correct, not an empty answer.
+    auto invalid = http_get(port, "/api/nurse/logs/label_values?name=bad%20name&since=1h");
+    CHECK(invalid.status == 400);
+    CHECK(json::parse(invalid.body)["error"]["message"] ==
+          "arguments.name: \"bad name\" is not a label name; label names are letters, digits "
+          "and underscores, not starting with a digit (nurse_list_labels lists them)");
   }
 
   SECTION("a mistyped label value is answered with the closest known values") {
@@ -177,6 +184,13 @@ TEST_CASE("the Nurse discovery tools answer over REST on the embedded store") {
                                    "stock low for sku \"A-1\" trace=t-77"});
     CHECK(answer["metadata"]["lines_returned"] == 3);
     CHECK(answer["metadata"]["direction"] == "forward");
+
+    // With no selector, an id found nowhere says which streams were read.
+    const auto missing =
+        call(port, "/api/nurse/logs/trace", {{"trace_id", "t-00"}, {"since", "1h"}});
+    CHECK(missing["metadata"]["hints"].back() ==
+          "without a selector only streams with a service_name label are read; give one, such "
+          "as {app=\"checkout\"}, to read streams without it");
   }
 
   SECTION("find_error_patterns clusters error and warning lines with counts") {

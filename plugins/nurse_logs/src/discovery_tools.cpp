@@ -11,6 +11,7 @@
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/parser.hpp"
+#include "lognurse/logql/pipeline.hpp"
 #include "lognurse/logql/printer.hpp"
 #include "nurse_tools.hpp"
 #include "scan_budget.hpp"
@@ -214,6 +215,13 @@ Result<nlohmann::json> NurseTools::label_values(const json& arguments) {
   if (!status) return status.error();
   auto name = required_string(arguments, "name", "\"service_name\"");
   if (!name) return name.error();
+  if (!logql::is_valid_label_name(name.value())) {
+    return invalid_argument("tool.invalid_arguments",
+                            "arguments.name: \"" + name.value() +
+                                "\" is not a label name; label names are letters, digits and "
+                                "underscores, not starting with a digit (nurse_list_labels "
+                                "lists them)");
+  }
   auto range = resolve_range(arguments, options_.default_range_ns, "arguments");
   if (!range) return range.error();
   auto backend = this->backend();
@@ -269,6 +277,7 @@ Result<nlohmann::json> NurseTools::get_trace_logs(const json& arguments) {
   if (!trace_id) return trace_id.error();
   auto selector_text = optional_string(arguments, "selector", "arguments");
   if (!selector_text) return selector_text.error();
+  const bool default_selector = !selector_text.value();
   auto selector = parse_selector(selector_text.value().value_or("{service_name=~\".+\"}"));
   if (!selector) return selector.error();
   auto limit = integer_in_range(arguments, "limit", options_.default_limit, 1, options_.max_limit,
@@ -336,8 +345,13 @@ Result<nlohmann::json> NurseTools::get_trace_logs(const json& arguments) {
                    {"time_range", range_to_json(range.value())},
                    {"scan_estimate", estimate.value().to_json()}};
   if (returned == 0) {
-    metadata["hints"] = {"no line of " + selector.value() + " carries trace id " + quoted +
-                         " in the range; widen it with since or start, or check the id"};
+    json hints = {"no line of " + selector.value() + " carries trace id " + quoted +
+                  " in the range; widen it with since or start, or check the id"};
+    if (default_selector) {
+      hints.push_back("without a selector only streams with a service_name label are read; "
+                      "give one, such as {app=\"checkout\"}, to read streams without it");
+    }
+    metadata["hints"] = std::move(hints);
   }
   return json{{"status", "success"},
               {"data", query_result_to_json(merged)},
