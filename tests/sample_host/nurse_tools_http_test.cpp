@@ -293,3 +293,21 @@ TEST_CASE("the scan budget lets a query just under it run and refuses one just o
   CHECK_THAT(answer["result"]["content"][0]["text"].get<std::string>(),
              Catch::StartsWith("nurse.scan_budget_exceeded: the query would read about 1001 B"));
 }
+
+TEST_CASE("a level search over lines without detected_level says what to filter instead") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  const json body = {{"streams", json::array({stream({{"service_name", "plain"}},
+                                                     json::array({value(10, "level=error msg=boom"),
+                                                                  value(20, "level=info msg=ok")}))})}};
+  REQUIRE(http_post(port, "/loki/api/v1/push", body.dump()).status == 204);
+  const auto answer = call(port, "/api/nurse/logs/search",
+                           {{"filters", {{"service", "plain"}, {"level", "error"}}},
+                            {"time_range", {{"since", "1h"}}}});
+  CHECK(answer["metadata"]["lines_returned"] == 0);
+  const std::string hints = answer["metadata"]["hints"].dump();
+  CHECK_THAT(hints, Catch::Contains("carries detected_level, which the level filter reads") &&
+                        Catch::Contains("{service_name=\\\"plain\\\"} | json | "
+                                        "level=\\\"error\\\""));
+}

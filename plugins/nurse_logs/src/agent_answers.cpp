@@ -108,6 +108,18 @@ std::vector<std::string> empty_result_hints(LogAggregationProtocol& backend,
     hints.push_back("streams of " + selector + " may hold lines in " + span +
                     ", but the pipeline filtered every one out; run the selector alone to see "
                     "what the lines look like");
+    // The level filter of a search reads detected_level, which not every push carries.
+    const bool level_filter = logql.find("| detected_level=") != std::string::npos;
+    if (level_filter && names &&
+        std::find(names.value().begin(), names.value().end(), "detected_level") ==
+            names.value().end()) {
+      hints.push_back(
+          "no line in " + span +
+          " carries detected_level, which the level filter reads: OTLP pushes set it (as Loki 3 "
+          "does at ingest), pushes through the Loki API to the embedded store do not; filter the "
+          "text instead (contains \"error\"), or parse it in LogQL: " + selector +
+          " | json | level=\"error\"");
+    }
   }
   return hints;
 }

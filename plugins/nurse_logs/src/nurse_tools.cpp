@@ -217,7 +217,12 @@ std::vector<ToolSpec> NurseTools::tools() const {
          {{"type", "object"},
           {"properties",
            {{"service", {{"type", "string"}, {"description", "service_name label value"}}},
-            {"level", {{"type", "string"}, {"description", "detected_level, e.g. error"}}},
+            {"level",
+             {{"type", "string"},
+              {"description",
+               "Matches the detected_level label or metadata, e.g. error: OTLP pushes carry "
+               "it; lines pushed through the Loki API to the embedded store do not, so "
+               "filter their text with contains or regex"}}},
             {"contains", {{"type", "string"}, {"description", "text the line contains"}}},
             {"regex", {{"type", "string"}, {"description", "RE2 expression the line matches"}}},
             {"labels", {{"type", "object"},
