@@ -200,10 +200,12 @@ ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) cons
   }
   if (!framing.problem.empty()) {
     if (framing.problem_status == 501) {
-      send_refusal(connection.fd, 501, "Not Implemented", "http.unsupported_transfer_coding",
+      send_refusal(connection.fd, 501, "Not Implemented", framing.problem_code, framing.problem);
+    } else if (framing.problem_status == 505) {
+      send_refusal(connection.fd, 505, "HTTP Version Not Supported", framing.problem_code,
                    framing.problem);
     } else {
-      send_refusal(connection.fd, 400, "Bad Request", "http.bad_framing",
+      send_refusal(connection.fd, 400, "Bad Request", framing.problem_code,
                    framing.problem + "; the request cannot be read safely");
     }
     return Verdict::refused;

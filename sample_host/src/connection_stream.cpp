@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -354,6 +355,46 @@ std::string switching_protocols_head(std::string_view bytes) {
   return out;
 }
 
+namespace {
+
+/// Refuses a request line that is not METHOD SP TARGET SP HTTP/1.x with a method the host
+/// serves: httplib would answer such a line with a bare 400.
+template <typename Refuse>
+void check_request_line(std::string_view request_line, Refuse& refuse) {
+  std::string_view line = request_line;
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  const std::size_t first = line.find(' ');
+  const std::size_t last = line.rfind(' ');
+  if (first == std::string_view::npos || first == last || first == 0) {
+    refuse("the request line \"" + std::string(line.substr(0, 60)) +
+           "\" is not METHOD TARGET HTTP/1.1");
+    return;
+  }
+  const std::string_view method = line.substr(0, first);
+  const std::string_view version = line.substr(last + 1);
+  if (version.substr(0, 5) != "HTTP/") {
+    refuse("the request line \"" + std::string(line.substr(0, 60)) +
+           "\" does not end in an HTTP version such as HTTP/1.1");
+    return;
+  }
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    refuse(std::string(version.substr(0, 20)) +
+               " is not supported; speak HTTP/1.1 (or HTTP/1.0) to this host",
+           505, "http.unsupported_version");
+    return;
+  }
+  static constexpr std::string_view kMethods[] = {"GET",     "HEAD",  "POST", "PUT",
+                                                  "DELETE",  "OPTIONS", "PATCH"};
+  if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
+    refuse("the method " + std::string(method.substr(0, 20)) +
+               " is not served here; the routes take GET, HEAD, POST, PUT, DELETE, OPTIONS or "
+               "PATCH",
+           501, "http.unsupported_method");
+  }
+}
+
+}  // namespace
+
 RequestFraming frame_request(std::string_view bytes) {
   RequestFraming framing;
   const std::size_t blank = bytes.find("\n\r\n");
@@ -366,10 +407,12 @@ RequestFraming frame_request(std::string_view bytes) {
   const std::size_t lines_end = (bare ? bare_blank : blank) + 1;
   framing.head_size = lines_end + (bare ? 1 : 2);
   const std::string_view head = bytes.substr(0, lines_end);
-  auto refuse = [&](std::string problem, int status = 400) {
+  auto refuse = [&](std::string problem, int status = 400,
+                    std::string code = "http.bad_framing") {
     if (framing.problem.empty()) {
       framing.problem = std::move(problem);
       framing.problem_status = status;
+      framing.problem_code = std::move(code);
     }
   };
   if (bare) refuse("the request head ends in a bare LF; end every line with CRLF");
@@ -383,6 +426,7 @@ RequestFraming frame_request(std::string_view bytes) {
   }
   const bool http11 = request_line.find(" HTTP/1.1\r") != std::string_view::npos;
   const std::string_view method = request_line.substr(0, request_line.find(' '));
+  check_request_line(request_line, refuse);
   // The methods httplib reads a body for; of any other request it leaves the body unread.
   const bool body_read = method == "POST" || method == "PUT" || method == "PATCH" ||
                          method == "DELETE" || method == "PRI";
@@ -415,6 +459,17 @@ RequestFraming frame_request(std::string_view bytes) {
       continue;
     }
     const std::string_view value = trimmed(line.substr(colon + 1));
+    // RFC 9110, section 5.5: a field value with NUL (or another control) must be refused.
+    const auto control = std::find_if(line.begin(), line.end(), [](char c) {
+      const auto byte = static_cast<unsigned char>(c);
+      return (byte < 0x20 && byte != '\t') || byte == 0x7F;
+    });
+    if (control != line.end()) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(*control));
+      refuse("the header " + std::string(name.substr(0, 40)) + " holds the control byte " + hex);
+      continue;
+    }
     if (equals_ignoring_case(name, "content-length")) {
       const bool number =
           !value.empty() && value.size() <= 18 &&
@@ -428,10 +483,12 @@ RequestFraming frame_request(std::string_view bytes) {
       if (framing.content_length && *framing.content_length != length) two_lengths = true;
       framing.content_length = length;
     } else if (equals_ignoring_case(name, "transfer-encoding")) {
-      if (framing.chunked || !equals_ignoring_case(value, "chunked")) {
+      if (framing.chunked) {
+        refuse("the request has two Transfer-Encoding headers; send chunked once");
+      } else if (!equals_ignoring_case(value, "chunked")) {
         refuse("Transfer-Encoding \"" + std::string(value.substr(0, 40)) +
                    "\" is not supported; send the body with Content-Length, or chunked alone",
-               501);
+               501, "http.unsupported_transfer_coding");
       }
       framing.chunked = true;
     } else if (equals_ignoring_case(name, "expect")) {

@@ -39,7 +39,10 @@ struct RequestFraming {
   /// Transfer-Encoding, a header line httplib would skip or misread, a Host header missing
   /// or doubled in HTTP/1.1), or a transfer coding httplib does not read.
   std::string problem;
-  int problem_status = 400;  ///< 400, or 501 for a transfer coding other than chunked
+  /// 400; 501 for a transfer coding other than chunked or a method the host does not serve;
+  /// 505 for an HTTP version other than 1.0 and 1.1.
+  int problem_status = 400;
+  std::string problem_code = "http.bad_framing";  ///< the code of the refusal's JSON error
 
   bool whole_head() const { return head_size != std::string_view::npos; }
 };

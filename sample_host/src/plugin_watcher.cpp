@@ -64,24 +64,27 @@ void PluginWatcher::poll() {
 void install_late_tool_routes(httplib::Server& http, registry::Registry& registry) {
   auto handler = [&registry](const httplib::Request& req, httplib::Response& res) {
     std::string tool_name;
-    bool other_method = false;
+    std::string allowed;  // the method the tool at this path takes, when it is another
     for (const auto& tool : registry.tools()) {
       if (tool.spec.rest_path != req.path) continue;
       if (tool.spec.http_method == req.method) {
         tool_name = tool.full_name;
       } else {
-        other_method = true;
+        allowed = tool.spec.http_method;
       }
     }
     if (tool_name.empty()) {
-      send_rest_error(res, other_method
-                          ? Error{ErrorKind::invalid_argument, "http.method_not_allowed",
-                                  req.method + " " + req.path + " is not a route; the tool "
-                                                                "there takes the other method"}
-                          : not_found("http.unknown_route",
-                                      "no route " + req.method + " " + req.path +
-                                          "; /api/openapi.json lists the tool routes"));
-      if (other_method) res.status = 405;
+      send_rest_error(res, !allowed.empty()
+                               ? Error{ErrorKind::invalid_argument, "http.method_not_allowed",
+                                       req.method + " " + req.path + " is not a route; the tool "
+                                       "there takes " + allowed}
+                               : not_found("http.unknown_route",
+                                           "no route " + req.method + " " + req.path +
+                                               "; /api/openapi.json lists the tool routes"));
+      if (!allowed.empty()) {
+        res.status = 405;
+        res.set_header("Allow", allowed);  // RFC 9110, section 15.5.6
+      }
       return;
     }
     answer_tool_call(registry, tool_name, req, res);

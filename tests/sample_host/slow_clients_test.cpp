@@ -207,8 +207,68 @@ TEST_CASE("a request head's framing is read as httplib reads it, and ambiguity i
                                  "\" is not supported; send the body with Content-Length, or "
                                  "chunked alone");
   }
-  CHECK(frame_request(post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
-            .problem_status == 501);
+  const auto twice =
+      frame_request(post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
+  CHECK(twice.problem_status == 400);
+  CHECK(twice.problem == "the request has two Transfer-Encoding headers; send chunked once");
+}
+
+TEST_CASE("a request line or header httplib would answer with a bare 400 is refused saying why") {
+  auto refusal = [](const std::string& head) { return frame_request(head + "\r\n"); };
+  const auto brew = refusal("BREW /pot HTTP/1.1\r\nHost: a\r\n");
+  CHECK(brew.problem_status == 501);
+  CHECK(brew.problem_code == "http.unsupported_method");
+  CHECK(brew.problem ==
+        "the method BREW is not served here; the routes take GET, HEAD, POST, PUT, DELETE, "
+        "OPTIONS or PATCH");
+  const auto two = refusal("GET / HTTP/2.0\r\nHost: a\r\n");
+  CHECK(two.problem_status == 505);
+  CHECK(two.problem_code == "http.unsupported_version");
+  CHECK(two.problem == "HTTP/2.0 is not supported; speak HTTP/1.1 (or HTTP/1.0) to this host");
+  CHECK(refusal("PRI * HTTP/2.0\r\n").problem_status == 505);
+  CHECK(refusal("GET /\r\nHost: a\r\n").problem ==
+        "the request line \"GET /\" is not METHOD TARGET HTTP/1.1");
+  CHECK(refusal("GET / FTP/1.1\r\nHost: a\r\n").problem ==
+        "the request line \"GET / FTP/1.1\" does not end in an HTTP version such as HTTP/1.1");
+  for (const std::string method : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}) {
+    CHECK(refusal(method + " / HTTP/1.1\r\nHost: a\r\n").problem.empty());
+  }
+  CHECK(refusal("GET / HTTP/1.0\r\n").problem.empty());
+  // RFC 9110, section 5.5: NUL and other controls have no place in a field.
+  const auto nul = refusal("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a" + std::string(1, '\0') +
+                           "b\r\n");
+  CHECK(nul.problem_status == 400);
+  CHECK(nul.problem == "the header X-Note holds the control byte 0x00");
+  CHECK(refusal("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\x7f\r\n").problem ==
+        "the header X-Note holds the control byte 0x7F");
+  CHECK(refusal("GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\tb \xc3\xa9\r\n").problem.empty());
+}
+
+TEST_CASE("the host answers such requests with the status and the reason, and 405 with Allow") {
+  SlowClientHost host("20s");
+  const int port = host.server.port();
+  auto head_of = [&](const std::string& request) {
+    const std::string response = answer_before_close(port, request);
+    return response.substr(0, response.find("\r\n"));
+  };
+  CHECK(head_of("BREW /pot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") ==
+        "HTTP/1.1 501 Not Implemented");
+  CHECK(head_of("GET /ready HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n") ==
+        "HTTP/1.1 505 HTTP Version Not Supported");
+  const std::string nul = answer_before_close(
+      port, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: a" + std::string(1, '\0') +
+                "\r\n\r\n");
+  CHECK(nul.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
+  CHECK(nul.find("the header X-Note holds the control byte 0x00") != std::string::npos);
+
+  const int fd = connect_loopback(port, 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, "GET /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string wrong_method = read_responses(fd, 1);
+  ::close(fd);
+  CHECK(wrong_method.rfind("HTTP/1.1 405 ", 0) == 0);
+  CHECK(wrong_method.find("\r\nAllow: POST\r\n") != std::string::npos);
+  CHECK(wrong_method.find("the tool there takes POST") != std::string::npos);
 }
 
 TEST_CASE("a request body that arrived is read even when its read timeout has passed") {
