@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <vector>
 
 namespace lognurse::host {
 
@@ -172,27 +174,27 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {
   const std::string_view bytes(ptr, size);
-  const bool switching = !response_head_seen_ && bytes.substr(0, 13) == "HTTP/1.1 101 ";
+  const bool head = !response_head_seen_;
   watch_response(bytes);
-  if (switching) {
-    // httplib gives a 101 the Content-Length and Content-Type of the provider that carries
-    // the WebSocket's frames, which RFC 9110 forbids on a 1xx, and its own reason phrase:
-    // the head goes out without them, and is reported written whole.
-    const std::string head = switching_protocols_head(bytes);
-    for (std::size_t sent = 0; sent < head.size();) {
-      if (!is_writable()) return -1;
-      const ssize_t n = ::send(fd_, head.data() + sent, head.size() - sent, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return -1;
-      sent += static_cast<std::size_t>(n);
-    }
-    return static_cast<ssize_t>(size);
+  if (head) {
+    if (auto cleaned = cleaned_response_head(bytes)) return write_whole(*cleaned, size);
   }
   if (!is_writable()) return -1;
   while (true) {
     const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
     if (n >= 0 || errno != EINTR) return n;
   }
+}
+
+ssize_t ConnectionStream::write_whole(const std::string& bytes, std::size_t reported) {
+  for (std::size_t sent = 0; sent < bytes.size();) {
+    if (!is_writable()) return -1;
+    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    sent += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(reported);
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
@@ -332,24 +334,56 @@ ssize_t ConnectionStream::receive(char* ptr, std::size_t size, int flags) {
   }
 }
 
-std::string switching_protocols_head(std::string_view bytes) {
+std::optional<std::string> cleaned_response_head(std::string_view bytes) {
+  if (bytes.substr(0, 7) != "HTTP/1." || bytes.size() < 12) return std::nullopt;
+  const bool switching = bytes.substr(9, 3) == "101";
   const std::size_t end = bytes.find("\r\n\r\n");
   const std::string_view head = bytes.substr(0, end);
-  std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
+  if (!switching && head.find("close") == std::string_view::npos &&
+      head.find("Close") == std::string_view::npos) {
+    return std::nullopt;  // the usual case, looked at without a copy
+  }
+  // Which lines go: on a 101, what says the response has content; on a response that closes
+  // its connection, a Keep-Alive and a second Connection: close.
+  bool closes = false;
+  bool changed = switching;
+  std::string out(switching ? std::string_view("HTTP/1.1 101 Switching Protocols")
+                            : head.substr(0, head.find("\r\n")));
+  out += "\r\n";
+  std::vector<std::string_view> lines;
   for (std::size_t at = head.find("\r\n"); at != std::string_view::npos;) {
     const std::size_t next = head.find("\r\n", at + 2);
-    const std::string_view line = head.substr(at + 2, next == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : next - at - 2);
+    lines.push_back(head.substr(at + 2, next == std::string_view::npos ? std::string_view::npos
+                                                                       : next - at - 2));
     at = next;
+  }
+  for (const auto line : lines) {
+    const std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos &&
+        equals_ignoring_case(line.substr(0, colon), "connection") &&
+        equals_ignoring_case(trimmed(line.substr(colon + 1)), "close")) {
+      closes = true;
+    }
+  }
+  bool close_said = false;
+  for (const auto line : lines) {
     const std::string_view name = line.substr(0, line.find(':'));
-    if (equals_ignoring_case(name, "content-length") ||
-        equals_ignoring_case(name, "content-type") || equals_ignoring_case(name, "keep-alive")) {
+    const bool close_line = equals_ignoring_case(name, "connection") &&
+                            equals_ignoring_case(trimmed(line.substr(name.size() + 1)), "close");
+    const bool dropped =
+        (switching && (equals_ignoring_case(name, "content-length") ||
+                       equals_ignoring_case(name, "content-type") ||
+                       equals_ignoring_case(name, "keep-alive"))) ||
+        (closes && equals_ignoring_case(name, "keep-alive")) || (close_line && close_said);
+    close_said = close_said || close_line;
+    if (dropped) {
+      changed = true;
       continue;
     }
     out.append(line);
     out += "\r\n";
   }
+  if (!changed) return std::nullopt;
   out += "\r\n";
   if (end != std::string_view::npos) out.append(bytes.substr(end + 4));
   return out;

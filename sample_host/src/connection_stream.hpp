@@ -47,10 +47,13 @@ struct RequestFraming {
   bool whole_head() const { return head_size != std::string_view::npos; }
 };
 
-/// The head of a 101 response as httplib wrote it (`bytes`, with anything after it), with
-/// the reason phrase "Switching Protocols" and without the Content-Length, Content-Type and
-/// Keep-Alive headers that have no place in it.
-std::string switching_protocols_head(std::string_view bytes);
+/// The head of a response as httplib wrote it (`bytes`, with anything after it) as it
+/// should go out, or nullopt when it goes out as it is. httplib gives a 101 the Content-Length
+/// and Content-Type of the provider that carries the WebSocket's frames (RFC 9110 forbids
+/// content on a 1xx) and the reason phrase "Switching Protocol"; and a response that says
+/// Connection: close may also say Keep-Alive, or close twice, when a handler said it and
+/// httplib too.
+std::optional<std::string> cleaned_response_head(std::string_view bytes);
 
 /// Reads the head of the request at the start of `bytes`. The head ends at the first line
 /// that is only CRLF, as httplib reads it, or at a first blank line of a bare LF, which
@@ -151,6 +154,8 @@ public:
 
 private:
   ssize_t receive(char* ptr, std::size_t size, int flags);
+  /// Sends all of `bytes`, waiting as write() waits, and returns `reported`.
+  ssize_t write_whole(const std::string& bytes, std::size_t reported);
   /// Sizes the buffer for the request at its front: grown to hold a head and body of at
   /// most kMaxWaitedRequestBytes while the budget allows, back to kBufferBytes otherwise,
   /// never below the bytes it holds.

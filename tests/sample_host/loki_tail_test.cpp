@@ -539,11 +539,21 @@ TEST_CASE("a tail handshake of another WebSocket version gets 426 naming version
   }
 }
 
-TEST_CASE("a 101 head goes out without the headers httplib gives every response") {
-  CHECK(lognurse::host::switching_protocols_head(
+TEST_CASE("response heads go out without headers that contradict them") {
+  using lognurse::host::cleaned_response_head;
+  CHECK(cleaned_response_head(
             "HTTP/1.1 101 Switching Protocol\r\nConnection: Upgrade\r\nContent-Length: "
             "4294967295\r\nContent-Type: application/octet-stream\r\nKeep-Alive: timeout=5, "
             "max=5\r\nSec-WebSocket-Accept: x\r\nUpgrade: websocket\r\n\r\nframes") ==
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
         "x\r\nUpgrade: websocket\r\n\r\nframes");
+  CHECK(cleaned_response_head("HTTP/1.1 415 Unsupported Media Type\r\nConnection: close\r\n"
+                              "Content-Length: 2\r\nConnection: close\r\nKeep-Alive: "
+                              "timeout=5, max=10000\r\n\r\n{}") ==
+        "HTTP/1.1 415 Unsupported Media Type\r\nConnection: close\r\nContent-Length: 2\r\n"
+        "\r\n{}");
+  // A head with nothing to take out is left alone.
+  CHECK_FALSE(cleaned_response_head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: "
+                                    "timeout=5, max=10000\r\n\r\n{}"));
+  CHECK_FALSE(cleaned_response_head("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"));
 }
