@@ -115,6 +115,9 @@ void ConnectionStream::begin_request(Clock::time_point deadline, std::size_t max
   request_end_known_ = framing.whole_head() && !framing.chunked;
   request_end_ = consumed_ + head + framing.content_length.value_or(0);
   request_closes_ = framing.chunked || framing.closes;
+  chunks_ = ChunkedBody{};
+  chunks_.active = framing.whole_head() && framing.chunked;
+  body_start_ = consumed_ + head;
   read_limit_ = framing.chunked
                     ? consumed_ + head + max_body_bytes + max_body_bytes / 16 + 64 * 1024
                     : std::numeric_limits<std::size_t>::max();
@@ -143,25 +146,40 @@ bool ConnectionStream::is_readable() const {
 bool ConnectionStream::is_writable() const { return wait_for(fd_, POLLOUT, write_timeout_ms_) > 0; }
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
-  if (consumed_ >= read_limit_) {
-    over_limit_ = true;
-    broken_ = true;
-    return -1;
-  }
-  size = std::min(size, read_limit_ - consumed_);
-  if (buffered() == 0) {
-    const ssize_t n = is_readable() ? receive(buffer_.data(), buffer_.size(), 0) : -1;
-    if (n <= 0) {
+  if (size == 0) return 0;
+  std::size_t n = 0;
+  // More than once only while what arrives is all trailer fields, which httplib never sees.
+  while (n == 0) {
+    if (consumed_ >= read_limit_) {
+      over_limit_ = true;
       broken_ = true;
-      return n;
+      return -1;
     }
-    offset_ = 0;
-    filled_ = static_cast<std::size_t>(n);
+    const std::size_t wanted = std::min(size, read_limit_ - consumed_);
+    if (buffered() == 0) {
+      const ssize_t got = is_readable() ? receive(buffer_.data(), buffer_.size(), 0) : -1;
+      if (got <= 0) {
+        broken_ = true;
+        return got;
+      }
+      offset_ = 0;
+      filled_ = static_cast<std::size_t>(got);
+    }
+    if (chunks_.active && consumed_ >= body_start_) {
+      n = take_chunked(ptr, wanted);
+      if (!chunks_.problem.empty()) {
+        broken_ = true;
+        return -1;
+      }
+    } else {
+      n = std::min(wanted, buffered());
+      // The head is read as it is; the body of a chunked request goes through take_chunked.
+      if (chunks_.active) n = std::min(n, body_start_ - consumed_);
+      std::copy_n(buffer_.data() + offset_, n, ptr);
+      offset_ += n;
+      consumed_ += n;
+    }
   }
-  const std::size_t n = std::min(size, buffered());
-  std::copy_n(buffer_.data() + offset_, n, ptr);
-  offset_ += n;
-  consumed_ += n;
   if (offset_ == filled_ && budgeted_ > 0) {
     // A waited-for body is read whole: its room goes back to the budget at once, not when
     // the client sends its next request.
@@ -170,6 +188,102 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
     fit_buffer();
   }
   return static_cast<ssize_t>(n);
+}
+
+std::size_t ConnectionStream::take_chunked(char* ptr, std::size_t size) {
+  using At = ChunkedBody::At;
+  ChunkedBody& body = chunks_;
+  std::size_t out = 0;
+  auto fail = [&](const std::string& why) {
+    body.problem = "the chunked body is malformed at byte " +
+                   std::to_string(consumed_ - body_start_) + " of the body: " + why;
+  };
+  while (out < size && buffered() > 0 && body.problem.empty()) {
+    if (body.at == At::data || body.at == At::done) {
+      std::size_t n = std::min(size - out, buffered());
+      if (body.at == At::data) n = static_cast<std::size_t>(std::min<std::uint64_t>(n, body.left));
+      std::copy_n(buffer_.data() + offset_, n, ptr + out);
+      offset_ += n;
+      consumed_ += n;
+      out += n;
+      if (body.at == At::data && (body.left -= n) == 0) body.at = At::data_cr;
+      continue;
+    }
+    const char c = buffer_[offset_];
+    bool keep = true;  // false: a byte of a trailer field, which httplib does not see
+    // The one byte the framing allows here, and where it leads.
+    auto expect = [&](char wanted, At next, const char* why) {
+      if (c != wanted) fail(why);
+      body.at = next;
+    };
+    switch (body.at) {
+      case At::size: {
+        const int digit = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (digit >= 0) {
+          if (++body.digits > 15) {
+            fail("a chunk size has more than 15 hex digits");
+            break;
+          }
+          body.left = body.left * 16 + static_cast<std::uint64_t>(digit);
+        } else if (body.digits > 0 && (c == ';' || c == ' ' || c == '\t')) {
+          body.at = At::extension;
+        } else if (body.digits > 0 && c == '\r') {
+          body.at = At::size_lf;
+        } else {
+          fail("a chunk starts with its size in hex digits and CRLF, not with this byte");
+        }
+        break;
+      }
+      case At::extension:
+        if (c == '\r') body.at = At::size_lf;
+        if (c == '\n') fail("a chunk size line ends in a bare LF");
+        break;
+      case At::size_lf:
+        expect('\n', body.left == 0 ? At::trailer_start : At::data,
+               "a chunk size line ends in a bare CR");
+        body.digits = 0;
+        break;
+      case At::data_cr:
+        expect('\r', At::data_lf, "a chunk's data is longer than its size, or lacks its CRLF");
+        break;
+      case At::data_lf:
+        expect('\n', At::size, "a chunk's data ends in a bare CR");
+        break;
+      case At::trailer_start:
+        if (c == '\r') {
+          body.at = At::last_lf;
+        } else if (c == '\n') {
+          fail("the chunked body ends in a bare LF");
+        } else {
+          body.at = At::trailer_line;
+          keep = false;
+        }
+        break;
+      case At::trailer_line:
+        keep = false;
+        if (c == '\r') body.at = At::trailer_lf;
+        if (c == '\n') fail("a trailer field ends in a bare LF");
+        break;
+      case At::trailer_lf:
+        keep = false;
+        expect('\n', At::trailer_start, "a trailer field ends in a bare CR");
+        break;
+      case At::last_lf:
+        expect('\n', At::done, "the chunked body ends in a bare CR");
+        break;
+      case At::data:
+      case At::done:
+        break;
+    }
+    if (!body.problem.empty()) break;
+    if (keep) ptr[out++] = c;
+    ++offset_;
+    ++consumed_;
+  }
+  return out;
 }
 
 ssize_t ConnectionStream::write(const char* ptr, size_t size) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -145,6 +146,10 @@ public:
   bool timed_out() const { return timed_out_; }
   /// Whether a read of the current request failed because its chunked body grew too long.
   bool over_limit() const { return over_limit_; }
+  /// Why the current request's chunked body is malformed, or empty: the stream checks the
+  /// chunked framing as httplib reads it (which takes a chunk's data without the CRLF after
+  /// it), and drops the trailer fields, which httplib would refuse.
+  const std::string& chunk_problem() const { return chunks_.problem; }
   /// Whether the connection must close after the current request: a read failed, the
   /// request or its response said so, the request had a chunked body (whose end httplib
   /// may misjudge, or not look for), or less of it was read than its head declared
@@ -154,6 +159,9 @@ public:
 
 private:
   ssize_t receive(char* ptr, std::size_t size, int flags);
+  /// Moves up to `size` bytes of a chunked body from the buffer to `ptr`, checking its
+  /// framing and leaving out trailer fields; sets chunks_.problem on malformed framing.
+  std::size_t take_chunked(char* ptr, std::size_t size);
   /// Sends all of `bytes`, waiting as write() waits, and returns `reported`.
   ssize_t write_whole(const std::string& bytes, std::size_t reported);
   /// Sizes the buffer for the request at its front: grown to hold a head and body of at
@@ -178,6 +186,20 @@ private:
   std::size_t consumed_ = 0;         ///< bytes of the connection read by httplib so far
   std::size_t request_end_ = 0;      ///< consumed_ once the current request is read whole
   bool request_end_known_ = false;   ///< false for a chunked body
+  /// Where the current chunked body stands, from consumed_ == body_start_ on.
+  struct ChunkedBody {
+    enum class At {
+      size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_line,
+      trailer_lf, last_lf, done
+    };
+    bool active = false;  ///< the current request's body is chunked
+    At at = At::size;
+    std::uint64_t left = 0;  ///< of the chunk's data, or its size as read so far
+    int digits = 0;
+    std::string problem;
+  };
+  ChunkedBody chunks_;
+  std::size_t body_start_ = 0;  ///< consumed_ at the first byte of the current body
   std::vector<char> buffer_ = std::vector<char>(kBufferBytes);
   std::size_t budgeted_ = 0;  ///< bytes of buffer_ beyond kBufferBytes, taken from the budget
   std::size_t offset_ = 0;

@@ -45,6 +45,16 @@ bool HostHttpListener::request_over_limit() {
   return t_current_stream != nullptr && t_current_stream->over_limit();
 }
 
+std::string HostHttpListener::request_chunk_problem() {
+  return t_current_stream != nullptr ? t_current_stream->chunk_problem() : std::string();
+}
+
+std::string HostHttpListener::chunk_refusal(const std::string& problem) {
+  return problem +
+         "; send each chunk as its size in hex, CRLF, its data and CRLF, and end the body with "
+         "0, CRLF, any trailer fields each ending in CRLF, and CRLF";
+}
+
 std::string HostHttpListener::take_unread_input() {
   return t_current_stream != nullptr ? t_current_stream->take_buffered() : std::string();
 }

@@ -52,6 +52,13 @@ public:
   /// server allows (for its error response); false outside a handler.
   static bool request_over_limit();
 
+  /// Why the chunked body of the request this thread is handling is malformed, or empty
+  /// (for its error response); empty outside a handler.
+  static std::string request_chunk_problem();
+
+  /// What a client that sent a malformed chunked body is told: `problem` and how to frame it.
+  static std::string chunk_refusal(const std::string& problem);
+
   /// The bytes the client sent after the request this thread is handling that were read
   /// already, taken from the connection (a WebSocket's first frames may come with its
   /// upgrade request); empty outside a handler.

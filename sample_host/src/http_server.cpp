@@ -240,6 +240,14 @@ void HttpServer::install_routes() {
       if (!res.has_header("Connection")) res.set_header("Connection", "close");
       return;
     }
+    if (const std::string problem = HostHttpListener::request_chunk_problem();
+        !problem.empty()) {
+      send_error(res, invalid_argument("http.bad_chunked_body",
+                                       HostHttpListener::chunk_refusal(problem)));
+      res.status = 400;
+      if (!res.has_header("Connection")) res.set_header("Connection", "close");
+      return;
+    }
     if (HostHttpListener::request_timed_out()) {
       send_error(res, invalid_argument("http.request_timeout",
                                        request_timeout_message(std::chrono::milliseconds(

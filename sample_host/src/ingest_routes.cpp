@@ -6,6 +6,7 @@
 #include <charconv>
 #include <optional>
 
+#include "http_connection.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "otlp.hpp"
 #include "push_decoders.hpp"
@@ -107,6 +108,10 @@ Result<std::string> read_body(const httplib::Request& req, httplib::Response& re
       return limit_exceeded("push.body_too_large",
                             "the request body is larger than the server's limit; send smaller "
                             "batches or raise server.max_body_bytes");
+    }
+    if (const std::string problem = HostHttpListener::request_chunk_problem();
+        !problem.empty()) {
+      return invalid_argument("http.bad_chunked_body", HostHttpListener::chunk_refusal(problem));
     }
     if (!stored.empty()) {
       return invalid_argument("http.bad_encoding", "the request body is not valid " + stored +

@@ -794,3 +794,56 @@ TEST_CASE("the host refuses connections beyond 4096 waiting ones, and serves aga
   }
   CHECK(answer.rfind("HTTP/1.1 200", 0) == 0);
 }
+
+TEST_CASE("a chunked body is read with its trailer fields, and malformed framing is named") {
+  SlowClientHost host("20s");
+  const int port = host.server.port();
+  const std::string stamp = std::to_string(lognurse::now_ns());
+  const std::string push = R"({"streams":[{"stream":{"service_name":"chunked"},"values":[[")" +
+                           stamp + R"(","sent in chunks"]]}]})";
+  auto chunked = [](const std::string& body, const std::string& trailer) {
+    std::string out;
+    for (std::size_t at = 0; at < body.size(); at += 10) {
+      const std::string piece = body.substr(at, 10);
+      char size[16];
+      std::snprintf(size, sizeof size, "%zx", piece.size());
+      out += std::string(size) + (at == 0 ? ";note=first" : "") + "\r\n" + piece + "\r\n";
+    }
+    return out + "0\r\n" + trailer + "\r\n";
+  };
+  const std::string head = "POST /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                           "application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // RFC 9112, section 7.1: trailer fields may follow the last chunk; they are read and dropped.
+  const std::string accepted =
+      answer_before_close(port, head + chunked(push, "X-Checksum: 1234\r\nX-Other: a\r\n"));
+  CHECK(accepted.rfind("HTTP/1.1 204 ", 0) == 0);
+  const auto stored = http_get(port, "/loki/api/v1/query_range?query=%7Bservice_name%3D%22"
+                                     "chunked%22%7D&since=1h");
+  CHECK(stored.body.find("sent in chunks") != std::string::npos);
+
+  struct Malformed {
+    std::string body;
+    std::string problem;
+  };
+  for (const auto& c : std::vector<Malformed>{
+           {"2\r\n{}XX0\r\n\r\n", "a chunk's data is longer than its size, or lacks its CRLF"},
+           {"ZZ\r\n{}\r\n0\r\n\r\n",
+            "a chunk starts with its size in hex digits and CRLF, not with this byte"},
+           {"1000000000000000\r\n", "a chunk size has more than 15 hex digits"},
+           {"2\n{}\r\n0\r\n\r\n", "a chunk starts with its size in hex digits and CRLF"},
+           {"2\r\n{}\r\n0\r\nX-T: 1\n\r\n", "a trailer field ends in a bare LF"}}) {
+    INFO(c.body);
+    for (const std::string& path : {std::string("/loki/api/v1/push"),
+                                    std::string("/api/nurse/logs/query")}) {
+      INFO(path);
+      const std::string refused = answer_before_close(
+          port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                "application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + c.body);
+      CHECK(refused.rfind("HTTP/1.1 400 ", 0) == 0);
+      CHECK(refused.find("\"code\":\"http.bad_chunked_body\"") != std::string::npos);
+      CHECK(refused.find("the chunked body is malformed at byte ") != std::string::npos);
+      CHECK(refused.find(c.problem) != std::string::npos);
+    }
+  }
+  check_ready_answers(port);
+}
