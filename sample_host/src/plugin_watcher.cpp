@@ -91,6 +91,10 @@ void install_late_tool_routes(httplib::Server& http, registry::Registry& registr
   };
   http.Get(R"(/api/.+)", handler);
   http.Post(R"(/api/.+)", handler);
+  // Methods no tool takes: 405 with the method the tool at the path takes, else 404.
+  http.Put(R"(/api/.+)", handler);
+  http.Delete(R"(/api/.+)", handler);
+  http.Patch(R"(/api/.+)", handler);
 }
 
 }  // namespace lognurse::host

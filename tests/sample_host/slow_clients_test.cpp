@@ -269,6 +269,20 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
   CHECK(wrong_method.rfind("HTTP/1.1 405 ", 0) == 0);
   CHECK(wrong_method.find("\r\nAllow: POST\r\n") != std::string::npos);
   CHECK(wrong_method.find("the tool there takes POST") != std::string::npos);
+
+  for (const std::string request :
+       {"DELETE /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        "GET /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        "PUT /otlp/v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"}) {
+    INFO(request);
+    const int other = connect_loopback(port, 5);
+    REQUIRE(other >= 0);
+    send_all(other, request);
+    const std::string answer = read_responses(other, 1);
+    ::close(other);
+    CHECK(answer.rfind("HTTP/1.1 405 ", 0) == 0);
+    CHECK(answer.find("\r\nAllow: POST\r\n") != std::string::npos);
+  }
 }
 
 TEST_CASE("a request body that arrived is read even when its read timeout has passed") {
