@@ -100,14 +100,20 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+/// Sends `request` on a new connection and reads its response.
+std::string first_response(int port, const std::string& request) {
+  const int fd = connect_loopback(port, 5);
+  REQUIRE(fd >= 0);
+  send_all(fd, request);
+  std::string response = read_responses(fd, 1);
+  ::close(fd);
+  return response;
+}
+
 /// GET /ready on a new connection is answered with 200 within 5 s.
 void check_ready_answers(int port) {
   const auto start = Clock::now();
-  const int fd = connect_loopback(port, 5);
-  REQUIRE(fd >= 0);
-  send_all(fd, kReady);
-  const std::string response = read_responses(fd, 1);
-  ::close(fd);
+  const std::string response = first_response(port, kReady);
   CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(seconds_since(start) < 5);
 }
@@ -261,11 +267,8 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
   CHECK(nul.rfind("HTTP/1.1 400 Bad Request\r\n", 0) == 0);
   CHECK(nul.find("the header X-Note holds the control byte 0x00") != std::string::npos);
 
-  const int fd = connect_loopback(port, 5);
-  REQUIRE(fd >= 0);
-  send_all(fd, "GET /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  const std::string wrong_method = read_responses(fd, 1);
-  ::close(fd);
+  const std::string wrong_method =
+      first_response(port, "GET /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   CHECK(wrong_method.rfind("HTTP/1.1 405 ", 0) == 0);
   CHECK(wrong_method.find("\r\nAllow: POST\r\n") != std::string::npos);
   CHECK(wrong_method.find("the tool there takes POST") != std::string::npos);
@@ -275,11 +278,7 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
         "GET /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         "PUT /otlp/v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"}) {
     INFO(request);
-    const int other = connect_loopback(port, 5);
-    REQUIRE(other >= 0);
-    send_all(other, request);
-    const std::string answer = read_responses(other, 1);
-    ::close(other);
+    const std::string answer = first_response(port, request);
     CHECK(answer.rfind("HTTP/1.1 405 ", 0) == 0);
     CHECK(answer.find("\r\nAllow: POST\r\n") != std::string::npos);
   }
