@@ -190,7 +190,10 @@ void ConnectionGate::linger_locked(std::shared_ptr<ClientConnection> connection)
 ConnectionGate::Verdict ConnectionGate::judge(ClientConnection& connection) const {
   ConnectionStream& stream = connection.stream;
   stream.skip_blank_lines();
-  const RequestFraming framing = frame_request(stream.buffered_bytes());
+  RequestFraming framing = frame_request(stream.buffered_bytes());
+  if (framing.whole_head() && stream.strip_absolute_target()) {
+    framing = frame_request(stream.buffered_bytes());
+  }
   if (!framing.whole_head()) {
     if (!stream.full()) return Verdict::wait;
     send_refusal(connection.fd, 431, "Request Header Fields Too Large", "http.head_too_large",

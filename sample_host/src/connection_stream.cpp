@@ -366,6 +366,39 @@ bool ConnectionStream::request_ready() {
   return whole > buffer_.size() - offset_ || buffered() >= whole;
 }
 
+bool ConnectionStream::strip_absolute_target() {
+  const std::string_view bytes = buffered_bytes();
+  const std::size_t target = bytes.find(' ');
+  const std::size_t line_end = bytes.find("\r\n");
+  if (target == std::string_view::npos || line_end == std::string_view::npos ||
+      target > line_end) {
+    return false;
+  }
+  std::size_t scheme = 0;
+  for (const std::string_view prefix : {"http://", "https://"}) {
+    if (bytes.size() > target + 1 + prefix.size() &&
+        equals_ignoring_case(bytes.substr(target + 1, prefix.size()), prefix)) {
+      scheme = prefix.size();
+    }
+  }
+  if (scheme == 0) return false;
+  const std::size_t authority = target + 1 + scheme;
+  const std::size_t path = bytes.find_first_of("/? ", authority);
+  if (path == std::string_view::npos || path > line_end) return false;
+  char* start = buffer_.data() + offset_;
+  if (bytes[path] == '/') {
+    // Drop "http://host:port": the path follows the method's space.
+    std::memmove(start + target + 1, start + path, filled_ - offset_ - path);
+    filled_ -= path - (target + 1);
+  } else {
+    // No path ("http://host" or "http://host?q"): it is "/".
+    start[target + 1] = '/';
+    std::memmove(start + target + 2, start + path, filled_ - offset_ - path);
+    filled_ -= path - (target + 2);
+  }
+  return true;
+}
+
 void ConnectionStream::mark_expectation_answered() {
   const RequestFraming framing = frame_request(buffered_bytes());
   if (!framing.whole_head()) return;

@@ -114,6 +114,12 @@ public:
   /// Sizes the buffer for the request first (fit_buffer).
   bool request_ready();
 
+  /// Rewrites a buffered request line whose target is in absolute form
+  /// ("GET http://host:8470/ready HTTP/1.1", as a client sends to a proxy) to the origin form
+  /// httplib routes ("GET /ready HTTP/1.1"): RFC 9112, section 3.2.2, has servers accept
+  /// both. True when it rewrote it; the head is then shorter.
+  bool strip_absolute_target();
+
   /// Rewrites the buffered request's "Expect: 100-continue" to "Expect: 100-answered", of the
   /// same length: the gate has sent 100 Continue, and httplib, which answers every
   /// "100-continue" it reads, would send a second one after the body.

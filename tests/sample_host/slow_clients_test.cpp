@@ -273,6 +273,22 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
   CHECK(wrong_method.find("\r\nAllow: POST\r\n") != std::string::npos);
   CHECK(wrong_method.find("the tool there takes POST") != std::string::npos);
 
+  // RFC 9112, section 3.2.2: a target in absolute form, as sent to a proxy, is served too,
+  // also when a second request follows in the same packet.
+  const int absolute = connect_loopback(port, 5);
+  REQUIRE(absolute >= 0);
+  send_all(absolute, "GET http://127.0.0.1:" + std::to_string(port) +
+                         "/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                         "GET HTTP://localhost/api/nurse/logs/labels?since=1h HTTP/1.1\r\n"
+                         "Host: 127.0.0.1\r\n\r\n");
+  const std::string both = read_responses(absolute, 2);
+  ::close(absolute);
+  CHECK(both.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(both.find("HTTP/1.1 200 ", 1) != std::string::npos);
+  CHECK(both.find("\"status\":\"success\"") != std::string::npos);
+  CHECK(first_response(port, "GET https://127.0.0.1?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .rfind("HTTP/1.1 404 ", 0) == 0);  // "/?x=1", which has no route
+
   for (const std::string request :
        {"DELETE /api/nurse/logs/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
         "GET /loki/api/v1/push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
