@@ -161,7 +161,7 @@ TEST_CASE("blocks nested too deeply to execute safely are refused when the templ
     for (int i = 0; i < depth; ++i) text += "{{end}}";
     return text;
   };
-  CHECK(render(nested("{{if 1}}", 256), {}) == "x");
+  CHECK(render(nested("{{if 1}}", 256), MapData({})) == "x");
   const std::string refusal =
       "template blocks ({{if}}, {{else if}}, {{with}}, {{range}}) nested more than 256 levels "
       "deep";
