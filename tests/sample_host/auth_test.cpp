@@ -143,10 +143,25 @@ TEST_CASE("a loopback listener answers no page of another site, on any route") {
   ::close(fd);
   CHECK(std::string(head).rfind("HTTP/1.1 403 ", 0) == 0);
 
-  // Local names and origins, with and without ports, are this host's own.
+  // Names that only start like a local one are another machine's.
+  for (const std::string& host :
+       {"127.0.0.1.attacker.example", "127.0.0.1evil", "127.0.0.1:18801.attacker.example",
+        "[::1].attacker.example", "127.0.0.1:80x", "localhost.attacker.example", "127.1",
+        "127.0.0.256"}) {
+    INFO(host);
+    CHECK(http_request(port, "GET", "/api/plugins", "", {{"Host", host}}).status == 403);
+  }
+  for (const std::string& origin :
+       {"http://127.0.0.1.attacker.example", "http://127.0.0.1evil.example",
+        "http://[::1].attacker.example", "http://127.0.0.1:80.attacker.example",
+        "http://127.0.0.1:18801@attacker.example", "file:///tmp/page.html"}) {
+    INFO(origin);
+    CHECK(http_request(port, "GET", "/api/plugins", "", {{"Origin", origin}}).status == 403);
+  }
+  // Local names and origins, with and without ports, in any case, are this host's own.
   for (const std::string& host : std::vector<std::string>{
-           "localhost", "localhost:" + std::to_string(port), "127.0.0.1:" + std::to_string(port),
-           "[::1]:1"}) {
+           "localhost", "LOCALHOST", "localhost:" + std::to_string(port),
+           "127.0.0.1:" + std::to_string(port), "127.1.2.3", "[::1]:1"}) {
     INFO(host);
     const std::vector<std::pair<std::string, std::string>> local = {
         {"Host", host}, {"Origin", "http://localhost:3000"}};
