@@ -1031,6 +1031,21 @@ std::string regex_replace_all(const RE2& re, std::string_view input, std::string
   return out;
 }
 
+/// Go's fmt refuses a width or precision over a million ("%!(BADWIDTH)"): so does printf
+/// here, which bounds what one call can make.
+constexpr std::size_t kMaxPrintfWidth = 1'000'000;
+
+/// snprintf of one value into a string of whatever length it takes.
+template <typename T>
+void append_formatted(std::string& out, const std::string& spec, T value) {
+  const int length = std::snprintf(nullptr, 0, spec.c_str(), value);
+  if (length <= 0) return;
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(length) + 1);
+  std::snprintf(out.data() + at, static_cast<std::size_t>(length) + 1, spec.c_str(), value);
+  out.resize(at + static_cast<std::size_t>(length));
+}
+
 std::string go_printf(const std::vector<Value>& args) {
   std::string out;
   const std::string& format = args[0].text;
@@ -1042,11 +1057,31 @@ std::string go_printf(const std::vector<Value>& args) {
     }
     std::size_t spec_start = i++;
     while (i < format.size() && std::strchr("-+ 0#", format[i]) != nullptr) ++i;
-    while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) ++i;
+    std::string flags = format.substr(spec_start, i - spec_start);
+    // A number of digits, kept only while it is within the bound.
+    auto number_at = [&](std::size_t& at, bool& too_large) {
+      const std::size_t start = at;
+      std::size_t value = 0;
+      while (at < format.size() && std::isdigit(static_cast<unsigned char>(format[at]))) {
+        if (value <= kMaxPrintfWidth) {
+          value = value * 10 + static_cast<std::size_t>(format[at] - '0');
+        }
+        ++at;
+      }
+      too_large = value > kMaxPrintfWidth;
+      return format.substr(start, at - start);
+    };
+    bool bad_width = false;
+    bool bad_precision = false;
+    const std::string width = number_at(i, bad_width);
+    if (!bad_width) flags += width;
     if (i < format.size() && format[i] == '.') {
       ++i;
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) ++i;
+      const std::string precision = number_at(i, bad_precision);
+      if (!bad_precision) flags += "." + precision;
     }
+    if (bad_width) out += "%!(BADWIDTH)";
+    if (bad_precision) out += "%!(BADPREC)";
     if (i >= format.size()) {
       out += "%!(NOVERB)";
       break;
@@ -1056,31 +1091,25 @@ std::string go_printf(const std::vector<Value>& args) {
       out += '%';
       continue;
     }
-    std::string flags = format.substr(spec_start, i - spec_start);
     if (next_arg >= args.size()) {
       out += std::string("%!") + verb + "(MISSING)";
       continue;
     }
     const Value& arg = args[next_arg++];
-    char buffer[512];
     double number = 0;
     if (verb == 'd' || verb == 'x' || verb == 'X' || verb == 'o' || verb == 'c') {
       if (!arg.to_number(number)) {
         out += std::string("%!") + verb + "(string=" + arg.to_string() + ")";
         continue;
       }
-      std::string spec = flags + "ll" + verb;
-      std::snprintf(buffer, sizeof(buffer), spec.c_str(), static_cast<long long>(number));
-      out += buffer;
+      append_formatted(out, flags + "ll" + verb, static_cast<long long>(number));
     } else if (verb == 'f' || verb == 'F' || verb == 'e' || verb == 'E' || verb == 'g' ||
                verb == 'G') {
       if (!arg.to_number(number)) {
         out += std::string("%!") + verb + "(string=" + arg.to_string() + ")";
         continue;
       }
-      std::string spec = flags + verb;
-      std::snprintf(buffer, sizeof(buffer), spec.c_str(), number);
-      out += buffer;
+      append_formatted(out, flags + verb, number);
     } else if (verb == 'q') {
       out += '"';
       for (char c : arg.to_string()) {
@@ -1089,13 +1118,11 @@ std::string go_printf(const std::vector<Value>& args) {
       }
       out += '"';
     } else if (verb == 's' || verb == 'v' || verb == 't') {
-      std::string spec = flags + "s";
       std::string text = arg.to_string();
       if (flags.size() == 1) {
         out += text;
       } else {
-        std::snprintf(buffer, sizeof(buffer), spec.c_str(), text.c_str());
-        out += buffer;
+        append_formatted(out, flags + "s", text.c_str());
       }
     } else {
       out += std::string("%!") + verb + "(" + arg.to_string() + ")";

@@ -175,3 +175,16 @@ TEST_CASE("blocks nested too deeply to execute safely are refused when the templ
   for (int i = 0; i < 300; ++i) chain += "{{else if 0}}b";
   CHECK(compile_error(chain + "{{end}}") == refusal);
 }
+
+TEST_CASE("printf writes widths and precisions of any size Go allows, and refuses larger ones") {
+  const MapData data({{"a", "x"}});
+  CHECK(render(R"({{ printf "%0600d" 1 }})", data) == std::string(599, '0') + "1");
+  CHECK(render(R"({{ printf "%-600s|" "a" }})", data) == "a" + std::string(599, ' ') + "|");
+  const std::string long_text(2000, 'y');
+  CHECK(render(R"({{ printf "%5s" .b }})", MapData({{"b", long_text}})) == long_text);
+  CHECK(render(R"({{ printf "%.700f" 1.0 }})", data) == "1." + std::string(700, '0'));
+  // Over a million, as Go's fmt: the width or precision is refused and left out.
+  CHECK(render(R"({{ printf "%.999999999f" 1.0 }})", data) == "%!(BADPREC)1.000000");
+  CHECK(render(R"({{ printf "%0999999999d" 1 }})", data) == "%!(BADWIDTH)1");
+  CHECK(render(R"({{ printf "%1000001s" "a" }})", data) == "%!(BADWIDTH)a");
+}
