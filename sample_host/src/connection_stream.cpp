@@ -583,7 +583,18 @@ RequestFraming frame_request(std::string_view bytes) {
   // and refused below for its bare LF, instead of waiting for the read timeout.
   const std::size_t bare_blank = bytes.substr(0, blank).find("\n\n");
   const bool bare = bare_blank != std::string_view::npos;
-  if (!bare && blank == std::string_view::npos) return framing;
+  if (!bare && blank == std::string_view::npos) {
+    // A line of the head so far that ends in a bare LF condemns it before it is whole.
+    for (std::size_t lf = bytes.find('\n'); lf != std::string_view::npos;
+         lf = bytes.find('\n', lf + 1)) {
+      if (lf == 0 || bytes[lf - 1] != '\r') {
+        framing.head_size = lf + 1;
+        framing.problem = "a line of the request head ends in a bare LF; end every line with CRLF";
+        return framing;
+      }
+    }
+    return framing;
+  }
   // The header lines, each with its line end, and the blank line after them.
   const std::size_t lines_end = (bare ? bare_blank : blank) + 1;
   framing.head_size = lines_end + (bare ? 1 : 2);
@@ -606,6 +617,9 @@ RequestFraming frame_request(std::string_view bytes) {
     refuse("the request line ends in white space");
   }
   const bool http11 = request_line.find(" HTTP/1.1\r") != std::string_view::npos;
+  // httplib keeps an HTTP/1.0 connection only on a "Connection: Keep-Alive" of its exact
+  // spelling: the host ends every one after its response, and says so.
+  if (request_line.find(" HTTP/1.0\r") != std::string_view::npos) framing.closes = true;
   const std::string_view method = request_line.substr(0, request_line.find(' '));
   check_request_line(request_line, refuse);
   // The methods httplib reads a body for; of any other request it leaves the body unread.

@@ -152,6 +152,14 @@ TEST_CASE("a request head ends at its first CRLF blank line, as httplib reads it
   CHECK(bare_blank.head_size == 26);
   CHECK(bare_blank.problem == "the request head ends in a bare LF; end every line with CRLF");
   CHECK(frame_request("GET / HTTP/1.1\r\nHost: a\n\r\n").head_size == 26);
+  // A bare LF condemns a head before it is whole: no blank line has to follow.
+  const auto partial = frame_request("GET / HTTP/1.1\nHost: a\n");
+  CHECK(partial.whole_head());
+  CHECK(partial.problem == "a line of the request head ends in a bare LF; end every line with CRLF");
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r").whole_head());
+  // HTTP/1.0 connections end after their response.
+  CHECK(frame_request("GET / HTTP/1.0\r\n\r\n").closes);
+  CHECK_FALSE(frame_request("GET / HTTP/1.1\r\nHost: a\r\n\r\n").closes);
   // In a body, after a head that ends as it should, two LFs are the body's.
   const auto body = frame_request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n\n\n");
   CHECK(body.head_size == 47);
@@ -261,6 +269,15 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
         "HTTP/1.1 501 Not Implemented");
   CHECK(head_of("GET /ready HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n") ==
         "HTTP/1.1 505 HTTP Version Not Supported");
+  // An HTTP/1.0 response says the connection ends, and offers no keep-alive.
+  const std::string old_version = answer_before_close(port, "GET /ready HTTP/1.0\r\n\r\n");
+  CHECK(old_version.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(old_version.find("Connection: close\r\n") != std::string::npos);
+  CHECK(old_version.find("Keep-Alive") == std::string::npos);
+  // A bare LF is refused as soon as it arrives, not after the read timeout.
+  const auto sent = Clock::now();
+  CHECK(head_of("GET /ready HTTP/1.1\nHost: 127.0.0.1\n") == "HTTP/1.1 400 Bad Request");
+  CHECK(seconds_since(sent) < 5);
   const std::string nul = answer_before_close(
       port, "GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Note: a" + std::string(1, '\0') +
                 "\r\n\r\n");
