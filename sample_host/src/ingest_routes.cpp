@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "http_connection.hpp"
+#include "lognurse/host_api/shortened.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "otlp.hpp"
 #include "push_decoders.hpp"
@@ -42,7 +43,7 @@ void set_retry_after(httplib::Response& res) {
 void send_loki_error(httplib::Response& res, const Error& error) {
   res.status = ingest_http_status(error);
   set_retry_after(res);
-  res.set_content(error.message + "\n", "text/plain; charset=utf-8");
+  res.set_content(shortened(error.message) + "\n", "text/plain; charset=utf-8");
 }
 
 std::string media_type(const std::string& content_type) {
@@ -174,9 +175,9 @@ void send_otlp_error(httplib::Response& res, const Error& error, bool json) {
   res.status = ingest_http_status(error);
   set_retry_after(res);
   if (json) {
-    res.set_content(otlp_status_json(grpc_code(error), error.message), kJson);
+    res.set_content(otlp_status_json(grpc_code(error), shortened(error.message)), kJson);
   } else {
-    res.set_content(otlp_status_protobuf(grpc_code(error), error.message), kProtobuf);
+    res.set_content(otlp_status_protobuf(grpc_code(error), shortened(error.message)), kProtobuf);
   }
 }
 
@@ -192,7 +193,7 @@ void handle_loki_push(registry::Registry& registry, std::size_t max_body_bytes,
                                   tenant_of(req), max_body_bytes);
   if (!request) {
     spdlog::warn("push refused for tenant {}: {}: {}", tenant_of(req), request.error().code,
-                 request.error().message);
+                 shortened(request.error().message));
     send_loki_error(res, request.error());
     return;
   }
@@ -204,7 +205,7 @@ void handle_loki_push(registry::Registry& registry, std::size_t max_body_bytes,
   auto pushed = backend->push(request.value());
   if (!pushed) {
     spdlog::warn("push refused for tenant {}: {}: {}", request.value().tenant, pushed.error().code,
-                 pushed.error().message);
+                 shortened(pushed.error().message));
     send_loki_error(res, pushed.error());
     return;
   }
@@ -243,7 +244,7 @@ void handle_otlp_logs(registry::Registry& registry, std::size_t max_body_bytes,
   auto logs = json ? otlp_logs_from_json(body.value()) : otlp_logs_from_protobuf(body.value());
   if (!logs) {
     spdlog::warn("otlp logs refused for tenant {}: {}: {}", tenant_of(req), logs.error().code,
-                 logs.error().message);
+                 shortened(logs.error().message));
     send_otlp_error(res, logs.error(), json);
     return;
   }
@@ -258,7 +259,7 @@ void handle_otlp_logs(registry::Registry& registry, std::size_t max_body_bytes,
       *backend, otlp_logs_to_push(logs.value(), tenant_of(req), now_ns()), kMaxRefusedRecords);
   if (!outcome) {
     spdlog::warn("otlp logs refused for tenant {}: {}: {}", tenant_of(req), outcome.error().code,
-                 outcome.error().message);
+                 shortened(outcome.error().message));
     send_otlp_error(res, outcome.error(), json);
     return;
   }

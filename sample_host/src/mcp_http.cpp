@@ -167,11 +167,17 @@ std::string McpHttpTransport::new_session(const McpSession& state) {
     const auto oldest = std::min_element(
         sessions_.begin(), sessions_.end(),
         [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; });
-    spdlog::info("MCP: {} sessions are open; the one least recently used (idle for {} s) ends "
-                 "to make room for a new one",
-                 sessions_.size(),
-                 std::chrono::duration_cast<std::chrono::seconds>(now - oldest->second.last_used)
-                     .count());
+    ++sessions_ended_for_room_;
+    // One line a minute at most, with how many ended since the last.
+    if (now - last_room_log_ >= std::chrono::minutes(1)) {
+      spdlog::info("MCP: {} sessions are open, the most kept; {} used least recently ended to "
+                   "make room for new ones (the last idle for {} s)",
+                   sessions_.size(), sessions_ended_for_room_,
+                   std::chrono::duration_cast<std::chrono::seconds>(now - oldest->second.last_used)
+                       .count());
+      sessions_ended_for_room_ = 0;
+      last_room_log_ = now;
+    }
     sessions_.erase(oldest);
   }
   sessions_[id] = Session{state.protocol_version, state.log_level, now};

@@ -77,6 +77,8 @@ private:
   McpHttpOptions options_;
   std::mutex mutex_;
   std::map<std::string, Session> sessions_;
+  std::size_t sessions_ended_for_room_ = 0;  ///< since last_room_log_
+  std::chrono::steady_clock::time_point last_room_log_{};
   std::atomic<std::size_t> open_streams_{0};
 };
 

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "lognurse/host_api/json.hpp"
+#include "lognurse/host_api/shortened.hpp"
 
 namespace lognurse::host {
 
@@ -31,7 +32,7 @@ json query_arguments(const httplib::Request& req) {
 void send_rest_error(httplib::Response& res, const Error& error) {
   res.status = error.http_status();
   res.set_content(dump({{"status", "error"},
-                        {"error", {{"code", error.code}, {"message", error.message}}}}),
+                        {"error", {{"code", error.code}, {"message", shortened(error.message)}}}}),
                   "application/json");
 }
 

@@ -230,8 +230,10 @@ TEST_CASE("every hostile request gets a 4xx in bounded time and the host keeps i
       CHECK(response.status < 500);
     }
     CHECK(elapsed < std::chrono::seconds(10));
-    // Every refusal says what was wrong.
+    // Every refusal says what was wrong, and says it in a few kilobytes at most, whatever it
+    // quotes of the input.
     CHECK(response.body.size() > 10);
+    CHECK(response.body.size() < 8 * 1024);
     REQUIRE(http_get(port, "/ready").status == 200);
   }
 

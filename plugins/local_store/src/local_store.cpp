@@ -16,6 +16,7 @@
 
 #include "chunk_prefetch.hpp"
 #include "classify.hpp"
+#include "lognurse/host_api/shortened.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "schema.hpp"
 
@@ -490,7 +491,8 @@ Result<PushResult> LocalStore::push(const PushRequest& request) {
     auto validated = validate_push(request, limits, now);
     if (!validated) {
       log(LogLevel::warn, "push refused for tenant '" + request.tenant +
-                              "': " + validated.error().code + ": " + validated.error().message);
+                              "': " + validated.error().code + ": " +
+                              shortened(validated.error().message));
       return validated.error();
     }
     if (validated.value().empty()) return PushResult{};
@@ -509,7 +511,8 @@ Result<PushResult> LocalStore::push(const PushRequest& request) {
                                         limits.ingestion_rate_burst_size_mb * kMegabyte, now);
     if (!admitted) {
       log(LogLevel::warn, "push refused for tenant '" + request.tenant +
-                              "': " + admitted.error().code + ": " + admitted.error().message);
+                              "': " + admitted.error().code + ": " +
+                              shortened(admitted.error().message));
       return admitted.error();
     }
     auto connected = connect();
