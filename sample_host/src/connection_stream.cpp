@@ -564,12 +564,13 @@ void check_request_line(std::string_view request_line, Refuse& refuse) {
            505, "http.unsupported_version");
     return;
   }
-  static constexpr std::string_view kMethods[] = {"GET",     "HEAD",  "POST", "PUT",
-                                                  "DELETE",  "OPTIONS", "PATCH"};
+  // The methods HTTP defines for resources like these: a route answers one it does not take
+  // with 405 or 404; any other method is unknown here.
+  static constexpr std::string_view kMethods[] = {"GET",    "HEAD",    "POST", "PUT",
+                                                  "DELETE", "OPTIONS", "PATCH"};
   if (std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)) {
     refuse("the method " + std::string(method.substr(0, 20)) +
-               " is not served here; the routes take GET, HEAD, POST, PUT, DELETE, OPTIONS or "
-               "PATCH",
+               " is unknown here; the routes take GET, HEAD, POST and, on /mcp, DELETE",
            501, "http.unsupported_method");
   }
 }

@@ -1,5 +1,7 @@
 #include "mcp_http.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -10,6 +12,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "http_connection.hpp"
 #include "lognurse/host_api/json.hpp"
 
 namespace lognurse::host {
@@ -342,10 +345,19 @@ void McpHttpTransport::get(const httplib::Request& req, httplib::Response& res) 
   // changed; a comment line keeps proxies from closing the stream.
   auto generation = std::make_shared<std::uint64_t>(registry_.generation());
   auto ticks = std::make_shared<int>(0);
+  const int fd = HostHttpListener::current_socket();
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, session_id, generation, ticks](std::size_t, httplib::DataSink& sink) {
+      [this, session_id, generation, ticks, fd](std::size_t, httplib::DataSink& sink) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        // A client that hung up frees the stream's place now, not at the next write that
+        // fails (a keep-alive comment, up to 15 s later).
+        if (fd >= 0) {
+          pollfd peer{fd, POLLRDHUP, 0};
+          if (::poll(&peer, 1, 0) > 0 && (peer.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+            return false;
+          }
+        }
         {
           std::lock_guard lock(mutex_);
           const auto session = sessions_.find(session_id);

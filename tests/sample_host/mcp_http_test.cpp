@@ -1,8 +1,15 @@
 // MCP's Streamable HTTP transport at /mcp on the real server.
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -195,4 +202,47 @@ TEST_CASE("sessions left behind make room: the least recently used ends when the
   CHECK(http_request(port, "POST", "/mcp", rpc(3, "ping"), newest).status == 200);
   CHECK(http_request(port, "POST", "/mcp", rpc(4, "ping"), second).status == 404);
   CHECK(http_request(port, "POST", "/mcp", rpc(5, "ping"), first).status == 200);
+}
+
+TEST_CASE("an event stream whose client hung up frees its place within a second") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  auto open_stream = [&](const std::vector<std::pair<std::string, std::string>>& session) {
+    const int fd = lognurse::test::connect_loopback(port, 5);
+    REQUIRE(fd >= 0);
+    std::string request = "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+    for (const auto& [name, value] : session) {
+      if (name != "Accept") request += name + ": " + value + "\r\n";
+    }
+    request += "\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
+    char head[16] = {};
+    REQUIRE(::recv(fd, head, 12, MSG_WAITALL) == 12);
+    return std::make_pair(fd, std::string(head));
+  };
+  // The host keeps four streams open at once.
+  std::vector<int> streams;
+  for (int i = 0; i < 4; ++i) {
+    auto [fd, status] = open_stream(open_session(port, {}));
+    CHECK(status == "HTTP/1.1 200");
+    streams.push_back(fd);
+  }
+  auto [refused, status] = open_stream(open_session(port, {}));
+  ::close(refused);
+  CHECK(status == "HTTP/1.1 503");
+  for (int fd : streams) ::close(fd);
+
+  const auto closed = std::chrono::steady_clock::now();
+  std::string reopened;
+  while (reopened != "HTTP/1.1 200" &&
+         std::chrono::steady_clock::now() - closed < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto [fd, again] = open_stream(open_session(port, {}));
+    ::close(fd);
+    reopened = again;
+  }
+  CHECK(reopened == "HTTP/1.1 200");
+  CHECK(std::chrono::steady_clock::now() - closed < std::chrono::seconds(2));
 }

@@ -233,8 +233,8 @@ TEST_CASE("a request line or header httplib would answer with a bare 400 is refu
   CHECK(brew.problem_status == 501);
   CHECK(brew.problem_code == "http.unsupported_method");
   CHECK(brew.problem ==
-        "the method BREW is not served here; the routes take GET, HEAD, POST, PUT, DELETE, "
-        "OPTIONS or PATCH");
+        "the method BREW is unknown here; the routes take GET, HEAD, POST and, on /mcp, "
+        "DELETE");
   const auto two = refusal("GET / HTTP/2.0\r\nHost: a\r\n");
   CHECK(two.problem_status == 505);
   CHECK(two.problem_code == "http.unsupported_version");
