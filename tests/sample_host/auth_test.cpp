@@ -144,14 +144,14 @@ TEST_CASE("a loopback listener answers no page of another site, on any route") {
   CHECK(std::string(head).rfind("HTTP/1.1 403 ", 0) == 0);
 
   // Names that only start like a local one are another machine's.
-  for (const std::string& host :
+  for (const char* host :
        {"127.0.0.1.attacker.example", "127.0.0.1evil", "127.0.0.1:18801.attacker.example",
         "[::1].attacker.example", "127.0.0.1:80x", "localhost.attacker.example", "127.1",
         "127.0.0.256"}) {
     INFO(host);
     CHECK(http_request(port, "GET", "/api/plugins", "", {{"Host", host}}).status == 403);
   }
-  for (const std::string& origin :
+  for (const char* origin :
        {"http://127.0.0.1.attacker.example", "http://127.0.0.1evil.example",
         "http://[::1].attacker.example", "http://127.0.0.1:80.attacker.example",
         "http://127.0.0.1:18801@attacker.example", "file:///tmp/page.html"}) {
