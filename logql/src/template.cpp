@@ -1210,6 +1210,28 @@ Value from_json(const std::string& text) {
   return out;
 }
 
+/// The most bytes one value a template computes, and its whole output, may hold: the bound
+/// that keeps repeat, indent, alignLeft or a printf that doubles a variable in a range from
+/// taking all memory.
+constexpr std::size_t kMaxValueBytes = 16 << 20;
+
+/// The characters (UTF-8 code points) of `text`: its bytes that do not continue a sequence.
+std::size_t count_characters(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+/// The byte offset of character `index` of `text` (its size when there are fewer).
+std::size_t character_offset(std::string_view text, std::size_t index) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    if (seen++ == index) return i;
+  }
+  return text.size();
+}
+
 class Renderer {
 public:
   explicit Renderer(const TemplateData& data) : data_(data) {
@@ -1217,6 +1239,19 @@ public:
   }
 
   Flow render(const TemplateNode& node, std::string& out) {
+    const Flow flow = render_node(node, out);
+    if (flow != Flow::failed && out.size() > kMaxValueBytes) {
+      error = "the template's output is " + std::to_string(out.size()) +
+              " bytes, more than the " + std::to_string(kMaxValueBytes) + " it may produce";
+      return Flow::failed;
+    }
+    return flow;
+  }
+
+  std::string error;
+
+private:
+  Flow render_node(const TemplateNode& node, std::string& out) {
     switch (node.kind) {
       case TemplateNode::Kind::text: out += node.text; return Flow::next;
       case TemplateNode::Kind::list: return render_all(node.body, out);
@@ -1252,9 +1287,6 @@ public:
     return Flow::next;
   }
 
-  std::string error;
-
-private:
   Flow render_all(const std::vector<TemplateNode>& nodes, std::string& out) {
     for (const auto& child : nodes) {
       Flow flow = render(child, out);
@@ -1425,7 +1457,14 @@ private:
     for (auto& arg : args) {
       if (arg.kind == Value::Kind::labels) arg = Value::of_string(std::string(data_.line()));
     }
-    return call(*head.function, command.regex.get(), args, result);
+    if (!call(*head.function, command.regex.get(), args, result)) return false;
+    if (result.kind == Value::Kind::string && result.text.size() > kMaxValueBytes) {
+      error = std::string(head.function->name) + ": the result is " +
+              std::to_string(result.text.size()) + " bytes, more than the " +
+              std::to_string(kMaxValueBytes) + " a template value may hold";
+      return false;
+    }
+    return true;
   }
 
   bool need_int(const Value& value, const char* function, long long& out) {
@@ -1600,17 +1639,29 @@ private:
         return true;
       case Function::align_left:
       case Function::align_right: {
+        // Loki's: the width counts characters (UTF-8 code points); a negative one leaves
+        // the text as it is.
         long long n = 0;
         if (!need_int(args[0], info.name, n)) return false;
         std::string value = text(1);
-        auto width = static_cast<std::size_t>(n < 0 ? 0 : n);
-        bool left = info.function == Function::align_left;
-        if (value.size() > width) {
-          value = left ? value.substr(0, width) : value.substr(value.size() - width);
-        } else if (left) {
-          value.append(width - value.size(), ' ');
-        } else {
-          value.insert(0, width - value.size(), ' ');
+        if (n > static_cast<long long>(kMaxValueBytes)) {
+          error = std::string(info.name) + ": width " + std::to_string(n) +
+                  " is more than the " + std::to_string(kMaxValueBytes) +
+                  " bytes a template value may hold";
+          return false;
+        }
+        if (n >= 0) {
+          const auto width = static_cast<std::size_t>(n);
+          const std::size_t characters = count_characters(value);
+          const bool left = info.function == Function::align_left;
+          if (characters > width) {
+            value = left ? value.substr(0, character_offset(value, width))
+                         : value.substr(character_offset(value, characters - width));
+          } else if (left) {
+            value.append(width - characters, ' ');
+          } else {
+            value.insert(0, width - characters, ' ');
+          }
         }
         result = Value::of_string(std::move(value));
         return true;
@@ -1619,8 +1670,16 @@ private:
         long long n = 0;
         if (!need_int(args[0], "repeat", n)) return false;
         std::string value = text(1);
+        if (n > 0 && !value.empty() &&
+            static_cast<unsigned long long>(n) > kMaxValueBytes / value.size()) {
+          error = "repeat: " + std::to_string(n) + " copies of " + std::to_string(value.size()) +
+                  " bytes are more than the " + std::to_string(kMaxValueBytes) +
+                  " a template value may hold";
+          return false;
+        }
         std::string out;
-        for (long long i = 0; i < n && out.size() < kMaxRepeatBytes; ++i) out += value;
+        if (n > 0) out.reserve(static_cast<std::size_t>(n) * value.size());
+        for (long long i = 0; i < n; ++i) out += value;
         result = Value::of_string(std::move(out));
         return true;
       }
@@ -1632,9 +1691,19 @@ private:
       case Function::nindent: {
         long long n = 0;
         if (!need_int(args[0], info.name, n)) return false;
+        const std::string value = text(1);
+        const auto lines =
+            static_cast<std::size_t>(std::count(value.begin(), value.end(), '\n')) + 1;
+        if (n > 0 && static_cast<unsigned long long>(n) >
+                         (kMaxValueBytes - std::min(value.size(), kMaxValueBytes)) / lines) {
+          error = std::string(info.name) + ": " + std::to_string(n) + " spaces before each of " +
+                  std::to_string(lines) + " lines are more than the " +
+                  std::to_string(kMaxValueBytes) + " bytes a template value may hold";
+          return false;
+        }
         std::string padding(static_cast<std::size_t>(n < 0 ? 0 : n), ' ');
         std::string out = (info.function == Function::nindent ? "\n" : "") + padding;
-        for (char c : text(1)) {
+        for (char c : value) {
           out += c;
           if (c == '\n') out += padding;
         }
@@ -1902,8 +1971,6 @@ private:
     return count;
   }
 
-  /// Upper bound of what repeat builds, so that a template cannot exhaust memory.
-  static constexpr std::size_t kMaxRepeatBytes = 1 << 20;
 
   /// Go's cast.ToInt64 as sprig uses it: numbers truncate, strings parse as
   /// integers, anything else is 0.

@@ -188,3 +188,50 @@ TEST_CASE("printf writes widths and precisions of any size Go allows, and refuse
   CHECK(render(R"({{ printf "%0999999999d" 1 }})", data) == "%!(BADWIDTH)1");
   CHECK(render(R"({{ printf "%1000001s" "a" }})", data) == "%!(BADWIDTH)a");
 }
+
+TEST_CASE("alignLeft and alignRight count characters, as Loki does, and leave a negative width") {
+  const MapData data({{"s", "h\xC3\xA9llo"}});  // "héllo": six bytes, five characters
+  CHECK(render("[{{ alignLeft 2 .s }}]", data) == "[h\xC3\xA9]");
+  CHECK(render("[{{ alignRight 4 .s }}]", data) == "[\xC3\xA9llo]");
+  CHECK(render("[{{ alignLeft 7 .s }}]", data) == "[h\xC3\xA9llo  ]");
+  CHECK(render("[{{ alignRight 6 .s }}]", data) == "[ h\xC3\xA9llo]");
+  CHECK(render("[{{ alignLeft -3 .s }}]", data) == "[h\xC3\xA9llo]");
+}
+
+TEST_CASE("functions that grow text by a number refuse results a template value cannot hold") {
+  const MapData data({{"a", "x"}});
+  // Once an allocation of 8 EB, found by logql_fuzz.
+  CHECK(render(R"({{ alignLeft 9000000000000000000 "hi" }})", data, false) ==
+        "error: alignLeft: width 9000000000000000000 is more than the 16777216 bytes a template "
+        "value may hold");
+  CHECK(render(R"({{ alignRight 16777217 "hi" }})", data, false) ==
+        "error: alignRight: width 16777217 is more than the 16777216 bytes a template value may "
+        "hold");
+  CHECK(render(R"({{ alignLeft 1000 "hi" }})", data).size() == 1000);
+  CHECK(render(R"({{ indent 9000000000 "a" }})", data, false) ==
+        "error: indent: 9000000000 spaces before each of 1 lines are more than the 16777216 "
+        "bytes a template value may hold");
+  CHECK(render("{{ nindent 5000000 \"a\\nb\\nc\\nd\" }}", data, false) ==
+        "error: nindent: 5000000 spaces before each of 4 lines are more than the 16777216 "
+        "bytes a template value may hold");
+  CHECK(render(R"({{ repeat 9000000 "ab" }})", data, false) ==
+        "error: repeat: 9000000 copies of 2 bytes are more than the 16777216 a template value "
+        "may hold");
+  CHECK(render(R"({{ repeat 3 "ab" }})", data) == "ababab");
+  CHECK(render(R"({{ repeat 8388608 "ab" }})", data).size() == 16777216);
+}
+
+TEST_CASE("a value doubled in a loop stops at the bound instead of taking all memory") {
+  const MapData data({{"a", "x"}});
+  // Each pass doubles $s: forty passes would be a terabyte.
+  const std::string doubling =
+      R"({{ $s := repeat 1048576 "a" }}{{ range $i, $v := fromJson "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]" }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ len $s }})";
+  CHECK(render(doubling, data, false) ==
+        "error: printf: the result is 33554432 bytes, more than the 16777216 a template value "
+        "may hold");
+  // Printing a large value many times is bounded by the output's own limit.
+  std::string many = R"({{ $s := repeat 4194304 "a" }})";
+  for (int i = 0; i < 5; ++i) many += "{{ $s }}";
+  CHECK(render(many, data, false) ==
+        "error: the template's output is 20971520 bytes, more than the 16777216 it may produce");
+}
