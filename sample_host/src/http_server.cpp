@@ -10,6 +10,7 @@
 #include "lognurse/host_api/json.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "loki_query_api.hpp"
+#include "local_origin.hpp"
 #include "loki_tail.hpp"
 #include "openapi.hpp"
 #include "rest_tools.hpp"
@@ -59,25 +60,6 @@ Error http_status_error(int status, const httplib::Request& req) {
       return internal_error("http.internal", "the server failed (HTTP " +
                                                  std::to_string(status) + ")");
   }
-}
-
-/// Why a request to a listener on a loopback address must come from no browser page: a page
-/// on another site reaches such a listener with a cross-site request (its Origin names the
-/// site) or by DNS rebinding (its Host names the site), and a listener without a token would
-/// let it read and write the logs. Empty when the request may go on. /mcp refuses these
-/// itself, with JSON-RPC errors, whatever the listener's address.
-std::string foreign_page_request(const httplib::Request& req) {
-  const std::string origin = req.get_header_value("Origin");
-  if (!McpHttpTransport::origin_allowed(origin)) {
-    return "Origin " + origin + " is not allowed: this listener is on a loopback address and "
-           "answers pages of local origins only (localhost, 127.0.0.1, [::1])";
-  }
-  const std::string host = req.get_header_value("Host");
-  if (!McpHttpTransport::host_allowed(host)) {
-    return "Host " + host + " is not allowed: this listener is on a loopback address; use "
-           "localhost, 127.0.0.1 or [::1]";
-  }
-  return "";
 }
 
 /// httplib decodes a compressed body whole, with no bound, before the handler of any route
@@ -200,7 +182,7 @@ void HttpServer::install_routes() {
     send_error(res, internal_error("http.internal", what));
   });
 
-  const bool loopback_listener = !mcp_http_options_for(options_.listen).allow_any_host;
+  const bool loopback_listener = is_loopback_listen_address(options_.listen);
   server.set_pre_routing_handler([this, loopback_listener](const httplib::Request& req,
                                                            httplib::Response& res) {
     HostMetrics::mark_request_start();
@@ -208,7 +190,10 @@ void HttpServer::install_routes() {
     // after this handler, so this is the one place to say how to read it.
     HostHttpListener::frame_request_body(const_cast<httplib::Request&>(req));
     if (loopback_listener && req.path != "/mcp") {
-      if (const std::string refusal = foreign_page_request(req); !refusal.empty()) {
+      // /mcp refuses these itself, with JSON-RPC errors, whatever the listener's address.
+      const std::string refusal =
+          foreign_page_refusal(req.get_header_value("Origin"), req.get_header_value("Host"));
+      if (!refusal.empty()) {
         spdlog::warn("http {} {} refused: {}", req.method, req.path, refusal);
         send_error(res, Error{ErrorKind::invalid_argument, "http.forbidden_origin", refusal});
         res.status = 403;

@@ -3,7 +3,6 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <random>
 #include <string_view>
@@ -13,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http_connection.hpp"
+#include "local_origin.hpp"
 #include "lognurse/host_api/json.hpp"
 
 namespace lognurse::host {
@@ -56,72 +56,11 @@ void set_body(httplib::Response& res, std::string body, const char* content_type
 
 std::string sse_event(const std::string& data) { return "event: message\ndata: " + data + "\n\n"; }
 
-/// The host of an authority, "host", "host:port" or "[v6]:port", in lower case; empty when
-/// the authority is not one of these (a port that is not digits, user information).
-std::string host_of_authority(std::string_view authority) {
-  if (authority.find('@') != std::string_view::npos) return "";
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return "";
-    host = authority.substr(0, close + 1);
-    const std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return "";
-      port = rest.substr(1);
-    }
-  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    if (port.empty()) return "";
-  }
-  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return "";
-  }
-  std::string lowered(host);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lowered;
-}
-
-/// Whether `host` (lower case) names this machine's loopback interface: localhost, an IPv4
-/// address in 127.0.0.0/8 written as four decimal numbers, or [::1]. Exactly: a name that
-/// only starts like one ("127.0.0.1.attacker.example") is another machine's.
-bool is_loopback_name(std::string_view host) {
-  if (host == "localhost" || host == "[::1]") return true;
-  int parts = 0;
-  for (std::size_t at = 0; at <= host.size(); ++parts) {
-    const std::size_t dot = std::min(host.find('.', at), host.size());
-    const std::string_view part = host.substr(at, dot - at);
-    if (part.empty() || part.size() > 3 ||
-        !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        std::stoi(std::string(part)) > 255 || (parts == 0 && part != "127")) {
-      return false;
-    }
-    at = dot + 1;
-  }
-  return parts == 4;
-}
-
-/// The host of an Origin, "scheme://authority", or empty when it has another form.
-std::string host_of_origin(std::string_view origin) {
-  const auto scheme_end = origin.find("://");
-  if (scheme_end == std::string_view::npos) return "";
-  std::string_view rest = origin.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  return host_of_authority(rest);
-}
-
 }  // namespace
 
 McpHttpOptions mcp_http_options_for(const std::string& listen) {
   McpHttpOptions options;
-  const auto colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
-  std::transform(host.begin(), host.end(), host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  options.allow_any_host = !(host.empty() || is_loopback_name(host));
+  options.allow_any_host = !is_loopback_listen_address(listen);
   return options;
 }
 
@@ -129,25 +68,16 @@ McpHttpTransport::McpHttpTransport(McpServer& server, registry::Registry& regist
                                    McpHttpOptions options)
     : server_(server), registry_(registry), options_(std::move(options)) {}
 
-bool McpHttpTransport::origin_allowed(const std::string& origin) {
-  if (origin.empty()) return true;
-  return is_loopback_name(host_of_origin(origin));
-}
-
-bool McpHttpTransport::host_allowed(const std::string& host) {
-  return host.empty() || is_loopback_name(host_of_authority(host));
-}
-
 bool McpHttpTransport::refuse(const httplib::Request& req, httplib::Response& res) const {
   const auto origin = req.get_header_value("Origin");
-  if (!origin_allowed(origin)) {
+  if (!origin_is_local(origin)) {
     send_rpc_error(res, 403, kInvalidRequest,
                    "Origin " + origin + " is not allowed: the MCP endpoint serves local origins "
                                         "only (localhost, 127.0.0.1, [::1])");
     return true;
   }
   const auto host = req.get_header_value("Host");
-  if (!options_.allow_any_host && !host_allowed(host)) {
+  if (!options_.allow_any_host && !host_is_local(host)) {
     send_rpc_error(res, 403, kInvalidRequest,
                    "Host " + host + " is not allowed: this listener is on a loopback address; "
                                     "use localhost, 127.0.0.1 or [::1]");

@@ -47,14 +47,6 @@ public:
   /// Adds the /mcp routes to `http`.
   void install(httplib::Server& http);
 
-  /// Whether an Origin header value may use the server: absent, or a
-  /// loopback origin (localhost, 127.0.0.0/8, [::1]).
-  static bool origin_allowed(const std::string& origin);
-
-  /// Whether a Host header value names a loopback address (with or without
-  /// a port). An absent Host is allowed: HTTP/1.0 clients send none.
-  static bool host_allowed(const std::string& host);
-
 private:
   struct Session {
     std::string protocol_version;
