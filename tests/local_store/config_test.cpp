@@ -1,6 +1,8 @@
 // The store's configuration: defaults, accepted forms and refusals naming the key.
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
 
 #include "store_config.hpp"
 
@@ -37,6 +39,10 @@ TEST_CASE("config defaults follow Loki's limits and put the database in the data
   CHECK(config.query_parallelism == default_query_parallelism());
   CHECK(config.chunk_encoding == ChunkEncoding::lz4);
   CHECK(config.query_shard_min_bytes == 8 * 1024 * 1024);
+  CHECK(config.limits.discover_service_name.size() == 13);
+  CHECK(config.limits.discover_service_name.front() == "service");
+  CHECK(config.limits.discover_service_name.back() == "k8s_job_name");
+  CHECK(config.limits.discover_log_levels);
   CHECK(parse_store_config(nullptr, "/data/").value().path == "/data/lognurse.db");
 }
 
@@ -65,7 +71,9 @@ TEST_CASE("config reads every key in its documented forms") {
                                       {"max_entries_limit_per_query", 100},
                                       {"max_query_series", 7},
                                       {"query_timeout", "2m"},
-                                      {"retention_period", "30d"}}}},
+                                      {"retention_period", "30d"},
+                                      {"discover_service_name", {"team", "app"}},
+                                      {"discover_log_levels", false}}}},
                                    "");
   REQUIRE(parsed.ok());
   const StoreConfig& config = parsed.value();
@@ -93,6 +101,8 @@ TEST_CASE("config reads every key in its documented forms") {
   CHECK(config.limits.max_query_series == 7);
   CHECK(config.limits.query_timeout_ns == 120LL * 1'000'000'000);
   CHECK(config.limits.retention_period_ns == 30LL * 86400 * 1'000'000'000);
+  CHECK(config.limits.discover_service_name == std::vector<std::string>{"team", "app"});
+  CHECK_FALSE(config.limits.discover_log_levels);
 }
 
 TEST_CASE("config refuses unknown keys by name") {
@@ -125,6 +135,17 @@ TEST_CASE("config refuses wrong types and values naming the key") {
         "local_store config key 'limits': must be a mapping");
   CHECK(config_error({{"busy_timeout", true}}).message ==
         "local_store config key 'busy_timeout': must be a duration such as \"10m\"");
+  CHECK(config_error({{"limits", {{"discover_service_name", "app"}}}}).message ==
+        "local_store config key 'limits.discover_service_name': must be a list of label names, "
+        "e.g. [service, app, job], or []");
+  CHECK(config_error({{"limits", {{"discover_service_name", {"app", "app-name"}}}}}).message ==
+        "local_store config key 'limits.discover_service_name[1]': 'app-name' is not a label "
+        "name; write [a-zA-Z_][a-zA-Z0-9_]*");
+  CHECK(config_error({{"limits", {{"discover_service_name", {1}}}}}).message ==
+        "local_store config key 'limits.discover_service_name[0]': must be a label name (a "
+        "string)");
+  CHECK(config_error({{"limits", {{"discover_log_levels", "on"}}}}).message ==
+        "local_store config key 'limits.discover_log_levels': must be true or false");
 }
 
 TEST_CASE("config takes a decoded block budget of zero and refuses one that is not a size") {
@@ -151,12 +172,21 @@ TEST_CASE("config needs a path when the host gives no data dir") {
         "directory");
 }
 
-TEST_CASE("config documents every key it accepts") {
+TEST_CASE("config documents every key it accepts, in the plugin's README") {
   std::vector<std::string> names;
   for (const auto& key : config_keys()) names.push_back(key.name);
-  CHECK(names.size() == 29);
+  CHECK(names.size() == 31);
   CHECK(names.front() == "path");
   CHECK(names.back() == "overrides.<tenant>.<limit>");
+
+  std::ifstream file(std::string(LOGNURSE_SOURCE_DIR) + "/plugins/local_store/README.md");
+  REQUIRE(file);
+  const std::string readme((std::istreambuf_iterator<char>(file)),
+                           std::istreambuf_iterator<char>());
+  for (const auto& key : config_keys()) {
+    INFO(key.name);
+    CHECK(readme.find("| `" + key.name + "` | " + key.type + " |") != std::string::npos);
+  }
 }
 
 }  // namespace lognurse::local_store

@@ -30,7 +30,7 @@ PushRequest batch_request(int batch) {
 /// The child pushes batches forever and writes each acknowledged batch number to `ack_fd`.
 [[noreturn]] void push_until_killed(const std::string& path, int ack_fd) {
   try {
-    auto config = parse_store_config({{"path", path}}, "");
+    auto config = parse_store_config(as_pushed({{"path", path}}), "");
     LocalStore store(config.value(), nullptr);
     for (int batch = 0;; ++batch) {
       if (!store.push(batch_request(batch)).ok()) _exit(3);

@@ -220,7 +220,7 @@ namespace lognurse::local_store::test {
 
 TEST_CASE("scan gives up with store.query_timeout when SQL runs past the query timeout") {
   TempDir dir;
-  auto config = parse_store_config({{"path", dir.file("test.db")}}, "").value();
+  auto config = parse_store_config(as_pushed({{"path", dir.file("test.db")}}), "").value();
   config.limits.query_timeout_ns = 1;
   LocalStore store(config, nullptr);
   std::vector<LogEntry> entries;

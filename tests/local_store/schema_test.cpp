@@ -89,7 +89,7 @@ TEST_CASE("listing a stream's chunks in a range reads the stream-time index") {
 
 TEST_CASE("one store at a time opens a database file; the next says who holds it") {
   TempDir dir;
-  auto config = parse_store_config({{"path", dir.file("logs.db")}}, "");
+  auto config = parse_store_config(as_pushed({{"path", dir.file("logs.db")}}), "");
   REQUIRE(config.ok());
   auto first = std::make_unique<LocalStore>(config.value(), nullptr);
   REQUIRE(first->connect().ok());

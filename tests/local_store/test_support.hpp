@@ -41,8 +41,8 @@ private:
 };
 
 /// A connected store on `dir`/test.db with `config` merged over the defaults.
-inline std::unique_ptr<LocalStore> open_store(const TempDir& dir,
-                                              nlohmann::json config = nlohmann::json::object()) {
+inline std::unique_ptr<LocalStore> open_default_store(
+    const TempDir& dir, nlohmann::json config = nlohmann::json::object()) {
   if (!config.contains("path")) config["path"] = dir.file("test.db");
   auto parsed = parse_store_config(config, dir.path().string());
   if (!parsed) throw std::runtime_error(parsed.error().message);
@@ -65,6 +65,24 @@ inline PushRequest request(std::vector<LogStream> streams, std::string tenant = 
   push.tenant = std::move(tenant);
   push.streams = std::move(streams);
   return push;
+}
+
+/// `config` with service_name and detected_level discovery off unless it sets them: the
+/// store then keeps streams and entries exactly as pushed, so that a test of something else
+/// sees only what it pushed.
+inline nlohmann::json as_pushed(nlohmann::json config) {
+  auto& limits = config["limits"];
+  if (!limits.contains("discover_service_name")) {
+    limits["discover_service_name"] = nlohmann::json::array();
+  }
+  if (!limits.contains("discover_log_levels")) limits["discover_log_levels"] = false;
+  return config;
+}
+
+/// As open_default_store, with as_pushed(config).
+inline std::unique_ptr<LocalStore> open_store(const TempDir& dir,
+                                              nlohmann::json config = nlohmann::json::object()) {
+  return open_default_store(dir, as_pushed(std::move(config)));
 }
 
 /// One entry as a scan delivered it: "<labels> <offset from kBase> <line>".

@@ -153,8 +153,9 @@ TEST_CASE("validation normalizes labels and gives the canonical key and fingerpr
   REQUIRE(result.ok());
   REQUIRE(result.value().size() == 1);
   const auto& valid = result.value()[0];
-  CHECK(valid.labels == Labels{{"a", "x\"y"}, {"b", "2"}});
-  CHECK(valid.key == R"({a="x\"y", b="2"})");
+  CHECK(valid.labels ==
+        Labels{{"a", "x\"y"}, {"b", "2"}, {"service_name", "unknown_service"}});
+  CHECK(valid.key == R"({a="x\"y", b="2", service_name="unknown_service"})");
   CHECK(valid.fingerprint == fingerprint(valid.key));
   CHECK(fingerprint("") == 14695981039346656037ULL);
   CHECK(fingerprint("a") == 0xaf63dc4c8601ec8cULL);

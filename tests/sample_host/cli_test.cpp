@@ -83,15 +83,20 @@ TEST_CASE("ingest stores a file and query and call read it back") {
                                        "2026-12-01T00:00:00Z", "--end", "2026-12-02T00:00:00Z",
                                        "--direction", "forward"}));
   REQUIRE(query.exit_code == 0);
+  // Each line shows its stream's labels and the level the store detected, as Loki 3 does.
+  const auto labels = [&](const std::string& level) {
+    return "{detected_level=\"" + level + "\", env=\"test\", filename=\"" + file +
+           "\", service_name=\"app\"}";
+  };
   CHECK(query.out ==
-        "2026-12-01T10:00:00Z {env=\"test\", filename=\"" + file +
-            "\", service_name=\"app\"} 2026-12-01T10:00:00Z level=info msg=\"started\"\n"
-            "2026-12-01T10:00:01Z {env=\"test\", filename=\"" + file +
-            "\", service_name=\"app\"} 2026-12-01T10:00:01Z level=error msg=\"disk full\"\n"
-            "2026-12-01T10:00:01.000000001Z {env=\"test\", filename=\"" + file +
-            "\", service_name=\"app\"} continuation without a timestamp\n"
-            "2026-12-01T10:00:03Z {env=\"test\", filename=\"" + file +
-            "\", service_name=\"app\"} 2026-12-01T10:00:03Z level=info msg=\"recovered\"\n");
+        "2026-12-01T10:00:00Z " + labels("info") +
+            " 2026-12-01T10:00:00Z level=info msg=\"started\"\n"
+            "2026-12-01T10:00:01Z " + labels("error") +
+            " 2026-12-01T10:00:01Z level=error msg=\"disk full\"\n"
+            "2026-12-01T10:00:01.000000001Z " + labels("unknown") +
+            " continuation without a timestamp\n"
+            "2026-12-01T10:00:03Z " + labels("info") +
+            " 2026-12-01T10:00:03Z level=info msg=\"recovered\"\n");
 
   auto call = run_command(host(data, {"call", "nurse_query_logs",
                                       R"({"query":"{env=\"test\"} |= \"disk\"","start":"2026-12-01T00:00:00Z","end":"2026-12-02T00:00:00Z"})"}));
@@ -101,7 +106,9 @@ TEST_CASE("ingest stores a file and query and call read it back") {
   CHECK(answer["data"]["resultType"] == "streams");
   REQUIRE(answer["data"]["result"].size() == 1);
   CHECK(answer["data"]["result"][0]["values"] ==
-        json::array({json::array({"1796119201000000000", "2026-12-01T10:00:01Z level=error msg=\"disk full\""})}));
+        json::array({json::array({"1796119201000000000",
+                                  "2026-12-01T10:00:01Z level=error msg=\"disk full\"",
+                                  {{"detected_level", "error"}}})}));
   CHECK(answer["metadata"]["lines_returned"] == 1);
   CHECK(answer["metadata"]["truncated"] == false);
 }
@@ -218,8 +225,9 @@ TEST_CASE("ingest fails on a directory as on a missing file, keeping the files b
                                           "--start", "2026-12-01T00:00:00Z", "--end",
                                           "2026-12-02T00:00:00Z", "--direction", "forward"}));
     REQUIRE(stored.exit_code == 0);
-    CHECK(stored.out == "2026-12-01T10:00:00Z {filename=\"" + first + "\", service_name=\"" +
-                            c.service + "\"} 2026-12-01T10:00:00Z first\n");
+    CHECK(stored.out == "2026-12-01T10:00:00Z {detected_level=\"unknown\", filename=\"" + first +
+                            "\", service_name=\"" + c.service +
+                            "\"} 2026-12-01T10:00:00Z first\n");
   }
 }
 

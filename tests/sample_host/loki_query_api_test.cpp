@@ -160,17 +160,20 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
               {"values",
                json::array({json::array({ns(25),
                                          "method=GET path=/orders status=500 took=2s",
-                                         {{"structuredMetadata", {{"trace_id", "4bf92f35"}}},
+                                         {{"structuredMetadata",
+                                           {{"detected_level", "error"}, {"trace_id", "4bf92f35"}}},
                                           {"parsed", parsed("GET", "/orders", "500", "2s")}}})})}},
              {{"stream", {{"level", "info"}, {"service_name", "api"}}},
               {"values",
                json::array(
                    {json::array({ns(75),
                                  "method=POST path=/orders status=201 took=30ms",
-                                 {{"parsed", parsed("POST", "/orders", "201", "30ms")}}}),
+                                 {{"structuredMetadata", {{"detected_level", "info"}}},
+                                  {"parsed", parsed("POST", "/orders", "201", "30ms")}}}),
                     json::array({ns(15),
                                  "method=GET path=/orders status=200 took=8ms",
-                                 {{"parsed", parsed("GET", "/orders", "200", "8ms")}}})})}}}));
+                                 {{"structuredMetadata", {{"detected_level", "info"}}},
+                                  {"parsed", parsed("GET", "/orders", "200", "8ms")}}})})}}}));
   }
 
   SECTION("forward direction without the flag: labels merged, [time, line] pairs") {
@@ -184,7 +187,7 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
     CHECK(data.contains("encodingFlags") == false);
     CHECK(data["result"] ==
           json::array(
-              {{{"stream", {{"level", "info"}, {"service_name", "api"}}},
+              {{{"stream", {{"detected_level", "info"}, {"level", "info"}, {"service_name", "api"}}},
                 {"values",
                  json::array(
                      {json::array({ns(5), "method=GET path=/users status=200 took=12ms"}),
@@ -198,7 +201,11 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
                                             {"query", "{service_name=\"api\", level=\"error\"}"}}));
     CHECK(answer["data"]["result"] ==
           json::array(
-              {{{"stream", {{"level", "error"}, {"service_name", "api"}, {"trace_id", "4bf92f35"}}},
+              {{{"stream",
+                 {{"detected_level", "error"},
+                  {"level", "error"},
+                  {"service_name", "api"},
+                  {"trace_id", "4bf92f35"}}},
                 {"values", json::array({json::array(
                                {ns(25), "method=GET path=/orders status=500 took=2s"})})}}}));
   }
@@ -233,9 +240,9 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
     CHECK(answer["data"]["resultType"] == "matrix");
     CHECK(answer["data"]["encodingFlags"] == json::array({"categorize-labels"}));
     CHECK(answer["data"]["result"] ==
-          json::array({{{"metric", {{"level", "error"}}},
+          json::array({{{"metric", {{"detected_level", "error"}, {"level", "error"}}},
                         {"values", json::array({json::array({seconds(60), "1"})})}},
-                       {{"metric", {{"level", "info"}}},
+                       {{"metric", {{"detected_level", "info"}, {"level", "info"}}},
                         {"values", json::array({json::array({seconds(60), "2"}),
                                                 json::array({seconds(120), "1"})})}}}));
   }
@@ -310,7 +317,11 @@ TEST_CASE("Grafana Explore's requests get Loki's answers from the embedded store
                                                             {"limit", "1000"}})) ==
         json(
             {{"fields",
-              {{{"label", "method"},
+              {{{"label", "detected_level"},
+                {"type", "string"},
+                {"cardinality", 2},
+                {"parsers", nullptr}},
+               {{"label", "method"},
                 {"type", "string"},
                 {"cardinality", 2},
                 {"parsers", {"logfmt"}}},
@@ -386,14 +397,22 @@ TEST_CASE("no read route shows one tenant another tenant's data") {
   const json lines = get_json(
       port, url("/loki/api/v1/query_range", with({{"query", "{service_name=~\".+\"}"}})), other);
   CHECK(lines["data"]["result"] ==
-        json::array({{{"stream", {{"level", "debug"}, {"service_name", "api"}, {"team", "x"}}},
+        json::array({{{"stream",
+                       {{"detected_level", "debug"},
+                        {"level", "debug"},
+                        {"service_name", "api"},
+                        {"team", "x"}}},
                       {"values", json::array({json::array(
                                      {ns(45), "method=GET path=/secret status=200"})})}}}));
   CHECK(get_json(port,
                  url("/loki/api/v1/query",
                      {{"query", "count_over_time({service_name=\"api\"}[5m])"}, {"time", ns(120)}}),
                  other)["data"]["result"] ==
-        json::array({{{"metric", {{"level", "debug"}, {"service_name", "api"}, {"team", "x"}}},
+        json::array({{{"metric",
+                       {{"detected_level", "debug"},
+                        {"level", "debug"},
+                        {"service_name", "api"},
+                        {"team", "x"}}},
                       {"value", json::array({seconds(120), "1"})}}}));
   CHECK(get_json(port,
                  url("/loki/api/v1/index/volume_range",
@@ -411,7 +430,7 @@ TEST_CASE("no read route shows one tenant another tenant's data") {
   CHECK(get_json(port,
                  url("/loki/api/v1/detected_fields", with({{"query", "{service_name=\"api\"}"}})),
                  other)["fields"]
-            .size() == 3);
+            .size() == 4);
   CHECK(get_json(port, url("/loki/api/v1/patterns", with({{"query", "{service_name=\"api\"}"}})),
                  other)["data"][0]["pattern"] == "method=GET path=/secret status=200");
   CHECK(get_json(port, url("/loki/api/v1/detected_labels", with({})), other)["detectedLabels"]

@@ -192,7 +192,7 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   const json first = json::parse(socket.read_text_frame());
   CHECK(first ==
         json({{"streams",
-               {{{"stream", {{"service_name", "api"}}},
+               {{{"stream", {{"detected_level", "unknown"}, {"service_name", "api"}}},
                  {"values",
                   json::array({json::array({std::to_string(now - 30 * lognurse::kNanosPerSecond),
                                             "before the tail"})})}}}}}));
@@ -202,6 +202,7 @@ TEST_CASE("tail streams the matching entries already stored, then new ones as th
   const json second = json::parse(socket.read_text_frame());
   CHECK(second["streams"][0]["values"] ==
         json::array({json::array({std::to_string(later), "after the tail started"})}));
+  CHECK(second["streams"][0]["stream"]["detected_level"] == "unknown");
 
   // The server stops promptly while the tail is still open, and the tail's socket then ends.
   const auto stopping = std::chrono::steady_clock::now();

@@ -294,20 +294,40 @@ TEST_CASE("the scan budget lets a query just under it run and refuses one just o
              Catch::StartsWith("nurse.scan_budget_exceeded: the query would read about 1001 B"));
 }
 
-TEST_CASE("a level search over lines without detected_level says what to filter instead") {
-  TempDir data;
-  HostServer server({"--data-dir", data.path()});
-  const int port = server.port();
-  const json body = {{"streams", json::array({stream({{"service_name", "plain"}},
+/// Pushes an error and an info line in logfmt to one stream of `labels` through the Loki API,
+/// then searches service "plain" for errors in the last hour.
+static json push_and_search_errors(int port, const json& labels) {
+  const json body = {{"streams", json::array({stream(labels,
                                                      json::array({value(10, "level=error msg=boom"),
                                                                   value(20, "level=info msg=ok")}))})}};
   REQUIRE(http_post(port, "/loki/api/v1/push", body.dump()).status == 204);
-  const auto answer = call(port, "/api/nurse/logs/search",
-                           {{"filters", {{"service", "plain"}, {"level", "error"}}},
-                            {"time_range", {{"since", "1h"}}}});
+  return call(port, "/api/nurse/logs/search",
+              {{"filters", {{"service", "plain"}, {"level", "error"}}},
+               {"time_range", {{"since", "1h"}}}});
+}
+
+TEST_CASE("a Loki push with no service_name and no detected_level is found by service and level") {
+  TempDir data;
+  HostServer server({"--data-dir", data.path()});
+  const int port = server.port();
+  const auto answer = push_and_search_errors(port, {{"app", "plain"}});
+  CHECK(answer["metadata"]["lines_returned"] == 1);
+  CHECK_THAT(answer.dump(), Catch::Contains("level=error msg=boom") &&
+                                !Catch::Contains("level=info msg=ok"));
+}
+
+TEST_CASE("a level search over lines without detected_level says what to filter instead") {
+  TempDir data;
+  const std::string config = data.file("host.yaml");
+  std::ofstream(config) << "plugins:\n  local_store:\n    limits:\n"
+                        << "      discover_log_levels: false\n";
+  HostServer server({"--data-dir", data.file("store")}, {"--config", config});
+  const int port = server.port();
+  const auto answer = push_and_search_errors(port, {{"service_name", "plain"}});
   CHECK(answer["metadata"]["lines_returned"] == 0);
   const std::string hints = answer["metadata"]["hints"].dump();
   CHECK_THAT(hints, Catch::Contains("carries detected_level, which the level filter reads") &&
+                        Catch::Contains("discover_log_levels") &&
                         Catch::Contains("{service_name=\\\"plain\\\"} | json | "
                                         "level=\\\"error\\\""));
 }

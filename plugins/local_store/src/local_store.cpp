@@ -25,6 +25,9 @@ namespace {
 
 constexpr const char* kBackendName = "local_store";
 
+/// The structured metadata Loki 3 adds with the level it discovers at push.
+const std::string kDetectedLevel = "detected_level";
+
 /// Runs `body`, turning any exception into an error so that none leaves the interface.
 template <typename T, typename Body>
 Result<T> guarded(const char* operation, Body&& body) {
@@ -935,14 +938,15 @@ Status LocalStore::scan_selected(const std::string& tenant, const logql::ScanReq
     if (!snapshot) return snapshot;
     const std::int64_t deadline = steady_now_ns() + config_.limits_for(tenant).query_timeout_ns;
     reader.value()->set_deadline(deadline);
-    return merge_scan(reader.value().chunks(), matched.value(), request, visit, deadline);
+    return merge_scan(reader.value().chunks(), matched.value(), request, visit, deadline,
+                      config_.limits_for(tenant).discover_log_levels);
   });
 }
 
 template <typename Visit>
 Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
                               const logql::ScanRequest& request, const Visit& visit,
-                              std::int64_t deadline) {
+                              std::int64_t deadline, bool discover_levels) {
   // Entries are handed out without their lines to a visitor that takes their sizes instead.
   constexpr bool kSizesOnly =
       std::is_invocable_v<const Visit&, const MatchedStream&, const LogEntry&, std::size_t>;
@@ -954,6 +958,7 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     DecodedBlock block;
     std::vector<std::uint32_t> positions;
     std::size_t next = 0;  // index into positions, counted from the scan's start
+    bool adds_level = false;  // entries without detected_level get the classified level
   };
   const bool forward = request.direction == Direction::forward;
   auto position = [forward](const Cursor& c) {
@@ -1050,6 +1055,8 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
     }
     if (cursor->positions.empty()) return success();
     cursor->stream = next.stream;
+    cursor->adds_level =
+        discover_levels && find_label(*next.stream->labels, kDetectedLevel) == nullptr;
     cursor->ref = std::move(next.ref);
     heap.push(cursor.get());
     open.push_back(std::move(cursor));
@@ -1086,6 +1093,10 @@ Status LocalStore::merge_scan(ChunkStatements& chunks, const std::vector<Matched
         return internal_error("store.corrupt", "structured metadata of an entry in chunk " +
                                                    std::to_string(cursor->ref.id) +
                                                    " is damaged");
+      }
+      if (cursor->adds_level && find_label(entry.metadata, kDetectedLevel) == nullptr) {
+        const std::string_view level = cursor->block.level(at);
+        if (!level.empty()) entry.metadata.emplace_back(kDetectedLevel, std::string(level));
       }
       if constexpr (kSizesOnly) {
         if (!visit(*cursor->stream, entry, cursor->block.line_size(at))) return success();

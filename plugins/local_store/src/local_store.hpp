@@ -280,10 +280,13 @@ private:
   template <typename Visit>
   Status scan_selected(const std::string& tenant, const logql::ScanRequest& request,
                        const std::vector<std::int64_t>* only, const Visit& visit);
+  /// The entries of `streams` in the scan's order; with `discover_levels`, an entry that has
+  /// no detected_level (label or structured metadata) is handed out with the level classified
+  /// at push as its detected_level metadata.
   template <typename Visit>
   Status merge_scan(ChunkStatements& chunks, const std::vector<MatchedStream>& streams,
                     const logql::ScanRequest& request, const Visit& visit,
-                    std::int64_t deadline);
+                    std::int64_t deadline, bool discover_levels);
 
   void log(LogLevel level, const std::string& message) const;
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "lognurse/host_api/time.hpp"
+#include "validation.hpp"
 
 namespace lognurse::local_store {
 namespace {
@@ -83,6 +84,26 @@ Result<double> read_megabytes(const nlohmann::json& value, const std::string& ke
   return number;
 }
 
+/// A list of label names, e.g. [service, app]; an empty list is allowed.
+Result<std::vector<std::string>> read_label_names(const nlohmann::json& value,
+                                                  const std::string& key) {
+  if (!value.is_array()) {
+    return config_error(key, "must be a list of label names, e.g. [service, app, job], or []");
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto& item = value[i];
+    const std::string where = key + "[" + std::to_string(i) + "]";
+    if (!item.is_string()) return config_error(where, "must be a label name (a string)");
+    const auto name = item.get<std::string>();
+    if (!is_valid_label_name(name)) {
+      return config_error(where, "'" + name + "' is not a label name; write [a-zA-Z_][a-zA-Z0-9_]*");
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
 Status parse_limits(const nlohmann::json& object, StoreLimits& limits, const std::string& prefix) {
   if (!object.is_object()) return config_error(prefix, "must be a mapping");
   for (const auto& item : object.items()) {
@@ -149,6 +170,14 @@ Status parse_limits(const nlohmann::json& object, StoreLimits& limits, const std
       status = assign_duration(limits.max_query_length_ns);
     } else if (name == "retention_period") {
       status = assign_duration(limits.retention_period_ns);
+    } else if (name == "discover_service_name") {
+      auto parsed = read_label_names(value, key);
+      if (!parsed) return parsed.error();
+      limits.discover_service_name = std::move(parsed.value());
+    } else if (name == "discover_log_levels") {
+      auto parsed = read_boolean(value, key);
+      if (!parsed) return parsed.error();
+      limits.discover_log_levels = parsed.value();
     } else {
       return config_error(key, "unknown key; see the local_store configuration table");
     }
@@ -219,10 +248,30 @@ const std::vector<ConfigKey>& config_keys() {
       {"limits.retention_period", "duration", "0s",
        "the compactor deletes chunks whose newest entry is older than this; 0s keeps "
        "everything (Loki's default)"},
+      {"limits.discover_service_name", "list",
+       "[service, app, application, app_name, name, app_kubernetes_io_name, container, "
+       "container_name, k8s_container_name, component, workload, job, k8s_job_name]",
+       "a pushed stream without a service_name label gets one: the value of the first of "
+       "these labels it has, else \"unknown_service\" (Loki's default list); [] keeps "
+       "streams as pushed"},
+      {"limits.discover_log_levels", "boolean", "true",
+       "entries without a detected_level label or structured metadata are read with "
+       "detected_level set to the level the store classified at push (trace, debug, info, "
+       "warn, error, critical, fatal or unknown), so that | detected_level=\"error\" "
+       "works on every push, as in Loki"},
       {"overrides.<tenant>.<limit>", "mapping", "none",
        "any limits.* key for one tenant, e.g. overrides.team-a.ingestion_rate_mb: 16"},
   };
   return keys;
+}
+
+const std::vector<std::string>& default_service_name_discovery() {
+  static const std::vector<std::string> names = {
+      "service",   "app",           "application",        "app_name",  "name",
+      "app_kubernetes_io_name",     "container",          "container_name",
+      "k8s_container_name",         "component",          "workload",  "job",
+      "k8s_job_name"};
+  return names;
 }
 
 std::size_t default_query_parallelism() {

@@ -19,6 +19,10 @@
 
 namespace lognurse::local_store {
 
+/// Loki 3's default limits_config.discover_service_name: the labels a stream's service_name is
+/// taken from, in order.
+const std::vector<std::string>& default_service_name_discovery();
+
 /// Limits applied to every push and query, named after Loki's limits_config.
 struct StoreLimits {
   std::size_t max_line_size = 256 * 1024;                   ///< bytes per line
@@ -37,6 +41,12 @@ struct StoreLimits {
   double ingestion_rate_mb = 4;             ///< sustained push rate, MB (2^20 bytes) per second
   double ingestion_rate_burst_size_mb = 6;  ///< largest burst, MB
   std::int64_t retention_period_ns = 0;     ///< delete entries older than this; 0 keeps all
+  /// A pushed stream without a service_name label gets one: the value of the first of these
+  /// labels it has, else "unknown_service". Empty: streams are kept as pushed.
+  std::vector<std::string> discover_service_name = default_service_name_discovery();
+  /// Entries read without a detected_level (neither as a stream label nor as structured
+  /// metadata) are given the level the store classified at push, as structured metadata.
+  bool discover_log_levels = true;
 };
 
 /// The processor threads of this machine, at least 1 and at most 8: the default number of

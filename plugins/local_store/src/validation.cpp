@@ -9,6 +9,8 @@ namespace {
 
 constexpr std::size_t kMaxTenantLength = 150;
 constexpr std::size_t kShownNameLength = 64;
+const std::string kServiceNameLabel = "service_name";
+constexpr const char* kUnknownService = "unknown_service";
 
 /// Long names and values are cut in messages so that a refusal stays readable.
 std::string shown(const std::string& text) {
@@ -203,6 +205,18 @@ Status validate_tenant(const std::string& tenant) {
   return success();
 }
 
+void add_service_name(Labels& labels, const std::vector<std::string>& discovery) {
+  if (discovery.empty() || find_label(labels, kServiceNameLabel) != nullptr) return;
+  for (const auto& name : discovery) {
+    const std::string* value = find_label(labels, name);
+    if (value != nullptr && !value->empty()) {
+      labels.emplace_back(kServiceNameLabel, *value);
+      return;
+    }
+  }
+  labels.emplace_back(kServiceNameLabel, kUnknownService);
+}
+
 Result<std::vector<ValidatedStream>> validate_push(const PushRequest& request,
                                                    const StoreLimits& limits, std::int64_t now_ns) {
   auto tenant = validate_tenant(request.tenant);
@@ -219,14 +233,22 @@ Result<std::vector<ValidatedStream>> validate_push(const PushRequest& request,
     valid.labels = stream.labels;
     normalize_labels(valid.labels);
     valid.key = labels_to_string(valid.labels);
-    valid.fingerprint = fingerprint(valid.key);
-    valid.source = &stream;
+    // Refusals name the stream as the sender wrote it.
     for (std::size_t j = 0; j < stream.entries.size(); ++j) {
       auto entry_ok =
           validate_entry(stream.entries[j], valid.key, where_entry(i, j), limits, now_ns);
       if (!entry_ok) return entry_ok.error();
     }
-    if (!stream.entries.empty()) result.push_back(std::move(valid));
+    if (stream.entries.empty()) continue;
+    if (find_label(valid.labels, kServiceNameLabel) == nullptr &&
+        !limits.discover_service_name.empty()) {
+      add_service_name(valid.labels, limits.discover_service_name);
+      normalize_labels(valid.labels);
+      valid.key = labels_to_string(valid.labels);
+    }
+    valid.fingerprint = fingerprint(valid.key);
+    valid.source = &stream;
+    result.push_back(std::move(valid));
   }
   return result;
 }

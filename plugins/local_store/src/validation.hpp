@@ -27,8 +27,15 @@ struct ValidatedStream {
 /// and neither "." nor "..". Fails with "store.invalid_tenant".
 Status validate_tenant(const std::string& tenant);
 
+/// Loki's service name discovery: a label set without service_name gets service_name set to
+/// the value of the first label of `discovery` it has (an empty value does not count), else
+/// to "unknown_service". An empty `discovery` leaves every label set as it is.
+void add_service_name(Labels& labels, const std::vector<std::string>& discovery);
+
 /// Checks every stream and entry of `request` against `limits` at wall-clock time `now_ns`.
-/// Streams without entries are checked but left out of the result. Error codes:
+/// Streams without entries are checked but left out of the result. A stream's labels are
+/// checked as pushed, then given a service_name by `limits.discover_service_name`, so that a
+/// stream at the label limit is not refused for the label the store adds. Error codes:
 /// store.invalid_tenant, store.missing_labels, store.invalid_label_name,
 /// store.duplicate_label_name, store.empty_label_value, store.too_many_labels,
 /// store.label_name_too_long, store.label_value_too_long, store.line_too_long,

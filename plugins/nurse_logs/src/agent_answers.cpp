@@ -115,9 +115,9 @@ std::vector<std::string> empty_result_hints(LogAggregationProtocol& backend,
             names.value().end()) {
       hints.push_back(
           "no line in " + span +
-          " carries detected_level, which the level filter reads: OTLP pushes set it (as Loki 3 "
-          "does at ingest), pushes through the Loki API to the embedded store do not; filter the "
-          "text instead (contains \"error\"), or parse it in LogQL: " + selector +
+          " carries detected_level, which the level filter reads: the backend adds it at "
+          "ingest unless its discover_log_levels limit is off; filter the text instead "
+          "(contains \"error\"), or parse it in LogQL: " + selector +
           " | json | level=\"error\"");
     }
   }
