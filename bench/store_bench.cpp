@@ -7,11 +7,13 @@
 //
 // usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] [--only NAME]
 //                    [--query LOGQL] [--parallelism N] [--chunk-encoding zstd|lz4]
+//                    [--discover-log-levels on|off]
 // The data set is built in DIR (default a new directory under /tmp) and
 // removed afterwards unless --keep; --reuse queries the set an earlier --keep
 // run left in DIR (same --lines), --only runs the queries whose name contains
 // NAME, --query times LOGQL (1m steps) instead of the fixed set. --parallelism sets the store's query_parallelism (default: the cores),
-// --chunk-encoding its chunk_encoding (default lz4, the store's) for a data set built anew.
+// --chunk-encoding its chunk_encoding (default lz4, the store's) for a data set built anew,
+// --discover-log-levels off reads entries without the detected_level the store adds by default.
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -60,6 +62,7 @@ struct Options {
   std::string query;       ///< run this query instead of the fixed set
   std::size_t parallelism = 0;  ///< query_parallelism; 0 keeps the store's default
   std::string chunk_encoding = "lz4";
+  bool discover_log_levels = true;  ///< the store's limits.discover_log_levels
 };
 
 /// One line of service `s` at position i; about 100 bytes on average.
@@ -149,12 +152,15 @@ int main(int argc, char** argv) {
       options.query = argv[++i];
     } else if (arg == "--chunk-encoding" && i + 1 < argc) {
       options.chunk_encoding = argv[++i];
+    } else if (arg == "--discover-log-levels" && i + 1 < argc &&
+               (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off")) {
+      options.discover_log_levels = std::string(argv[++i]) == "on";
     } else if (arg == "--parallelism" && i + 1 < argc) {
       options.parallelism = std::max(1, std::stoi(argv[++i]));
     } else {
       std::cerr << "usage: store_bench [--lines N] [--dir DIR] [--repeat N] [--keep] [--reuse] "
                    "[--only NAME] [--query LOGQL] [--parallelism N] "
-                   "[--chunk-encoding zstd|lz4]\n";
+                   "[--chunk-encoding zstd|lz4] [--discover-log-levels on|off]\n";
       return 2;
     }
   }
@@ -172,7 +178,8 @@ int main(int argc, char** argv) {
                            {"limits",
                             {{"ingestion_rate_mb", 100000},
                              {"ingestion_rate_burst_size_mb", 100000},
-                             {"max_query_series", 5000}}}};
+                             {"max_query_series", 5000},
+                             {"discover_log_levels", options.discover_log_levels}}}};
   if (options.parallelism != 0) config["query_parallelism"] = options.parallelism;
   auto parsed = parse_store_config(config, options.dir);
   if (!parsed) {
