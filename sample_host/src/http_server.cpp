@@ -292,6 +292,9 @@ void HttpServer::install_routes() {
   server.Get("/api/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(dump(openapi_document(registry_)), kJson);
   });
+  for (const char* path : {"/ready", "/metrics", "/api/plugins", "/api/openapi.json"}) {
+    refuse_other_methods(server, path, "GET");
+  }
 
   install_ingest_routes(server, registry_, options_.max_body_bytes);
 

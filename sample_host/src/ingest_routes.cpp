@@ -342,20 +342,8 @@ void install_ingest_routes(httplib::Server& server, registry::Registry& registry
                                           const httplib::ContentReader& content_reader) {
                 handle_otlp_logs(registry, max_body_bytes, req, res, content_reader);
               });
-  // Both take POST only: any other method is told so (RFC 9110, section 15.5.6).
-  const auto post_only = [](const httplib::Request& req, httplib::Response& res) {
-    send_rest_error(res, Error{ErrorKind::invalid_argument, "http.method_not_allowed",
-                               req.method + " " + req.path + " is not a route; " + req.path +
-                                   " takes POST"});
-    res.status = 405;
-    res.set_header("Allow", "POST");
-  };
-  for (const char* path : {kLokiPushPath, kOtlpLogsPath}) {
-    server.Get(path, post_only);
-    server.Put(path, post_only);
-    server.Delete(path, post_only);
-    server.Patch(path, post_only);
-  }
+  // Both take POST only: any other method is told so.
+  for (const char* path : {kLokiPushPath, kOtlpLogsPath}) refuse_other_methods(server, path, "POST");
 }
 
 }  // namespace lognurse::host

@@ -13,6 +13,7 @@
 #include "http_connection.hpp"
 #include "lognurse/host_api/json.hpp"
 #include "loki_tail.hpp"
+#include "rest_tools.hpp"
 #include "lognurse/host_api/time.hpp"
 #include "lognurse/logql/ast.hpp"
 #include "lognurse/logql/parser.hpp"
@@ -849,9 +850,11 @@ Result<TimeRange> parse_loki_bounds(const Params& params, std::int64_t now) {
 void install_loki_query_api(httplib::Server& server, registry::Registry& registry) {
   using Request = httplib::Request;
   using Response = httplib::Response;
+  // Loki takes its read routes by GET or by POST with a form body.
   auto both = [&server](const std::string& path, httplib::Server::Handler handler) {
     server.Get(path, handler);
     server.Post(path, std::move(handler));
+    refuse_other_methods(server, path, "GET, POST");
   };
   registry::Registry* reg = &registry;
 
@@ -882,6 +885,7 @@ void install_loki_query_api(httplib::Server& server, registry::Registry& registr
   both("/loki/api/v1/format_query",
        [](const Request& req, Response& res) { handle_format_query(req, res); });
   install_loki_tail(server, registry);
+  refuse_other_methods(server, "/loki/api/v1/tail", "GET");
   server.Get("/loki/api/v1/status/buildinfo", [](const Request&, Response& res) {
     // The fields Loki reports; the version is lognurse's own, not a Loki release.
     send_json(res, {{"version", LOGNURSE_VERSION},
@@ -891,6 +895,7 @@ void install_loki_query_api(httplib::Server& server, registry::Registry& registr
                     {"buildDate", ""},
                     {"goVersion", ""}});
   });
+  refuse_other_methods(server, "/loki/api/v1/status/buildinfo", "GET");
 }
 
 }  // namespace lognurse::host

@@ -36,6 +36,26 @@ void send_rest_error(httplib::Response& res, const Error& error) {
                   "application/json");
 }
 
+void refuse_other_methods(httplib::Server& server, const std::string& path,
+                          const std::string& allow) {
+  const auto refuse = [allow](const httplib::Request& req, httplib::Response& res) {
+    send_rest_error(res, Error{ErrorKind::invalid_argument, "http.method_not_allowed",
+                               req.method + " " + req.path + " is not a route; " + req.path +
+                                   " takes " + allow});
+    res.status = 405;
+    res.set_header("Allow", allow);
+  };
+  const auto allowed = [&allow](const std::string& method) {
+    return allow == method || allow.rfind(method + ",", 0) == 0 ||
+           allow.find(", " + method) != std::string::npos;
+  };
+  if (!allowed("GET")) server.Get(path, refuse);
+  if (!allowed("POST")) server.Post(path, refuse);
+  if (!allowed("PUT")) server.Put(path, refuse);
+  if (!allowed("DELETE")) server.Delete(path, refuse);
+  if (!allowed("PATCH")) server.Patch(path, refuse);
+}
+
 void answer_tool_call(registry::Registry& registry, const std::string& tool,
                       const httplib::Request& req, httplib::Response& res) {
   json arguments = json::object();

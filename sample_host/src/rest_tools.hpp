@@ -11,6 +11,7 @@
 #include "lognurse/registry/registry.hpp"
 
 namespace httplib {
+class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -20,6 +21,13 @@ namespace lognurse::host {
 /// Answers {"status":"error","error":{"code":…,"message":…}} with the error's
 /// HTTP status.
 void send_rest_error(httplib::Response& res, const Error& error);
+
+/// Makes every method of GET, POST, PUT, DELETE and PATCH that `allow` ("GET" or "GET, POST")
+/// leaves out answer 405 at `path` (a literal path or one of httplib's patterns), with the
+/// Allow header and a JSON error naming the methods the route takes (RFC 9110, 15.5.6). Install
+/// the route's own methods first.
+void refuse_other_methods(httplib::Server& server, const std::string& path,
+                          const std::string& allow);
 
 /// Calls `tool` with the request's arguments and answers with its JSON result
 /// or its error. GET query parameters become arguments (digit-only values as

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -314,6 +316,27 @@ TEST_CASE("the host answers such requests with the status and the reason, and 40
     const std::string answer = first_response(port, request);
     CHECK(answer.rfind("HTTP/1.1 405 ", 0) == 0);
     CHECK(answer.find("\r\nAllow: POST\r\n") != std::string::npos);
+  }
+  // The Loki read routes take GET and POST; the host's own routes and the tail take GET.
+  for (const auto& [request, allow] : std::vector<std::pair<std::string, std::string>>{
+           {"PUT /loki/api/v1/labels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+            "GET, POST"},
+           {"DELETE /loki/api/v1/label/app/values HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            "GET, POST"},
+           {"PATCH /loki/api/v1/query_range HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0"
+            "\r\n\r\n",
+            "GET, POST"},
+           {"POST /loki/api/v1/tail HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+            "GET"},
+           {"POST /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", "GET"},
+           {"DELETE /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "GET"},
+           {"PUT /api/openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+            "GET"}}) {
+    INFO(request);
+    const std::string answer = first_response(port, request);
+    CHECK(answer.rfind("HTTP/1.1 405 ", 0) == 0);
+    CHECK(answer.find("\r\nAllow: " + allow + "\r\n") != std::string::npos);
+    CHECK(answer.find("\"code\":\"http.method_not_allowed\"") != std::string::npos);
   }
 }
 
