@@ -1678,8 +1678,11 @@ private:
           return false;
         }
         std::string out;
-        if (n > 0) out.reserve(static_cast<std::size_t>(n) * value.size());
-        for (long long i = 0; i < n; ++i) out += value;
+        // An empty text repeated is empty however many times: no loop of 2^63 turns.
+        if (n > 0 && !value.empty()) {
+          out.reserve(static_cast<std::size_t>(n) * value.size());
+          for (long long i = 0; i < n; ++i) out += value;
+        }
         result = Value::of_string(std::move(out));
         return true;
       }
@@ -1970,7 +1973,6 @@ private:
     }
     return count;
   }
-
 
   /// Go's cast.ToInt64 as sprig uses it: numbers truncate, strings parse as
   /// integers, anything else is 0.

@@ -218,6 +218,9 @@ TEST_CASE("functions that grow text by a number refuse results a template value 
         "error: repeat: 9000000 copies of 2 bytes are more than the 16777216 a template value "
         "may hold");
   CHECK(render(R"({{ repeat 3 "ab" }})", data) == "ababab");
+  // Nothing to repeat: empty at once, not after 2^63 turns of a loop.
+  CHECK(render(R"({{ repeat 9000000000000000000 "" }})", data).empty());
+  CHECK(render(R"({{ repeat -5 "ab" }})", data).empty());
   CHECK(render(R"({{ repeat 8388608 "ab" }})", data).size() == 16777216);
 }
 
